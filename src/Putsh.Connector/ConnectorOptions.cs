@@ -1,0 +1,168 @@
+using Putsh.Protocol;
+
+namespace Putsh.Connector;
+
+/// <summary>Settings of a putsh connector. Every option is documented in docs/configuration.md.</summary>
+public sealed class ConnectorOptions
+{
+    /// <summary>
+    /// Router registration addresses (<c>ws://host:port</c> or <c>wss://host:port</c>; any path is ignored, §1.2).
+    /// A host name that resolves to several addresses means one router per address, re-resolved every
+    /// <see cref="RouterRefreshInterval"/> (§1.10).
+    /// </summary>
+    public IList<string> Routers { get; } = [];
+
+    /// <summary>The route served: the first path segment of the requests it receives, or <c>*</c> for all (§1.5).</summary>
+    public string Route { get; set; } = "";
+
+    /// <summary>The host name served (cranker_3.0 only); <c>*</c> means any. Default <c>*</c>.</summary>
+    public string Domain { get; set; } = CrankerProtocol.CatchAll;
+
+    /// <summary>The backend, <c>http://host:port</c> or <c>https://host:port</c>; only its scheme and authority are used (§2.6).</summary>
+    public string Target { get; set; } = "";
+
+    /// <summary>Idle sockets kept open to each router (the sliding window, §1.7). Default 10.</summary>
+    public int Sockets { get; set; } = 10;
+
+    /// <summary>Free text sent to routers for their diagnostics. Default <c>putsh-connector</c>.</summary>
+    public string ComponentName { get; set; } = "putsh-connector";
+
+    /// <summary>This connector's id, shared by all its sockets; used by routers for deregistration. Default: a new UUID.</summary>
+    public string InstanceId { get; set; } = Guid.NewGuid().ToString();
+
+    /// <summary>Protocols offered, most preferred first. This release speaks <c>cranker_1.0</c> only.</summary>
+    public IList<string> Protocols { get; } = [CrankerProtocol.V1];
+
+    /// <summary>WebSocket ping interval towards routers (§1.6). Default 5 s.</summary>
+    public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A socket whose pings go unanswered for this long is dropped and replaced (§1.6). Default 20 s.</summary>
+    public TimeSpan SilenceTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Time allowed for one WebSocket connection to a router. Default 5 s.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>First reconnect delay after a failure; it doubles per failure, with jitter. Default 500 ms.</summary>
+    public TimeSpan ReconnectInitialDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Longest reconnect delay. Default 10 s.</summary>
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often router host names are resolved again (§1.10). Default 1 min.</summary>
+    public TimeSpan RouterRefreshInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>On stop, how long in-flight requests may take to finish before their sockets are closed. Default 1 min.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>A PEM file of extra CA certificates trusted for <c>wss://</c> routers, besides the system's.</summary>
+    public string? TrustedCaFile { get; set; }
+
+    /// <summary>Send the client's <c>Host</c> header to the backend (as jconn does); false sends the backend's own authority. Default true.</summary>
+    public bool PreserveHost { get; set; } = true;
+
+    /// <summary>Time allowed to connect to the backend. Default 10 s.</summary>
+    public TimeSpan TargetConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Size of the buffer for body bytes, and so the largest body frame sent to a router (at most 64 KiB, §4.7). Default 32 KiB.</summary>
+    public int BodyBufferSize { get; set; } = 32 * 1024;
+
+    internal void Validate()
+    {
+        static void Fail(string message) => throw new ArgumentException(message);
+
+        if (Routers.Count == 0)
+        {
+            Fail("At least one router is required (--router ws://host:port).");
+        }
+
+        foreach (var r in Routers)
+        {
+            if (!Uri.TryCreate(r, UriKind.Absolute, out var u) || (u.Scheme != "ws" && u.Scheme != "wss"))
+            {
+                Fail($"Router '{r}' is not a ws:// or wss:// address.");
+            }
+        }
+
+        if (!IsValidRoute(Route))
+        {
+            Fail($"Route '{Route}' is invalid: use '*' or letters, digits, '/', '_', '.', '-' with no segment ending in '.' or containing '..'.");
+        }
+
+        if (string.IsNullOrWhiteSpace(Domain))
+        {
+            Fail("Domain must not be empty (use '*' for any).");
+        }
+
+        if (!Uri.TryCreate(Target, UriKind.Absolute, out var t) || (t.Scheme != "http" && t.Scheme != "https"))
+        {
+            Fail($"Target '{Target}' is not an http:// or https:// address.");
+        }
+
+        if (Sockets is < 1 or > 1000)
+        {
+            Fail($"Sockets must be between 1 and 1000 (was {Sockets}).");
+        }
+
+        if (Protocols.Count == 0)
+        {
+            Fail("At least one protocol is required.");
+        }
+
+        foreach (var p in Protocols)
+        {
+            if (CrankerProtocol.Normalize(p) != CrankerProtocol.V1)
+            {
+                Fail($"Unsupported connector protocol '{p}': this release speaks only cranker_1.0.");
+            }
+        }
+
+        if (BodyBufferSize is < 1024 or > 65536)
+        {
+            Fail("BodyBufferSize must be between 1024 and 65536.");
+        }
+
+        if (PingInterval < TimeSpan.Zero || SilenceTimeout <= TimeSpan.Zero || ConnectTimeout <= TimeSpan.Zero
+            || ReconnectInitialDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectInitialDelay
+            || RouterRefreshInterval <= TimeSpan.Zero || ShutdownTimeout < TimeSpan.Zero || TargetConnectTimeout <= TimeSpan.Zero)
+        {
+            Fail("Connector durations must be positive, and ReconnectMaxDelay at least ReconnectInitialDelay.");
+        }
+
+        if (TrustedCaFile is not null && !File.Exists(TrustedCaFile))
+        {
+            Fail($"Trusted CA file '{TrustedCaFile}' does not exist.");
+        }
+    }
+
+    /// <summary>jconn's route rule (§1.5): <c>*</c>, or <c>[A-Za-z0-9/_.-]+</c> with no segment ending in '.' or containing "..".</summary>
+    internal static bool IsValidRoute(string? route)
+    {
+        if (string.IsNullOrEmpty(route))
+        {
+            return false;
+        }
+
+        if (route == CrankerProtocol.CatchAll)
+        {
+            return true;
+        }
+
+        foreach (var c in route)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '/' or '_' or '.' or '-'))
+            {
+                return false;
+            }
+        }
+
+        foreach (var segment in route.Split('/'))
+        {
+            if (segment.EndsWith('.') || segment.Contains("..", StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,264 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Putsh.Connector.Forwarding;
+using Putsh.Connector.Pool;
+
+namespace Putsh.Connector;
+
+/// <summary>The state of one router registration, for diagnostics.</summary>
+/// <param name="Router">The router, with the address dialled when its name resolved to several.</param>
+/// <param name="IdleSockets">Sockets open and waiting for a request.</param>
+/// <param name="BusySockets">Sockets carrying a request.</param>
+/// <param name="ConsecutiveFailures">Failed connection attempts since the last success.</param>
+/// <param name="LastError">Why the last attempt failed, if it did.</param>
+/// <param name="Protocol">The protocol the router chose, once connected.</param>
+public sealed record RouterStatus(string Router, int IdleSockets, int BusySockets, int ConsecutiveFailures, string? LastError, string? Protocol);
+
+/// <summary>
+/// A Cranker connector: registers with every configured router, keeps a window of sockets open to each, and
+/// serves the requests that arrive on them from <see cref="ConnectorOptions.Target"/>.
+/// </summary>
+public sealed class CrankerConnector : IAsyncDisposable
+{
+    private readonly ConnectorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly TargetClient _target;
+    private readonly Dictionary<string, RouterRegistration> _registrations = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly X509Certificate2Collection? _extraRoots;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task _refreshLoop = Task.CompletedTask;
+    private int _started;
+
+    /// <summary>Creates a connector; nothing is dialled until <see cref="StartAsync"/>.</summary>
+    /// <exception cref="ArgumentException">The options are invalid; the message says which one and why.</exception>
+    public CrankerConnector(ConnectorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Putsh.Connector");
+        _target = new TargetClient(options);
+        if (options.TrustedCaFile is not null)
+        {
+            _extraRoots = [];
+            _extraRoots.ImportFromPemFile(options.TrustedCaFile);
+        }
+    }
+
+    /// <summary>The id this connector registers under.</summary>
+    public string InstanceId => _options.InstanceId;
+
+    /// <summary>A snapshot of every router registration.</summary>
+    public IReadOnlyList<RouterStatus> Routers
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _registrations.Values
+                    .Select(r => new RouterStatus(r.Endpoint.Name, r.IdleSockets, r.BusySockets, r.ConsecutiveFailures, r.LastError, r.Protocol))
+                    .ToList();
+            }
+        }
+    }
+
+    /// <summary>Resolves the routers and starts registering with them. Returns once dialling has begun.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            throw new InvalidOperationException("The connector was already started.");
+        }
+
+        await RefreshAsync(cancellationToken).ConfigureAwait(false);
+        _refreshLoop = RefreshLoopAsync(_stop.Token);
+    }
+
+    /// <summary>
+    /// Waits until every router has at least <paramref name="idleSocketsPerRouter"/> idle sockets. For tests and
+    /// for hosts that want to report readiness.
+    /// </summary>
+    public async Task WaitForIdleSocketsAsync(int idleSocketsPerRouter, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task changed;
+            lock (_lock)
+            {
+                changed = _changed.Task;
+                if (_registrations.Count > 0 && _registrations.Values.All(r => r.IdleSockets >= idleSocketsPerRouter))
+                {
+                    return;
+                }
+            }
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Graceful stop (§1.9): deregisters from every router, lets requests in flight finish for up to
+    /// <see cref="ConnectorOptions.ShutdownTimeout"/>, then closes every socket. True when nothing had to be cut off.
+    /// </summary>
+    public async Task<bool> StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _started, 2) != 1)
+        {
+            return false;
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _refreshLoop.ConfigureAwait(false);
+        RouterRegistration[] all;
+        lock (_lock)
+        {
+            all = [.. _registrations.Values];
+        }
+
+        ConnectorLog.Stopping(_logger, all.Length, _options.ShutdownTimeout, all.Sum(r => r.BusySockets));
+        var results = await Task.WhenAll(all.Select(r => r.StopAsync(_options.ShutdownTimeout))).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var clean = results.All(x => x);
+        if (!clean)
+        {
+            ConnectorLog.StopTimedOut(_logger, all.Sum(r => r.BusySockets));
+        }
+
+        return clean;
+    }
+
+    private async Task RefreshLoopAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_options.RouterRefreshInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await RefreshAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Resolves every configured router and starts or stops registrations to match (§1.10).</summary>
+    private async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        var wanted = new Dictionary<string, (RouterEndpoint Endpoint, string Configured)>(StringComparer.Ordinal);
+        var failedHosts = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var configured in _options.Routers)
+        {
+            var uri = new Uri(configured);
+            if (IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out _))
+            {
+                var endpoint = new RouterEndpoint(uri, null);
+                wanted[endpoint.Name] = (endpoint, configured);
+                continue;
+            }
+
+            try
+            {
+                var addresses = await Dns.GetHostAddressesAsync(uri.IdnHost, cancellationToken).ConfigureAwait(false);
+                foreach (var address in addresses.Distinct())
+                {
+                    var endpoint = new RouterEndpoint(uri, address);
+                    wanted[endpoint.Name] = (endpoint, configured);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                ConnectorLog.ResolveFailed(_logger, uri.IdnHost, ex.Message);
+                failedHosts.Add(uri.IdnHost);
+            }
+        }
+
+        List<RouterRegistration> removed = [];
+        lock (_lock)
+        {
+            if (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            foreach (var (name, (endpoint, configured)) in wanted)
+            {
+                if (!_registrations.ContainsKey(name))
+                {
+                    if (endpoint.PinnedAddress is not null)
+                    {
+                        ConnectorLog.RouterAdded(_logger, endpoint.Name, configured);
+                    }
+
+                    var registration = new RouterRegistration(endpoint, _options, _target, _extraRoots, _time, _logger, OnChanged);
+                    _registrations[name] = registration;
+                    registration.Start();
+                }
+            }
+
+            foreach (var (name, registration) in _registrations.ToList())
+            {
+                // A host that failed to resolve keeps its routers: a DNS hiccup must not take us offline.
+                if (!wanted.ContainsKey(name) && !failedHosts.Contains(registration.Endpoint.BaseUri.IdnHost))
+                {
+                    ConnectorLog.RouterRemoved(_logger, registration.Endpoint.Name, registration.Endpoint.BaseUri.ToString());
+                    _registrations.Remove(name);
+                    removed.Add(registration);
+                }
+            }
+        }
+
+        foreach (var registration in removed)
+        {
+            _ = StopRemovedAsync(registration);
+        }
+
+        OnChanged();
+    }
+
+    private async Task StopRemovedAsync(RouterRegistration registration)
+    {
+        await registration.StopAsync(_options.ShutdownTimeout).ConfigureAwait(false);
+        registration.Dispose();
+    }
+
+    private void OnChanged()
+    {
+        TaskCompletionSource previous;
+        lock (_lock)
+        {
+            previous = _changed;
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        previous.TrySetResult();
+    }
+
+    /// <summary>Stops without waiting for anything: every socket is closed at once.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _started, 2) == 1)
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+            await _refreshLoop.ConfigureAwait(false);
+        }
+
+        lock (_lock)
+        {
+            foreach (var registration in _registrations.Values)
+            {
+                registration.Dispose();
+            }
+
+            _registrations.Clear();
+        }
+
+        _target.Dispose();
+        _stop.Dispose();
+    }
+}

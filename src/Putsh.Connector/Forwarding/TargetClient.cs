@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Putsh.Protocol.Headers;
+
+namespace Putsh.Connector.Forwarding;
+
+/// <summary>
+/// Calls the backend as jconn does (§2.6): the original path and query on the target's scheme and authority, no
+/// redirects, no cookies, no decompression, bodies streamed both ways.
+/// </summary>
+internal sealed class TargetClient : IDisposable
+{
+    private readonly HttpMessageInvoker _invoker;
+    private readonly string _targetBase;
+    private readonly bool _preserveHost;
+
+    public TargetClient(ConnectorOptions options, HttpMessageHandler? handler = null)
+    {
+        var target = new Uri(options.Target);
+        _targetBase = target.GetLeftPart(UriPartial.Authority);
+        _preserveHost = options.PreserveHost;
+        handler ??= new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseProxy = false,
+            ConnectTimeout = options.TargetConnectTimeout,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+            EnableMultipleHttp2Connections = true,
+            // No tracing headers of our own: the client's traceparent, if any, passes through untouched.
+            ActivityHeadersPropagator = null,
+        };
+        _invoker = new HttpMessageInvoker(handler, disposeHandler: true);
+    }
+
+    /// <summary>Builds the backend request from a Cranker request head (§2.6).</summary>
+    public HttpRequestMessage CreateRequest(ParsedRequestHead head, Stream? body)
+    {
+        var uri = new Uri(_targetBase + head.Target, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+        var request = new HttpRequestMessage(new HttpMethod(head.Method), uri) { Version = HttpVersion.Version11 };
+        List<string>? connectionTokens = null;
+        foreach (var (name, value) in head.Headers)
+        {
+            if (name.Equals("connection", StringComparison.OrdinalIgnoreCase))
+            {
+                (connectionTokens ??= []).AddRange(value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+            }
+        }
+
+        HttpContent? content = null;
+        if (body is not null)
+        {
+            content = new StreamContent(body, 32 * 1024);
+            request.Content = content;
+        }
+
+        foreach (var (name, value) in head.Headers)
+        {
+            if (HopByHopHeaders.ShouldSkip(name, connectionTokens)
+                || name.Equals("expect", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            if (name.Equals("content-length", StringComparison.OrdinalIgnoreCase))
+            {
+                // Fixed length when the client gave one, else chunked (§2.6).
+                if (content is not null && long.TryParse(value, out var length) && length >= 0)
+                {
+                    content.Headers.ContentLength = length;
+                }
+
+                continue;
+            }
+
+            if (name.Equals("host", StringComparison.OrdinalIgnoreCase))
+            {
+                if (_preserveHost)
+                {
+                    request.Headers.Host = value;
+                }
+
+                continue;
+            }
+
+            if (!request.Headers.TryAddWithoutValidation(name, value))
+            {
+                // Content-* headers live on the content; without a body they have nothing to describe.
+                content?.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+
+        return request;
+    }
+
+    public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        _invoker.SendAsync(request, cancellationToken);
+
+    /// <summary>Writes the response head text (§2.2): <c>HTTP/1.1 status reason</c>, then <c>name:value</c> lines, LF only.</summary>
+    public static string BuildResponseHead(HttpResponseMessage response)
+    {
+        var head = HeadText.ForResponse((int)response.StatusCode, response.ReasonPhrase);
+        List<string>? connectionTokens = null;
+        if (response.Headers.NonValidated.TryGetValues("Connection", out var connection))
+        {
+            connectionTokens = HopByHopHeaders.ParseConnectionTokens(connection);
+        }
+
+        AddAll(head, response.Headers.NonValidated, connectionTokens);
+        AddAll(head, response.Content.Headers.NonValidated, connectionTokens);
+        return head.ToResponseString();
+    }
+
+    private static void AddAll(HeadText head, HttpHeadersNonValidated headers, List<string>? connectionTokens)
+    {
+        foreach (var (name, values) in headers)
+        {
+            if (HopByHopHeaders.ShouldSkip(name, connectionTokens))
+            {
+                continue;
+            }
+
+            var lower = name.ToLowerInvariant();
+            foreach (var value in values)
+            {
+                head.Add(lower, value);
+            }
+        }
+    }
+
+    public void Dispose() => _invoker.Dispose();
+}

@@ -1,0 +1,316 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Putsh.Connector.Forwarding;
+using Putsh.Connector.Sockets;
+using Putsh.Protocol;
+
+namespace Putsh.Connector.Pool;
+
+/// <summary>
+/// The connector's sockets to one router: keeps <see cref="ConnectorOptions.Sockets"/> idle sockets open, dials a
+/// replacement as soon as one is taken (§1.7), and after a failure probes with one socket at a time, backing off
+/// exponentially with jitter (§1.8), so that a down router is not hammered and a restarted one is not stormed.
+/// </summary>
+internal sealed class RouterRegistration : IDisposable
+{
+    private readonly ConnectorOptions _options;
+    private readonly TargetClient _target;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Action _changed;
+    private readonly HttpMessageInvoker _invoker;
+    private readonly ReconnectBackoff _backoff;
+    private readonly ConcurrentDictionary<ConnectorSocketV1, Task> _sockets = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private int _idle;
+    private int _connecting;
+    private int _failures;
+    private bool _announced;
+    private Task _loop = Task.CompletedTask;
+
+    public RouterRegistration(RouterEndpoint endpoint, ConnectorOptions options, TargetClient target, X509Certificate2Collection? extraRoots, TimeProvider time, ILogger logger, Action changed)
+    {
+        Endpoint = endpoint;
+        _options = options;
+        _target = target;
+        _time = time;
+        _logger = logger;
+        _changed = changed;
+        _backoff = new ReconnectBackoff(options.ReconnectInitialDelay, options.ReconnectMaxDelay);
+        _invoker = new HttpMessageInvoker(CreateHandler(endpoint, extraRoots), disposeHandler: true);
+    }
+
+    public RouterEndpoint Endpoint { get; }
+
+    public int IdleSockets => Volatile.Read(ref _idle);
+
+    public int BusySockets => _sockets.Keys.Count(s => s.IsBusy);
+
+    public int ConsecutiveFailures => Volatile.Read(ref _failures);
+
+    public string? LastError { get; private set; }
+
+    public string? Protocol { get; private set; }
+
+    public void Start() => _loop = MaintainAsync(_stop.Token);
+
+    private async Task MaintainAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var failures = Volatile.Read(ref _failures);
+                if (failures > 0)
+                {
+                    var delay = _backoff.Delay(failures);
+                    if (failures == 1)
+                    {
+                        ConnectorLog.ConnectFailed(_logger, Endpoint.Name, LastError ?? "unknown error", delay);
+                    }
+                    else
+                    {
+                        ConnectorLog.ConnectStillFailing(_logger, Endpoint.Name, failures, LastError ?? "unknown error", delay);
+                    }
+
+                    await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                    Interlocked.Increment(ref _connecting);
+                    await DialAsync(cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                var deficit = _options.Sockets - (Volatile.Read(ref _idle) + Volatile.Read(ref _connecting));
+                for (var i = 0; i < deficit; i++)
+                {
+                    Interlocked.Increment(ref _connecting);
+                    _ = DialAsync(cancellationToken);
+                }
+
+                await _wake.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task DialAsync(CancellationToken cancellationToken)
+    {
+        ClientWebSocket? ws = null;
+        try
+        {
+            ws = new ClientWebSocket();
+            foreach (var protocol in _options.Protocols)
+            {
+                ws.Options.AddSubProtocol(CrankerProtocol.Normalize(protocol)!);
+            }
+
+            // Always sent, for routers that predate subprotocol negotiation (§1.2).
+            ws.Options.SetRequestHeader(CrankerProtocol.LegacyHeaderName, CrankerProtocol.LegacyHeaderValue);
+            ws.Options.SetRequestHeader(CrankerProtocol.RouteHeaderName, _options.Route);
+            ws.Options.SetRequestHeader(CrankerProtocol.DomainHeaderName, _options.Domain);
+            ws.Options.KeepAliveInterval = _options.PingInterval;
+            ws.Options.KeepAliveTimeout = _options.PingInterval == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : _options.SilenceTimeout;
+
+            using var timeout = new CancellationTokenSource(_options.ConnectTimeout, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+            await ws.ConnectAsync(Endpoint.RegisterUri(_options), _invoker, linked.Token).ConfigureAwait(false);
+
+            // §1.4: cranker_3.0 only when the router picked it; anything else, including no subprotocol, is 1.0.
+            Protocol = ws.SubProtocol == CrankerProtocol.V3 ? CrankerProtocol.V3 : CrankerProtocol.V1;
+            var hadFailures = Interlocked.Exchange(ref _failures, 0) > 0;
+            LastError = null;
+            if (!_announced || hadFailures)
+            {
+                _announced = true;
+                ConnectorLog.Registered(_logger, Endpoint.Name, _options.Route, Protocol, _options.Sockets);
+            }
+
+            var socket = new ConnectorSocketV1(ws, _target, _options, _time, _logger, Endpoint.Name);
+            ws = null;
+            Interlocked.Increment(ref _idle);
+            socket.Consumed += OnConsumed;
+            _sockets[socket] = RunSocketAsync(socket);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            LastError = ex is WebSocketException { InnerException: { } inner } ? ex.Message + " " + inner.Message : ex.Message;
+            Interlocked.Increment(ref _failures);
+        }
+        catch (Exception)
+        {
+        }
+        finally
+        {
+            ws?.Dispose();
+            Interlocked.Decrement(ref _connecting);
+            _wake.Release();
+            _changed();
+        }
+    }
+
+    private async Task RunSocketAsync(ConnectorSocketV1 socket)
+    {
+        await Task.Yield();
+        await socket.RunAsync(_stop.Token).ConfigureAwait(false);
+        if (!socket.WasConsumed)
+        {
+            Interlocked.Decrement(ref _idle);
+        }
+
+        _sockets.TryRemove(socket, out _);
+        socket.Dispose();
+        _wake.Release();
+        _changed();
+    }
+
+    private void OnConsumed(ConnectorSocketV1 socket)
+    {
+        Interlocked.Decrement(ref _idle);
+        _wake.Release(); // top up at once (§1.7)
+        _changed();
+    }
+
+    /// <summary>
+    /// Graceful stop (§1.9): no more dialling, deregister so the router stops handing out our sockets, close the
+    /// idle ones, wait up to <paramref name="timeout"/> for requests in flight, then close whatever is left.
+    /// True when everything finished in time.
+    /// </summary>
+    public async Task<bool> StopAsync(TimeSpan timeout)
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _loop.ConfigureAwait(false);
+        var start = _time.GetTimestamp();
+        var deregistered = await DeregisterAsync(timeout).ConfigureAwait(false);
+        ConnectorLog.Deregistered(_logger, Endpoint.Name, deregistered ? "router confirmed" : "router did not answer");
+
+        foreach (var socket in _sockets.Keys)
+        {
+            _ = socket.CloseIfIdleAsync(WebSocketCloseStatus.NormalClosure, "connector stop");
+        }
+
+        var remaining = timeout - _time.GetElapsedTime(start);
+        var all = Task.WhenAll(_sockets.Values);
+        try
+        {
+            await all.WaitAsync(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, _time).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            foreach (var socket in _sockets.Keys)
+            {
+                socket.Abort();
+            }
+
+            return false;
+        }
+    }
+
+    private async Task<bool> DeregisterAsync(TimeSpan timeout)
+    {
+        using var ws = new ClientWebSocket();
+        ws.Options.SetRequestHeader(CrankerProtocol.LegacyHeaderName, CrankerProtocol.LegacyHeaderValue);
+        ws.Options.SetRequestHeader(CrankerProtocol.RouteHeaderName, _options.Route);
+        ws.Options.SetRequestHeader(CrankerProtocol.DomainHeaderName, _options.Domain);
+        using var cts = new CancellationTokenSource(Min(timeout, _options.ConnectTimeout + _options.ConnectTimeout), _time);
+        try
+        {
+            await ws.ConnectAsync(Endpoint.DeregisterUri(_options), _invoker, cts.Token).ConfigureAwait(false);
+            await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "", cts.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static SocketsHttpHandler CreateHandler(RouterEndpoint endpoint, X509Certificate2Collection? extraRoots)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            UseCookies = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            ActivityHeadersPropagator = null,
+        };
+
+        if (endpoint.PinnedAddress is { } address)
+        {
+            handler.ConnectCallback = async (context, ct) =>
+            {
+                var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), ct).ConfigureAwait(false);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+        }
+
+        if (extraRoots is { Count: > 0 })
+        {
+            handler.SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+                {
+                    if (errors == SslPolicyErrors.None)
+                    {
+                        return true;
+                    }
+
+                    // Only an untrusted chain can be rescued by the extra CAs; a wrong name never is.
+                    if (errors != SslPolicyErrors.RemoteCertificateChainErrors || certificate is null)
+                    {
+                        return false;
+                    }
+
+                    using var custom = new X509Chain();
+                    custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                    custom.ChainPolicy.CustomTrustStore.AddRange(extraRoots);
+                    custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                    if (chain is not null)
+                    {
+                        foreach (var element in chain.ChainElements)
+                        {
+                            custom.ChainPolicy.ExtraStore.Add(element.Certificate);
+                        }
+                    }
+
+                    using var leaf = new X509Certificate2(certificate);
+                    return custom.Build(leaf);
+                },
+            };
+        }
+
+        return handler;
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        foreach (var socket in _sockets.Keys)
+        {
+            socket.Abort();
+        }
+
+        _invoker.Dispose();
+        _wake.Dispose();
+        _stop.Dispose();
+    }
+}

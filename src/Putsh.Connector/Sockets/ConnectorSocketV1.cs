@@ -1,0 +1,305 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.WebSockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Putsh.Connector.Forwarding;
+using Putsh.Protocol.Headers;
+using Putsh.Protocol.Transport;
+using Putsh.Protocol.V1;
+
+namespace Putsh.Connector.Sockets;
+
+/// <summary>
+/// One cranker_1.0 socket to a router (§4.9, connector side): it waits idle for one request head, calls the target,
+/// streams the response back, and closes with 1000 (or 1011 when the target fails). It is never reused.
+/// </summary>
+internal sealed class ConnectorSocketV1 : IDisposable
+{
+    private readonly WebSocket _socket;
+    private readonly SendGate _sender;
+    private readonly TargetClient _target;
+    private readonly ConnectorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _routerName;
+    private readonly CancellationTokenSource _exchangeCts = new();
+    private int _state; // 0 idle, 1 busy, 2 done
+    private volatile bool _responseComplete;
+
+    public ConnectorSocketV1(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName)
+    {
+        _socket = socket;
+        _sender = new SendGate(socket);
+        _target = target;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _routerName = routerName;
+    }
+
+    /// <summary>Raised once, when the first request arrives (the pool then dials a replacement, §1.7).</summary>
+    public event Action<ConnectorSocketV1>? Consumed;
+
+    public bool IsIdle => Volatile.Read(ref _state) == 0;
+
+    public bool IsBusy => Volatile.Read(ref _state) == 1;
+
+    /// <summary>True once a request has arrived on this socket.</summary>
+    public bool WasConsumed { get; private set; }
+
+    /// <summary>Closes an idle socket from our side (shutdown). A busy socket is left to finish.</summary>
+    public Task CloseIfIdleAsync(WebSocketCloseStatus status, string reason) =>
+        Interlocked.CompareExchange(ref _state, 2, 0) == 0
+            ? _sender.CloseAsync(status, reason, TimeSpan.FromSeconds(5), _time)
+            : Task.CompletedTask;
+
+    /// <summary>Ends the socket at once, whatever it is doing.</summary>
+    public void Abort()
+    {
+        _exchangeCts.Cancel();
+        _socket.Abort();
+    }
+
+    /// <summary>Runs the socket to its end. Never throws.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        try
+        {
+            var head = await ReceiveHeadAsync(stopping).ConfigureAwait(false);
+            if (head is null)
+            {
+                return;
+            }
+
+            if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
+            {
+                return;
+            }
+
+            WasConsumed = true;
+            Consumed?.Invoke(this);
+            await HandleAsync(head).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The socket broke or we are stopping: nothing more to do on it.
+        }
+        finally
+        {
+            Volatile.Write(ref _state, 2);
+            _socket.Abort();
+        }
+    }
+
+    /// <summary>Waits for the first message, which must be a request head; null when the socket ended first.</summary>
+    private async Task<string?> ReceiveHeadAsync(CancellationToken stopping)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        var length = 0;
+        try
+        {
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    if (buffer.Length >= V1Markers.MaxHeadLength * 3)
+                    {
+                        await _sender.CloseAsync(WebSocketCloseStatus.MessageTooBig, "request header too large", TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);
+                        return null;
+                    }
+
+                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(length), stopping).ConfigureAwait(false);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    // The router closed an idle socket (deregistration, shutdown): answer and end.
+                    await _sender.CloseAsync(WebSocketCloseStatus.NormalClosure, "", TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);
+                    return null;
+                }
+
+                if (result.MessageType != WebSocketMessageType.Text)
+                {
+                    await _sender.CloseAsync(WebSocketCloseStatus.ProtocolError, "binary message before a request head", TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);
+                    return null;
+                }
+
+                length += result.Count;
+                if (result.EndOfMessage)
+                {
+                    return Encoding.UTF8.GetString(buffer, 0, length);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task HandleAsync(string headText)
+    {
+        if (!HeadParser.TryParseRequest(headText, expectMarker: true, out var head, out var error))
+        {
+            ConnectorLog.BadRequestHead(_logger, _routerName, error!);
+            await _sender.CloseAsync(WebSocketCloseStatus.ProtocolError, "Bad request head: " + error, TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);
+            return;
+        }
+
+        Pipe? bodyPipe = null;
+        if (head!.Marker == V1Markers.RequestHasBody)
+        {
+            // Bounded: when the target reads slowly, we stop reading the socket, and the router stops reading its client.
+            bodyPipe = new Pipe(new PipeOptions(pauseWriterThreshold: 128 * 1024, resumeWriterThreshold: 64 * 1024, useSynchronizationContext: false));
+        }
+
+        var receiveTask = ReceiveRequestBodyAsync(bodyPipe?.Writer, head);
+        await ForwardAsync(head, bodyPipe?.Reader).ConfigureAwait(false);
+        try
+        {
+            // Our close is sent; the router's echo ends the receive loop. A router that never answers is not waited for.
+            await receiveTask.WaitAsync(TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _socket.Abort();
+        }
+    }
+
+    /// <summary>
+    /// Reads the rest of the exchange from the router: body frames into the pipe, <c>_3</c> to end it, and the
+    /// close that ends the socket. A router close before our response is complete stops the target call (§4.6).
+    /// </summary>
+    private async Task ReceiveRequestBodyAsync(PipeWriter? body, ParsedRequestHead head)
+    {
+        var scratch = ArrayPool<byte>.Shared.Rent(256);
+        try
+        {
+            while (true)
+            {
+                ValueWebSocketReceiveResult result;
+                Memory<byte> memory = body is not null ? body.GetMemory(_options.BodyBufferSize) : scratch;
+                result = await _socket.ReceiveAsync(memory, CancellationToken.None).ConfigureAwait(false);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    if (_socket.CloseStatus != WebSocketCloseStatus.NormalClosure || !_responseComplete)
+                    {
+                        ConnectorLog.RouterClosed(_logger, head.Method, head.Target, (int?)_socket.CloseStatus);
+                        await _exchangeCts.CancelAsync().ConfigureAwait(false);
+                    }
+
+                    if (_socket.State == WebSocketState.CloseReceived)
+                    {
+                        await _sender.CloseAsync(WebSocketCloseStatus.NormalClosure, "", TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);
+                    }
+
+                    body?.Complete(new OperationCanceledException("The router closed the socket."));
+                    body = null;
+                    return;
+                }
+
+                if (result.MessageType == WebSocketMessageType.Binary)
+                {
+                    if (body is null)
+                    {
+                        continue; // body bytes after _3 or for a bodiless request: ignored
+                    }
+
+                    body.Advance(result.Count);
+                    var flush = await body.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                    if (flush.IsCompleted)
+                    {
+                        body = null; // the target stopped reading; keep draining the socket
+                    }
+
+                    continue;
+                }
+
+                // Text: "_3" ends the body; anything else is ignored, as jconn does (§4.3).
+                if (result.Count == 2 && result.EndOfMessage && memory.Span[0] == (byte)'_' && memory.Span[1] == (byte)'3' && body is not null)
+                {
+                    await body.CompleteAsync().ConfigureAwait(false);
+                    body = null;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            await _exchangeCts.CancelAsync().ConfigureAwait(false);
+            body?.Complete(ex);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private async Task ForwardAsync(ParsedRequestHead head, PipeReader? body)
+    {
+        var cancellationToken = _exchangeCts.Token;
+        HttpResponseMessage? response = null;
+        var headSent = false;
+        try
+        {
+            using var request = _target.CreateRequest(head, body?.AsStream());
+            response = await _target.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            ConnectorLog.Forwarded(_logger, head.Method, head.Target, (int)response.StatusCode);
+            await _sender.SendTextAsync(TargetClient.BuildResponseHead(response), cancellationToken).ConfigureAwait(false);
+            headSent = true;
+
+            var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = ArrayPool<byte>.Shared.Rent(_options.BodyBufferSize);
+            try
+            {
+                while (true)
+                {
+                    var n = await stream.ReadAsync(buffer.AsMemory(0, _options.BodyBufferSize), cancellationToken).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    await _sender.SendAsync(buffer.AsMemory(0, n), WebSocketMessageType.Binary, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            _responseComplete = true;
+            await _sender.CloseAsync(WebSocketCloseStatus.NormalClosure, "", TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);
+        }
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
+        {
+            // The router closed the socket (client gone): the target call was stopped, nothing to report.
+        }
+        catch (Exception ex)
+        {
+            ConnectorLog.TargetFailed(_logger, head.Method, head.Target, ex.Message);
+            // 1011 with a short reason (§4.6): before the head the router answers 502, after it aborts the client.
+            var reason = headSent ? "Target failed mid-response: " + ex.Message : "Target error: " + ex.Message;
+            await _sender.CloseAsync(WebSocketCloseStatus.InternalServerError, WebSocketClose.TruncateReason(reason), TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);
+        }
+        finally
+        {
+            response?.Dispose();
+            if (body is not null)
+            {
+                await body.CompleteAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _exchangeCts.Dispose();
+        _sender.Dispose();
+        _socket.Dispose();
+    }
+}

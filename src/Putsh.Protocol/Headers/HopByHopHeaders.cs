@@ -1,0 +1,67 @@
+using System.Collections.Frozen;
+
+namespace Putsh.Protocol.Headers;
+
+/// <summary>
+/// Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1; protocol reference §2.3 and §2.5).
+/// One implementation for both the router and the connector.
+/// </summary>
+public static class HopByHopHeaders
+{
+    // mu-cranker-router's set (§2.3) plus the names YARP also treats as connection-specific.
+    private static readonly FrozenSet<string> s_names = FrozenSet.Create(
+        StringComparer.OrdinalIgnoreCase,
+        "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+        "proxy-authorization", "proxy-authenticate", "proxy-connection", "http2-settings");
+
+    /// <summary>True when <paramref name="name"/> is hop-by-hop on its own (without looking at <c>Connection</c>).</summary>
+    public static bool IsHopByHop(string name) => s_names.Contains(name);
+
+    /// <summary>
+    /// True when <paramref name="name"/> must not be forwarded: it is hop-by-hop, or it is named in the message's
+    /// <c>Connection</c> header (<paramref name="connectionTokens"/>, as returned by <see cref="ParseConnectionTokens"/>).
+    /// </summary>
+    public static bool ShouldSkip(string name, IReadOnlyCollection<string>? connectionTokens)
+    {
+        if (s_names.Contains(name))
+        {
+            return true;
+        }
+
+        if (connectionTokens is null || connectionTokens.Count == 0)
+        {
+            return false;
+        }
+
+        foreach (var token in connectionTokens)
+        {
+            if (string.Equals(token, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Splits the values of a <c>Connection</c> header into trimmed, non-empty tokens; null when there are none.</summary>
+    public static List<string>? ParseConnectionTokens(IEnumerable<string?> connectionValues)
+    {
+        ArgumentNullException.ThrowIfNull(connectionValues);
+        List<string>? tokens = null;
+        foreach (var value in connectionValues)
+        {
+            if (string.IsNullOrEmpty(value))
+            {
+                continue;
+            }
+
+            foreach (var part in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                (tokens ??= []).Add(part);
+            }
+        }
+
+        return tokens;
+    }
+}

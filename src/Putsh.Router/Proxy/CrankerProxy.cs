@@ -1,0 +1,75 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Putsh.Router.Routing;
+
+namespace Putsh.Router.Proxy;
+
+/// <summary>
+/// The client listener's handler: route the request (§3.1), take a connector socket (§3.3), run the exchange, and
+/// answer the router's own errors (§3.5).
+/// </summary>
+internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, ILogger<CrankerProxy> logger)
+{
+    private readonly RouterOptions _options = options.Value;
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var path = request.Path.Value ?? "/";
+        if (HttpMethods.IsTrace(request.Method))
+        {
+            await ErrorPages.MethodNotAllowed(context);
+            return;
+        }
+
+        var pool = table.Resolve(request.PathBase.Add(request.Path).Value ?? "/");
+        if (pool is null)
+        {
+            RouterLog.NoRoute(logger, request.Method, path);
+            await ErrorPages.NotFound(context);
+            return;
+        }
+
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
+        {
+            bodySize.MaxRequestBodySize = _options.MaxRequestBodySize;
+        }
+
+        var started = time.GetTimestamp();
+        while (true)
+        {
+            var remaining = _options.SocketAcquireTimeout - time.GetElapsedTime(started);
+            Sockets.RouterSocketV1? socket;
+            try
+            {
+                socket = await pool.AcquireAsync(remaining, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                // The client left while waiting; any socket handed over went back to the pool unused.
+                RouterLog.ClientGone(logger, request.Method, path);
+                return;
+            }
+
+            if (socket is null)
+            {
+                RouterLog.NoSocket(logger, request.Method, path, pool.Route, _options.SocketAcquireTimeout);
+                await ErrorPages.NoSocket(context, _options.SocketAcquireTimeout);
+                return;
+            }
+
+            var exchange = new V1ProxyExchange(context, socket, pool.Route, _options, logger);
+            if (!socket.TryAssign(exchange))
+            {
+                continue; // it closed between the pool and us; nothing was sent, so another socket may take the request
+            }
+
+            if (await exchange.RunAsync())
+            {
+                return;
+            }
+        }
+    }
+}

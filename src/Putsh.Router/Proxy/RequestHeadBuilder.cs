@@ -1,0 +1,131 @@
+using System.Collections.Frozen;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Primitives;
+using Putsh.Protocol.Headers;
+
+namespace Putsh.Router.Proxy;
+
+/// <summary>
+/// Turns a client request into the Cranker request head (§2.1) with the router's header rules (§2.3):
+/// hop-by-hop and <c>Connection</c>-named headers removed, <c>Expect</c> answered here, cookies merged into one
+/// line, exactly one <c>via</c>, a rebuilt <c>forwarded</c>, and optionally the legacy <c>x-forwarded-*</c>.
+/// </summary>
+internal static class RequestHeadBuilder
+{
+    // Headers the router regenerates or answers itself, never passed through from the client (§2.3).
+    private static readonly FrozenSet<string> s_regenerated = FrozenSet.Create(
+        StringComparer.OrdinalIgnoreCase,
+        "expect", "forwarded", "x-forwarded-by", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+        "x-forwarded-port", "x-forwarded-server", "via");
+
+    /// <summary>The request target exactly as the client sent it: still percent-encoded, no fragment.</summary>
+    public static string RawTarget(HttpContext context)
+    {
+        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (!string.IsNullOrEmpty(raw) && raw[0] == '/')
+        {
+            return raw;
+        }
+
+        // Absolute-form targets (proxy-style requests) and anything odd: rebuild from the parsed parts.
+        var path = context.Request.PathBase.Add(context.Request.Path).ToUriComponent();
+        return (path.Length == 0 ? "/" : path) + context.Request.QueryString.ToUriComponent();
+    }
+
+    /// <summary>Builds the head text, ending with <paramref name="v1Marker"/> when given.</summary>
+    public static string Build(HttpContext context, RouterOptions options, string? v1Marker)
+    {
+        var request = context.Request;
+        var head = HeadText.ForRequest(request.Method, RawTarget(context));
+        var headers = request.Headers;
+        var connectionTokens = HopByHopHeaders.ParseConnectionTokens(headers.Connection);
+
+        foreach (var (name, values) in headers)
+        {
+            if (name.Length == 0 || name[0] == ':'
+                || HopByHopHeaders.ShouldSkip(name, connectionTokens)
+                || s_regenerated.Contains(name)
+                || (!options.ProxyHostHeader && name.Equals("host", StringComparison.OrdinalIgnoreCase)))
+            {
+                continue;
+            }
+
+            if (name.Equals("cookie", StringComparison.OrdinalIgnoreCase))
+            {
+                // HTTP/2 clients split cookies into crumbs; the target sees one line (§2.3 point 1).
+                head.Add("cookie", values.Count == 1 ? values[0] : string.Join("; ", values.ToArray()));
+                continue;
+            }
+
+            foreach (var value in values)
+            {
+                head.Add(name, value);
+            }
+        }
+
+        // Exactly one via (§2.3 point 2): prior values, then ours.
+        var ourVia = request.Protocol + " " + options.ViaName;
+        var priorVia = headers.Via;
+        head.Add("via", StringValues.IsNullOrEmpty(priorVia) ? ourVia : string.Join(", ", priorVia.ToArray()) + ", " + ourVia);
+
+        // Forwarded (§2.3 point 3): prior elements unless discarded, then ours.
+        List<ForwardedElement>? prior = null;
+        if (!options.DiscardClientForwardedHeaders)
+        {
+            prior = headers.TryGetValue("Forwarded", out var forwarded)
+                ? ForwardedElement.Parse(forwarded)
+                : ForwardedElement.FromLegacy(headers["X-Forwarded-For"], headers["X-Forwarded-Host"], headers["X-Forwarded-Port"], headers["X-Forwarded-Proto"]);
+            foreach (var element in prior)
+            {
+                head.Add("forwarded", element.ToString());
+            }
+        }
+
+        var ours = new ForwardedElement(
+            FormatAddress(context.Connection.LocalIpAddress),
+            FormatAddress(context.Connection.RemoteIpAddress),
+            request.Host.HasValue ? request.Host.Value : null,
+            request.Scheme);
+        head.Add("forwarded", ours.ToString());
+
+        if (options.SendLegacyForwardedHeaders)
+        {
+            var first = prior is { Count: > 0 } ? prior[0] : ours;
+            if (first.Proto is not null)
+            {
+                head.Add("x-forwarded-proto", first.Proto);
+            }
+
+            if (first.Host is not null)
+            {
+                head.Add("x-forwarded-host", first.Host);
+            }
+
+            if (first.For is not null)
+            {
+                head.Add("x-forwarded-for", first.For);
+            }
+        }
+
+        return head.ToRequestString(v1Marker);
+    }
+
+    /// <summary>IPv4 as dotted quad (IPv4-mapped IPv6 unwrapped); IPv6 in brackets as RFC 7239 §6 asks.</summary>
+    internal static string? FormatAddress(IPAddress? address)
+    {
+        if (address is null)
+        {
+            return null;
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        return address.AddressFamily == AddressFamily.InterNetworkV6 ? "[" + address + "]" : address.ToString();
+    }
+}

@@ -1,0 +1,199 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Putsh.Protocol.Headers;
+using Putsh.Protocol.V1;
+using Putsh.Router.Sockets;
+
+namespace Putsh.Router.Proxy;
+
+/// <summary>
+/// One client request carried over one cranker_1.0 socket (§4.1, §4.9): the head and request body go out while the
+/// response head and body come back, full duplex; the connector's close 1000 ends the response.
+/// </summary>
+internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket, string route, RouterOptions options, ILogger logger) : IV1Exchange
+{
+    private readonly TaskCompletionSource<(SocketEnd End, WebSocketCloseStatus? Status, string? Reason, Exception? Error)> _ended =
+        new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private bool _responseStarted;
+    private bool _clientFailed;
+    private string? _badHead;
+
+    /// <summary>Runs the exchange. False when the head could not be sent: nothing reached the connector, so the caller may retry.</summary>
+    public async Task<bool> RunAsync()
+    {
+        var request = context.Request;
+        var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? (request.ContentLength > 0);
+        var head = RequestHeadBuilder.Build(context, options, hasBody ? V1Markers.RequestHasBody : V1Markers.RequestHasNoBody);
+        try
+        {
+            await socket.Sender.SendTextAsync(head, context.RequestAborted);
+        }
+        catch (Exception) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            socket.Abort();
+            return false;
+        }
+
+        using var bodyCts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        using var abortRegistration = context.RequestAborted.Register(static s => ((RouterSocketV1)s!).CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away"), socket);
+        var bodyTask = hasBody ? PumpRequestBodyAsync(bodyCts.Token) : Task.CompletedTask;
+
+        var (end, status, reason, error) = await _ended.Task;
+        await bodyCts.CancelAsync();
+        await bodyTask;
+
+        var method = request.Method;
+        var path = request.Path.Value ?? "/";
+        if (_clientFailed || context.RequestAborted.IsCancellationRequested)
+        {
+            RouterLog.ClientGone(logger, method, path);
+            context.Abort();
+            return true;
+        }
+
+        if (end == SocketEnd.Completed && _responseStarted)
+        {
+            return true;
+        }
+
+        var detail = _badHead ?? (status is null ? error?.Message : $"close {(int)status} {reason}");
+        if (_responseStarted)
+        {
+            // Too late for a status: the client must see a failure, not a clean end (§3.5).
+            RouterLog.ProxyAborted(logger, method, path, route, end, detail);
+            context.Abort();
+            return true;
+        }
+
+        if (end == SocketEnd.TimedOut)
+        {
+            RouterLog.ProxyFailed(logger, method, path, route, end, detail, 504);
+            await ErrorPages.GatewayTimeout(context, route);
+        }
+        else
+        {
+            // Also for a v1 close other than 1000 before the head: 502, where mu ends with a 500 page (§4.6, §11.2).
+            RouterLog.ProxyFailed(logger, method, path, route, end, detail, 502);
+            await ErrorPages.BadGateway(context, route);
+        }
+
+        return true;
+    }
+
+    private async Task PumpRequestBodyAsync(CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(options.BodyBufferSize);
+        try
+        {
+            var body = context.Request.Body;
+            while (true)
+            {
+                var n = await body.ReadAsync(buffer.AsMemory(0, options.BodyBufferSize), cancellationToken);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                // One binary frame per chunk; the next read waits until it is written (§4.3).
+                await socket.Sender.SendAsync(buffer.AsMemory(0, n), WebSocketMessageType.Binary, cancellationToken);
+            }
+
+            await socket.Sender.SendTextAsync(V1Markers.RequestBodyEnded, cancellationToken);
+        }
+        catch (Exception) when (_ended.Task.IsCompleted)
+        {
+            // The exchange already ended (the response may be complete before the upload is): nothing to do.
+        }
+        catch (Exception)
+        {
+            // The client's body failed or the client left: the connector must stop the target call (§4.6).
+            _clientFailed = true;
+            await socket.CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    public async ValueTask OnHeadAsync(string head)
+    {
+        var headers = new List<KeyValuePair<string, string>>();
+        if (!HeadParser.TryParseResponse(head, out var status, headers))
+        {
+            _badHead = "unparseable response head";
+            RouterLog.BadResponseHead(logger, context.Request.Method, context.Request.Path.Value ?? "/", _badHead);
+            await socket.CloseAsync(WebSocketCloseStatus.ProtocolError, "Bad response head");
+            return;
+        }
+
+        var response = context.Response;
+        try
+        {
+            response.StatusCode = status;
+            foreach (var (name, value) in headers)
+            {
+                // §2.5: hop-by-hop and server dropped; the target's date kept (Kestrel then adds none);
+                // content-length passed through; each set-cookie its own line.
+                if (HopByHopHeaders.IsHopByHop(name) || name.Equals("server", StringComparison.OrdinalIgnoreCase))
+                {
+                    continue;
+                }
+
+                if (name.Equals("content-length", StringComparison.OrdinalIgnoreCase))
+                {
+                    if (long.TryParse(value, out var length) && length >= 0)
+                    {
+                        response.ContentLength = length;
+                    }
+
+                    continue;
+                }
+
+                response.Headers.Append(name, value);
+            }
+
+            // Send the head now: a streamed response (server-sent events) must reach the client before its body does.
+            await response.StartAsync(context.RequestAborted);
+            _responseStarted = true;
+        }
+        catch (Exception ex) when (!_responseStarted && !context.RequestAborted.IsCancellationRequested)
+        {
+            _badHead = "response head rejected: " + ex.Message;
+            RouterLog.BadResponseHead(logger, context.Request.Method, context.Request.Path.Value ?? "/", _badHead);
+            response.Headers.Clear();
+            await socket.CloseAsync(WebSocketCloseStatus.ProtocolError, "Bad response head");
+        }
+        catch (Exception)
+        {
+            _clientFailed = true;
+            await socket.CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away");
+        }
+    }
+
+    public async ValueTask OnBodyAsync(ReadOnlyMemory<byte> chunk)
+    {
+        if (_clientFailed || _badHead is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            _responseStarted = true; // a body before any head goes out under 200 (§4.5)
+            await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
+        }
+        catch (Exception)
+        {
+            _clientFailed = true;
+            await socket.CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away");
+        }
+    }
+
+    public void OnEnd(SocketEnd end, WebSocketCloseStatus? closeStatus, string? closeReason, Exception? error) =>
+        _ended.TrySetResult((end, closeStatus, closeReason, error));
+}

@@ -1,0 +1,175 @@
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Putsh.Protocol;
+using Putsh.Router.Proxy;
+using Putsh.Router.Routing;
+using Putsh.Router.Sockets;
+
+namespace Putsh.Router.Registration;
+
+/// <summary>
+/// The registration listener's endpoints (§1.1): <c>/register</c> opens a connector socket after protocol
+/// negotiation (§1.3); <c>/deregister</c> takes a connector instance out of rotation (§1.9).
+/// </summary>
+internal sealed class RegistrationHandler
+{
+    private readonly RouteTable _table;
+    private readonly RouterOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationToken _stopping;
+    private readonly ConcurrentDictionary<(string Route, string Instance), int> _socketsPerConnector = new();
+
+    public RegistrationHandler(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, ILogger<RegistrationHandler> logger, IHostApplicationLifetime lifetime)
+    {
+        _table = table;
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+        _stopping = lifetime.ApplicationStopping;
+        lifetime.ApplicationStopping.Register(CloseAllIdle);
+    }
+
+    public static bool IsRegistrationPath(PathString path) =>
+        path.Value is "/register" or "/register/" or "/deregister" or "/deregister/";
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        if (HttpMethods.IsTrace(context.Request.Method))
+        {
+            await ErrorPages.MethodNotAllowed(context);
+            return;
+        }
+
+        var remote = RequestHeadBuilder.FormatAddress(context.Connection.RemoteIpAddress) ?? "unknown";
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            RouterLog.RegistrationRefused(_logger, remote, "not a WebSocket upgrade");
+            await WritePlainAsync(context, StatusCodes.Status400BadRequest, "Cranker registration needs a WebSocket upgrade (GET with Upgrade: websocket).");
+            return;
+        }
+
+        var request = context.Request;
+        var route = NonEmpty(request.Headers[CrankerProtocol.RouteHeaderName].ToString()) ?? CrankerProtocol.CatchAll;
+        var domain = NonEmpty(request.Headers[CrankerProtocol.DomainHeaderName].ToString()) ?? CrankerProtocol.CatchAll;
+        var instanceId = NonEmpty(request.Query[CrankerProtocol.ConnectorInstanceIdQuery].ToString());
+        var componentName = NonEmpty(request.Query[CrankerProtocol.ComponentNameQuery].ToString());
+
+        if (request.Path.Value!.StartsWith("/deregister", StringComparison.Ordinal))
+        {
+            await DeregisterAsync(context, route, instanceId, remote);
+            return;
+        }
+
+        var legacy = request.Headers[CrankerProtocol.LegacyHeaderName];
+        var negotiation = CrankerProtocol.Negotiate(
+            context.WebSockets.WebSocketRequestedProtocols.ToArray(),
+            legacy.Count == 0 ? null : legacy.ToString(),
+            _options.Protocols.Select(CrankerProtocol.Normalize).OfType<string>().ToArray());
+        if (!negotiation.Accepted)
+        {
+            RouterLog.RegistrationRefused(_logger, remote, negotiation.Error!);
+            await WritePlainAsync(context, StatusCodes.Status400BadRequest, negotiation.Error!);
+            return;
+        }
+
+        if (negotiation.SendLegacyHeader)
+        {
+            context.Response.Headers[CrankerProtocol.LegacyHeaderName] = CrankerProtocol.LegacyHeaderValue;
+        }
+
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            SubProtocol = negotiation.SubProtocol,
+            DangerousEnableCompression = false,
+            KeepAliveInterval = _options.PingInterval,
+            // A ping not answered within the idle timeout means the connector is dead (§1.6).
+            KeepAliveTimeout = _options.PingInterval == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : _options.IdleTimeout,
+        });
+
+        instanceId ??= "unknown-" + remote;
+        var info = new ConnectorInfo(route, domain, instanceId, componentName, remote, negotiation.Version!);
+        var pool = _table.GetOrAddV1(route);
+        using var routerSocket = new RouterSocketV1(socket, info, pool, _options, _time, _logger);
+
+        var key = (route, instanceId);
+        if (_socketsPerConnector.AddOrUpdate(key, 1, static (_, n) => n + 1) == 1)
+        {
+            RouterLog.ConnectorRegistered(_logger, instanceId, componentName, remote, route, negotiation.Version!);
+        }
+
+        RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
+        try
+        {
+            var run = routerSocket.RunAsync(_stopping);
+            pool.Offer(routerSocket);
+            await run;
+        }
+        finally
+        {
+            if (_socketsPerConnector.AddOrUpdate(key, 0, static (_, n) => n - 1) <= 0)
+            {
+                _socketsPerConnector.TryRemove(new KeyValuePair<(string, string), int>(key, 0));
+            }
+        }
+    }
+
+    private async Task DeregisterAsync(HttpContext context, string route, string? instanceId, string remote)
+    {
+        if (instanceId is null)
+        {
+            RouterLog.DeregistrationWithoutId(_logger, remote);
+        }
+        else
+        {
+            var closed = 0;
+            foreach (var pool in _table.V1Pools)
+            {
+                // mu looks only in the pools of the Route header; instance ids are unique, so looking everywhere
+                // removes the same sockets and also copes with a connector that sends a different Route here.
+                foreach (var socket in pool.RemoveInstance(instanceId))
+                {
+                    closed++;
+                    _ = socket.CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away");
+                }
+            }
+
+            RouterLog.ConnectorDeregistered(_logger, instanceId, route, closed);
+        }
+
+        using var ws = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { DangerousEnableCompression = false });
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5), _time);
+        try
+        {
+            await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "Deregister complete", cts.Token);
+        }
+        catch (Exception)
+        {
+            ws.Abort();
+        }
+    }
+
+    private void CloseAllIdle()
+    {
+        foreach (var pool in _table.V1Pools)
+        {
+            foreach (var socket in pool.RemoveAll())
+            {
+                _ = socket.CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away");
+            }
+        }
+    }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    private static Task WritePlainAsync(HttpContext context, int status, string message)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(message + "\n");
+    }
+}

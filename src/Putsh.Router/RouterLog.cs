@@ -1,0 +1,47 @@
+using Microsoft.Extensions.Logging;
+using Putsh.Router.Sockets;
+
+namespace Putsh.Router;
+
+/// <summary>The router's log messages. Event ids 1000–1999 belong to the router and are never reused.</summary>
+internal static partial class RouterLog
+{
+    [LoggerMessage(1000, LogLevel.Information, "Connector {ConnectorInstanceId} ({ComponentName}, {RemoteAddress}) registered for route '{Route}' over {Protocol}.")]
+    public static partial void ConnectorRegistered(ILogger logger, string connectorInstanceId, string? componentName, string remoteAddress, string route, string protocol);
+
+    [LoggerMessage(1001, LogLevel.Debug, "Socket {SocketId} of connector {ConnectorInstanceId} joined route '{Route}'.")]
+    public static partial void SocketRegistered(ILogger logger, string socketId, string connectorInstanceId, string route);
+
+    [LoggerMessage(1002, LogLevel.Warning, "Refused a connector registration from {RemoteAddress}: {Reason}")]
+    public static partial void RegistrationRefused(ILogger logger, string remoteAddress, string reason);
+
+    [LoggerMessage(1003, LogLevel.Information, "Connector {ConnectorInstanceId} deregistered from route '{Route}': {Count} idle sockets closed.")]
+    public static partial void ConnectorDeregistered(ILogger logger, string connectorInstanceId, string route, int count);
+
+    [LoggerMessage(1004, LogLevel.Warning, "A deregistration from {RemoteAddress} named no connectorInstanceID; nothing was removed.")]
+    public static partial void DeregistrationWithoutId(ILogger logger, string remoteAddress);
+
+    [LoggerMessage(1005, LogLevel.Debug, "Socket {SocketId} on route '{Route}' ended: {End} (close {CloseStatus} '{CloseReason}').")]
+    public static partial void SocketEnded(ILogger logger, string route, string socketId, SocketEnd end, int? closeStatus, string? closeReason);
+
+    [LoggerMessage(1006, LogLevel.Information, "Connector {ConnectorInstanceId} has no sockets left on route '{Route}'.")]
+    public static partial void ConnectorGone(ILogger logger, string connectorInstanceId, string route);
+
+    [LoggerMessage(1010, LogLevel.Debug, "{Method} {Path}: no route, 404.")]
+    public static partial void NoRoute(ILogger logger, string method, string path);
+
+    [LoggerMessage(1011, LogLevel.Warning, "{Method} {Path}: no connector socket for route '{Route}' within {Timeout}, 503.")]
+    public static partial void NoSocket(ILogger logger, string method, string path, string route, TimeSpan timeout);
+
+    [LoggerMessage(1012, LogLevel.Warning, "{Method} {Path} on route '{Route}' failed: {End} {Detail}; answered {Status}.")]
+    public static partial void ProxyFailed(ILogger logger, string method, string path, string route, SocketEnd end, string? detail, int status);
+
+    [LoggerMessage(1013, LogLevel.Warning, "{Method} {Path} on route '{Route}' failed after the response began: {End} {Detail}; client connection aborted.")]
+    public static partial void ProxyAborted(ILogger logger, string method, string path, string route, SocketEnd end, string? detail);
+
+    [LoggerMessage(1014, LogLevel.Debug, "{Method} {Path}: the client went away.")]
+    public static partial void ClientGone(ILogger logger, string method, string path);
+
+    [LoggerMessage(1015, LogLevel.Warning, "{Method} {Path}: the connector sent an unusable response head: {Reason}.")]
+    public static partial void BadResponseHead(ILogger logger, string method, string path, string reason);
+}

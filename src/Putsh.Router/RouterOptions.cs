@@ -1,0 +1,78 @@
+using System.ComponentModel.DataAnnotations;
+using Putsh.Protocol;
+
+namespace Putsh.Router;
+
+/// <summary>Settings of a putsh router. Every limit here is documented in docs/configuration.md.</summary>
+public sealed class RouterOptions
+{
+    /// <summary>
+    /// Cranker protocol versions accepted at registration. This release speaks <c>cranker_1.0</c>;
+    /// <c>cranker_3.0</c> is refused until it is implemented, so a connector that prefers it falls back to 1.0.
+    /// </summary>
+    public IList<string> Protocols { get; } = [CrankerProtocol.V1];
+
+    /// <summary>How long a request waits for a free connector socket before a 503 (mu's maxWait, §3.3). Default 5 s.</summary>
+    public TimeSpan SocketAcquireTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// A connector socket from which nothing has been read for this long is closed; a request waiting on it gets a
+    /// 504 (or is aborted if its response had begun). Pings are answered by live connectors, so with the defaults
+    /// only dead connectors trip it, never slow backends (§1.6). Default 60 s.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Interval of the router's WebSocket pings to connectors (§1.6). Default 10 s; zero disables pings.</summary>
+    public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long a route that has lost all its sockets is remembered (requests wait and get 503 instead of 404).
+    /// Default 2 h; zero forgets a route as soon as it has no idle sockets.
+    /// </summary>
+    public TimeSpan RoutesKeepTime { get; set; } = TimeSpan.FromHours(2);
+
+    /// <summary>Match routes by the longest registered path prefix (routes like <c>a/b</c>) instead of the first segment (§3.1).</summary>
+    public bool LongestPrefixRoutes { get; set; }
+
+    /// <summary>The name this router gives itself in the <c>via</c> header (§2.3). Default <c>putsh</c>.</summary>
+    [Required, RegularExpression(@"^[A-Za-z0-9!#$%&'*+\-.^_`|~:]+$")]
+    public string ViaName { get; set; } = "putsh";
+
+    /// <summary>Also send <c>x-forwarded-proto</c>, <c>-host</c> and <c>-for</c> (§2.3). Default false.</summary>
+    public bool SendLegacyForwardedHeaders { get; set; }
+
+    /// <summary>Drop the forwarding information clients send instead of passing it on before our own element. Default false, as mu.</summary>
+    public bool DiscardClientForwardedHeaders { get; set; }
+
+    /// <summary>Forward the client's <c>Host</c> header to the backend (§2.3). Default true, as mu.</summary>
+    public bool ProxyHostHeader { get; set; } = true;
+
+    /// <summary>Largest request body accepted from a client, in bytes; null means no limit (bodies are streamed). Default null.</summary>
+    public long? MaxRequestBodySize { get; set; }
+
+    /// <summary>Size of the buffer used to move body bytes, and so the largest body frame sent to a connector. Default 32 KiB.</summary>
+    [Range(1024, 65536)]
+    public int BodyBufferSize { get; set; } = 32 * 1024;
+
+    internal void Validate()
+    {
+        var results = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(this, new ValidationContext(this), results, validateAllProperties: true))
+        {
+            throw new ArgumentException(string.Join("; ", results.Select(r => r.ErrorMessage)));
+        }
+
+        foreach (var p in Protocols)
+        {
+            if (CrankerProtocol.Normalize(p) != CrankerProtocol.V1)
+            {
+                throw new ArgumentException($"Unsupported router protocol '{p}': this release accepts only cranker_1.0.");
+            }
+        }
+
+        if (SocketAcquireTimeout < TimeSpan.Zero || IdleTimeout <= TimeSpan.Zero || PingInterval < TimeSpan.Zero || RoutesKeepTime < TimeSpan.Zero)
+        {
+            throw new ArgumentException("Router timeouts must not be negative, and IdleTimeout must be positive.");
+        }
+    }
+}

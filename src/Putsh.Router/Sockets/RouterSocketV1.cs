@@ -1,0 +1,231 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Putsh.Protocol.Transport;
+using Putsh.Protocol.V1;
+using Putsh.Router.Routing;
+
+namespace Putsh.Router.Sockets;
+
+/// <summary>
+/// One cranker_1.0 socket from a connector (§4). It sits idle in its route's pool until a request takes it, carries
+/// exactly that one exchange, and is then closed; it is never reused (§4.6).
+/// </summary>
+internal sealed class RouterSocketV1 : IDisposable
+{
+    private const int StateIdle = 0;
+    private const int StateAssigned = 1;
+    private const int StateClosed = 2;
+
+    private readonly WebSocket _socket;
+    private readonly RouterOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly V1RoutePool _pool;
+    private int _state;
+    private volatile IV1Exchange? _exchange;
+    private long _lastRead;
+    private volatile bool _timedOut;
+    private volatile bool _closedByRouter;
+    private ITimer? _idleTimer;
+
+    public RouterSocketV1(WebSocket socket, ConnectorInfo connector, V1RoutePool pool, RouterOptions options, TimeProvider time, ILogger logger)
+    {
+        _socket = socket;
+        Connector = connector;
+        _pool = pool;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        Sender = new SendGate(socket);
+        _lastRead = time.GetTimestamp();
+    }
+
+    public ConnectorInfo Connector { get; }
+
+    public string ConnectorInstanceId => Connector.InstanceId;
+
+    public string Id { get; } = Guid.NewGuid().ToString("N");
+
+    public SendGate Sender { get; }
+
+    public bool IsIdle => Volatile.Read(ref _state) == StateIdle;
+
+    /// <summary>Gives this socket its one request. False if it closed or was taken meanwhile.</summary>
+    public bool TryAssign(IV1Exchange exchange)
+    {
+        _exchange = exchange;
+        if (Interlocked.CompareExchange(ref _state, StateAssigned, StateIdle) != StateIdle)
+        {
+            _exchange = null;
+            return false;
+        }
+
+        // Pings keep a live connector's socket from timing out (§1.6). Only when the idle timeout is shorter than
+        // the ping interval can a live socket time out, and then only data counts: watch it while a request runs.
+        if (_options.PingInterval == TimeSpan.Zero || _options.IdleTimeout < _options.PingInterval)
+        {
+            _idleTimer = _time.CreateTimer(static s => ((RouterSocketV1)s!).OnIdleTimeout(), this, _options.IdleTimeout, Timeout.InfiniteTimeSpan);
+        }
+
+        return true;
+    }
+
+    /// <summary>Closes the socket from the router's side (client gone: 1001, §4.6). Safe to call more than once.</summary>
+    public Task CloseAsync(WebSocketCloseStatus status, string reason)
+    {
+        _closedByRouter = true;
+        return Sender.CloseAsync(status, reason, TimeSpan.FromSeconds(5), _time);
+    }
+
+    public void Abort()
+    {
+        _closedByRouter = true;
+        _socket.Abort();
+    }
+
+    /// <summary>Reads the socket until it ends. Runs for the socket's whole life, on the registration request.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(_options.BodyBufferSize);
+        byte[]? text = null;
+        var textLength = 0;
+        SocketEnd end = SocketEnd.SocketLost;
+        WebSocketCloseStatus? closeStatus = null;
+        string? closeReason = null;
+        Exception? error = null;
+        var headReceived = false;
+        try
+        {
+            while (true)
+            {
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(), stopping);
+                Volatile.Write(ref _lastRead, _time.GetTimestamp());
+                _idleTimer?.Change(_options.IdleTimeout, Timeout.InfiniteTimeSpan);
+
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    closeStatus = _socket.CloseStatus;
+                    closeReason = _socket.CloseStatusDescription;
+                    end = closeStatus == WebSocketCloseStatus.NormalClosure ? SocketEnd.Completed : SocketEnd.ConnectorError;
+                    if (_socket.State == WebSocketState.CloseReceived)
+                    {
+                        // Echo the close (§4.1).
+                        await Sender.CloseAsync(WebSocketCloseStatus.NormalClosure, "", TimeSpan.FromSeconds(5), _time);
+                    }
+
+                    break;
+                }
+
+                var exchange = _exchange;
+                if (exchange is null)
+                {
+                    // Anything but a close on an idle socket breaks the protocol (§4.4).
+                    end = SocketEnd.ProtocolError;
+                    closeReason = "message received on an idle socket";
+                    await Sender.CloseAsync(WebSocketCloseStatus.ProtocolError, "Unexpected message before a request", TimeSpan.FromSeconds(5), _time);
+                    break;
+                }
+
+                if (result.MessageType == WebSocketMessageType.Text)
+                {
+                    if (headReceived || textLength + result.Count > V1Markers.MaxHeadLength * 3)
+                    {
+                        end = SocketEnd.ProtocolError;
+                        closeReason = headReceived ? "second response head" : "response head too large";
+                        await Sender.CloseAsync(WebSocketCloseStatus.ProtocolError, closeReason, TimeSpan.FromSeconds(5), _time);
+                        break;
+                    }
+
+                    text ??= ArrayPool<byte>.Shared.Rent(Math.Max(4096, result.Count));
+                    if (text.Length < textLength + result.Count)
+                    {
+                        var bigger = ArrayPool<byte>.Shared.Rent((textLength + result.Count) * 2);
+                        text.AsSpan(0, textLength).CopyTo(bigger);
+                        ArrayPool<byte>.Shared.Return(text);
+                        text = bigger;
+                    }
+
+                    buffer.AsSpan(0, result.Count).CopyTo(text.AsSpan(textLength));
+                    textLength += result.Count;
+                    if (!result.EndOfMessage)
+                    {
+                        continue;
+                    }
+
+                    var head = Encoding.UTF8.GetString(text, 0, textLength);
+                    textLength = 0;
+                    if (head.Length > V1Markers.MaxHeadLength)
+                    {
+                        end = SocketEnd.ProtocolError;
+                        closeReason = "response head too large";
+                        await Sender.CloseAsync(WebSocketCloseStatus.MessageTooBig, closeReason, TimeSpan.FromSeconds(5), _time);
+                        break;
+                    }
+
+                    headReceived = true;
+                    await exchange.OnHeadAsync(head);
+                }
+                else if (result.Count > 0)
+                {
+                    // Zero-length frames carry nothing (§4.5). Partial frames are passed on as they come.
+                    await exchange.OnBodyAsync(buffer.AsMemory(0, result.Count));
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            error = ex;
+            end = SocketEnd.SocketLost;
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _state, StateClosed);
+            _idleTimer?.Dispose();
+            _pool.Remove(this);
+            ArrayPool<byte>.Shared.Return(buffer);
+            if (text is not null)
+            {
+                ArrayPool<byte>.Shared.Return(text);
+            }
+        }
+
+        var current = _exchange;
+        if (current is not null)
+        {
+            if (end == SocketEnd.SocketLost && (_timedOut || _time.GetElapsedTime(Volatile.Read(ref _lastRead)) >= _options.IdleTimeout))
+            {
+                end = SocketEnd.TimedOut;
+            }
+            else if (_closedByRouter && end != SocketEnd.Completed)
+            {
+                end = SocketEnd.ClosedByRouter;
+            }
+
+            current.OnEnd(end, closeStatus, closeReason, error);
+        }
+
+        RouterLog.SocketEnded(_logger, Connector.Route, Id, end, (int?)closeStatus, closeReason);
+        _socket.Abort();
+    }
+
+    private void OnIdleTimeout()
+    {
+        _timedOut = true;
+        _ = CloseThenAbortAsync();
+    }
+
+    private async Task CloseThenAbortAsync()
+    {
+        await Sender.CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Timed out", TimeSpan.FromSeconds(1), _time);
+        _socket.Abort();
+    }
+
+    public void Dispose()
+    {
+        _idleTimer?.Dispose();
+        Sender.Dispose();
+        _socket.Dispose();
+    }
+}
