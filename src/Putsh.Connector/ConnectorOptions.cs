@@ -66,7 +66,8 @@ public sealed class ConnectorOptions
     /// <summary>Size of the buffer for body bytes, and so the largest body frame sent to a router (at most 64 KiB, §4.7). Default 32 KiB.</summary>
     public int BodyBufferSize { get; set; } = 32 * 1024;
 
-    internal void Validate()
+    /// <summary>Checks every option; throws <see cref="ArgumentException"/> naming the first one that is wrong.</summary>
+    public void Validate()
     {
         static void Fail(string message) => throw new ArgumentException(message);
 

@@ -54,7 +54,8 @@ public sealed class RouterOptions
     [Range(1024, 65536)]
     public int BodyBufferSize { get; set; } = 32 * 1024;
 
-    internal void Validate()
+    /// <summary>Checks every option; throws <see cref="ArgumentException"/> naming the first one that is wrong.</summary>
+    public void Validate()
     {
         var results = new List<ValidationResult>();
         if (!Validator.TryValidateObject(this, new ValidationContext(this), results, validateAllProperties: true))

@@ -1,0 +1,81 @@
+using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Putsh.Cli.Hosting;
+
+namespace Putsh.Cli.Commands;
+
+/// <summary>Options every command has: <c>--config</c> and <c>--log-level</c>, and how configuration is layered.</summary>
+internal static class CommonOptions
+{
+    public static readonly Option<string> Config = new("--config")
+    {
+        Description = "JSON file of settings (keys as shown per option); PUTSH_ environment variables override it, flags override both [default: none]",
+    };
+
+    public static readonly Option<string> Level = new("--log-level")
+    {
+        Description = "Trace, Debug, Information, Warning, Error or None [default: Information] (config LogLevel)",
+    };
+
+    public static void AddTo<T>(Command command, IEnumerable<Setting<T>> settings)
+    {
+        foreach (var s in settings)
+        {
+            command.Options.Add(s.Option);
+        }
+
+        command.Options.Add(Config);
+        command.Options.Add(Level);
+    }
+
+    /// <summary>Defaults &lt; the <c>--config</c> file &lt; <c>PUTSH_</c> variables (<c>PUTSH_Router__MaxWait</c>); flags are applied last.</summary>
+    public static IConfiguration LoadConfiguration(ParseResult parse)
+    {
+        var builder = new ConfigurationBuilder();
+        var file = parse.GetValue(Config);
+        if (file is not null)
+        {
+            var path = Path.GetFullPath(file);
+            if (!File.Exists(path))
+            {
+                throw new UsageException($"--config: '{file}' does not exist.");
+            }
+
+            builder.AddJsonFile(path, optional: false, reloadOnChange: false);
+        }
+
+        builder.AddEnvironmentVariables("PUTSH_");
+        try
+        {
+            return builder.Build();
+        }
+        catch (Exception ex) when (ex is FormatException or InvalidDataException or IOException)
+        {
+            throw new UsageException($"--config: '{file}' is not valid JSON: {ex.Message}");
+        }
+    }
+
+    public static LogLevel LogLevel(ParseResult parse, IConfiguration configuration)
+    {
+        var text = parse.GetValue(Level) ?? configuration["LogLevel"] ?? "Information";
+        return Enum.TryParse<LogLevel>(text, ignoreCase: true, out var level) && Enum.IsDefined(level)
+            ? level
+            : throw new UsageException($"--log-level: '{text}' is not one of Trace, Debug, Information, Warning, Error, None.");
+    }
+
+    public static void ConfigureLogging(ILoggingBuilder logging, LogLevel level)
+    {
+        logging.ClearProviders();
+        logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        logging.SetMinimumLevel(level);
+        // The framework's own chatter stays at Warning; "Now listening on" and startup lines stay visible.
+        logging.AddFilter("Microsoft", Microsoft.Extensions.Logging.LogLevel.Warning);
+        logging.AddFilter("Microsoft.Hosting.Lifetime", level <= Microsoft.Extensions.Logging.LogLevel.Information ? Microsoft.Extensions.Logging.LogLevel.Information : level);
+        logging.AddFilter("System.Net.Http", Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
+}

@@ -1,0 +1,89 @@
+using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Putsh.Cli.Hosting;
+using Putsh.Connector;
+
+namespace Putsh.Cli.Commands;
+
+/// <summary><c>putsh connector</c>: putsh/b, the connector.</summary>
+internal static class ConnectorCommand
+{
+    public static List<Setting<ConnectorOptions>> Settings()
+    {
+        Setting<ConnectorOptions> S(string flag, string key, SettingKind kind, string def, string description, Action<ConnectorOptions, string[], Setting<ConnectorOptions>> apply)
+        {
+            Setting<ConnectorOptions>? self = null;
+            self = new Setting<ConnectorOptions>(flag, "Connector:" + key, kind, def, description, (t, v) => apply(t, v, self!));
+            return self;
+        }
+
+        return
+        [
+            S("--router", "Router", SettingKind.List, "required", "o: router registration address(es), ws://host:port or wss://host:port; repeat for several routers", (t, v, _) =>
+            {
+                t.Routers.Clear();
+                foreach (var r in v)
+                {
+                    t.Routers.Add(r);
+                }
+            }),
+            S("--route", "Route", SettingKind.Text, "required", "route served: the first path segment of its requests, or * for everything", (t, v, _) => t.Route = v[0]),
+            S("--target", "Target", SettingKind.Text, "required", "p: the backend, http://host:port or https://host:port", (t, v, _) => t.Target = v[0]),
+            S("--domain", "Domain", SettingKind.Text, "*", "host name served (cranker_3.0 routers only)", (t, v, _) => t.Domain = v[0]),
+            S("--sockets", "Sockets", SettingKind.Text, "10", "idle sockets kept open to each router", (t, v, s) => t.Sockets = s.Int(v[0], 1, 1000)),
+            S("--component-name", "ComponentName", SettingKind.Text, "putsh-connector", "name shown in routers' diagnostics", (t, v, _) => t.ComponentName = v[0]),
+            S("--instance-id", "InstanceId", SettingKind.Text, "a new UUID", "id shared by all this connector's sockets", (t, v, _) => t.InstanceId = v[0]),
+            S("--ping-interval", "PingInterval", SettingKind.Text, "5s", "WebSocket ping interval towards routers", (t, v, s) => t.PingInterval = s.Duration(v[0])),
+            S("--silence-timeout", "SilenceTimeout", SettingKind.Text, "20s", "drop and replace a socket whose pings go unanswered this long", (t, v, s) => t.SilenceTimeout = s.Duration(v[0])),
+            S("--connect-timeout", "ConnectTimeout", SettingKind.Text, "5s", "time allowed to open one socket to a router", (t, v, s) => t.ConnectTimeout = s.Duration(v[0])),
+            S("--reconnect-max-delay", "ReconnectMaxDelay", SettingKind.Text, "10s", "longest wait between reconnection attempts (exponential, with jitter, from 500ms)", (t, v, s) => t.ReconnectMaxDelay = s.Duration(v[0])),
+            S("--router-refresh-interval", "RouterRefreshInterval", SettingKind.Text, "1m", "how often router host names are resolved again (one router per address)", (t, v, s) => t.RouterRefreshInterval = s.Duration(v[0])),
+            S("--shutdown-timeout", "ShutdownTimeout", SettingKind.Text, "1m", "on SIGTERM or Ctrl-C, how long requests in flight may take to finish", (t, v, s) => t.ShutdownTimeout = s.Duration(v[0])),
+            S("--trusted-ca", "TrustedCa", SettingKind.Text, "none", "PEM file of extra CA certificates to trust for wss:// routers", (t, v, _) => t.TrustedCaFile = v[0]),
+            S("--preserve-host", "PreserveHost", SettingKind.Flag, "true", "send the client's Host header to the backend", (t, v, s) => t.PreserveHost = s.Bool(v[0])),
+        ];
+    }
+
+    public static Command Create()
+    {
+        var settings = Settings();
+        var command = new Command("connector", "putsh/b, the connector: dials the routers (o) and serves their requests from the backend (p).");
+        CommonOptions.AddTo(command, settings);
+        command.SetAction(async (parse, ct) =>
+        {
+            var configuration = CommonOptions.LoadConfiguration(parse);
+            var options = new ConnectorOptions();
+            foreach (var s in settings)
+            {
+                s.Apply(options, parse, configuration);
+            }
+
+            using var host = Build(options, CommonOptions.LogLevel(parse, configuration));
+            await host.RunAsync(ct);
+            return 0;
+        });
+        return command;
+    }
+
+    public static IHost Build(ConnectorOptions options, Microsoft.Extensions.Logging.LogLevel logLevel)
+    {
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            throw new UsageException(ex.Message);
+        }
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], DisableDefaults = true });
+        CommonOptions.ConfigureLogging(builder.Logging, logLevel);
+        // The host must wait for the connector's own drain, which has its own bound.
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(15));
+        builder.Services.AddSingleton(Options.Create(options));
+        builder.Services.AddPutshConnector();
+        return builder.Build();
+    }
+}

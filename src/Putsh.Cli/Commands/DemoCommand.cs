@@ -1,0 +1,122 @@
+using System.CommandLine;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Putsh.Cli.Hosting;
+using Putsh.Connector;
+
+namespace Putsh.Cli.Commands;
+
+/// <summary>
+/// <c>putsh demo</c>: a router, a connector and a small sample backend in one process. The backend listens on
+/// loopback only; the connector dials out to the router, which is the only way in.
+/// </summary>
+internal static class DemoCommand
+{
+    public const string Route = "hello";
+
+    public static Command Create()
+    {
+        var settings = RouterCommand.Settings("http://127.0.0.1:8080", "http://127.0.0.1:8081");
+        var command = new Command("demo", "Router, connector and a sample backend in one process; prints the URL to try.");
+        CommonOptions.AddTo(command, settings);
+        command.SetAction(async (parse, ct) =>
+        {
+            var configuration = CommonOptions.LoadConfiguration(parse);
+            var routerSettings = new RouterSettings { Listen = ["http://127.0.0.1:8080"], Register = ["http://127.0.0.1:8081"] };
+            foreach (var s in settings)
+            {
+                s.Apply(routerSettings, parse, configuration);
+            }
+
+            var level = CommonOptions.LogLevel(parse, configuration);
+            await RunAsync(routerSettings, level, Console.Out, ct);
+            return 0;
+        });
+        return command;
+    }
+
+    public static async Task RunAsync(RouterSettings settings, LogLevel level, TextWriter output, CancellationToken cancellationToken)
+    {
+        await using var backend = BuildBackend(level);
+        await backend.StartAsync(cancellationToken);
+        var backendUrl = backend.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+
+        var router = RouterCommand.Build(settings, level, out var listeners);
+        await router.StartAsync(cancellationToken);
+        var clientUrl = listeners.Urls(ListenerRole.Clients)[0];
+        var registerUrl = "ws" + listeners.Urls(ListenerRole.Registration)[0]["http".Length..];
+
+        var options = new ConnectorOptions { Route = Route, Target = backendUrl, ComponentName = "putsh-demo" };
+        options.Routers.Add(registerUrl);
+        using var connectorHost = ConnectorCommand.Build(options, level);
+        await connectorHost.StartAsync(cancellationToken);
+
+        output.WriteLine();
+        output.WriteLine($"putsh demo: the backend at {backendUrl} is reachable only through the router.");
+        output.WriteLine($"Try:  curl {clientUrl}/{Route}/");
+        output.WriteLine($"      curl -N {clientUrl}/{Route}/events");
+        output.WriteLine($"      curl --data-binary 'echo me' {clientUrl}/{Route}/echo");
+        output.WriteLine("Ctrl-C stops it.");
+        output.WriteLine();
+
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await connectorHost.StopAsync(stopping.Token);
+        await router.StopAsync(stopping.Token);
+        await backend.StopAsync(stopping.Token);
+        await router.DisposeAsync();
+    }
+
+    /// <summary>The sample backend: plain text, server-sent events, and an echo of the request body.</summary>
+    internal static WebApplication BuildBackend(LogLevel level)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.Sources.Clear();
+        CommonOptions.ConfigureLogging(builder.Logging, level);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        var app = builder.Build();
+        app.MapGet("/" + Route + "/events", async (HttpContext context, CancellationToken ct) =>
+        {
+            context.Response.ContentType = "text/event-stream";
+            for (var i = 1; i <= 5 && !ct.IsCancellationRequested; i++)
+            {
+                await context.Response.WriteAsync($"data: event {i} of 5, sent at {DateTimeOffset.UtcNow:O}\n\n", ct);
+                await context.Response.Body.FlushAsync(ct);
+                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            }
+        });
+        app.MapPost("/" + Route + "/echo", async (HttpContext context) =>
+        {
+            context.Response.ContentType = context.Request.ContentType ?? "application/octet-stream";
+            await context.Request.Body.CopyToAsync(context.Response.Body, context.RequestAborted);
+        });
+        app.MapFallback(async context =>
+        {
+            var sb = new StringBuilder();
+            sb.Append("Hello from the putsh demo backend.\n");
+            sb.Append("You asked for ").Append(context.Request.Method).Append(' ').Append(context.Request.Path).Append(context.Request.QueryString).Append('\n');
+            sb.Append("It came through the router with these headers:\n");
+            foreach (var (name, value) in context.Request.Headers)
+            {
+                sb.Append("  ").Append(name).Append(": ").Append(value.ToString()).Append('\n');
+            }
+
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            await context.Response.WriteAsync(sb.ToString());
+        });
+        return app;
+    }
+}

@@ -1,0 +1,117 @@
+using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Putsh.Cli.Hosting;
+using Putsh.Router;
+
+namespace Putsh.Cli.Commands;
+
+/// <summary>Everything <c>putsh router</c> is configured with: the library's options plus the listeners.</summary>
+internal sealed class RouterSettings
+{
+    public List<string> Listen { get; set; } = ["http://0.0.0.0:8080"];
+
+    public List<string> Register { get; set; } = ["http://0.0.0.0:8081"];
+
+    public string? TlsCert { get; set; }
+
+    public string? TlsKey { get; set; }
+
+    public RouterOptions Options { get; } = new();
+}
+
+/// <summary><c>putsh router</c>: putsh/a, the router.</summary>
+internal static class RouterCommand
+{
+    public static List<Setting<RouterSettings>> Settings(string listenDefault, string registerDefault)
+    {
+        Setting<RouterSettings> S(string flag, string key, SettingKind kind, string def, string description, Action<RouterSettings, string[], Setting<RouterSettings>> apply)
+        {
+            Setting<RouterSettings>? self = null;
+            self = new Setting<RouterSettings>(flag, "Router:" + key, kind, def, description, (t, v) => apply(t, v, self!));
+            return self;
+        }
+
+        return
+        [
+            S("--listen", "Listen", SettingKind.List, listenDefault, "x: address(es) where clients send HTTP/1.1 and HTTP/2 requests", (t, v, _) => t.Listen = [.. v]),
+            S("--register", "Register", SettingKind.List, registerDefault, "y: address(es) where connectors register (may equal --listen)", (t, v, _) => t.Register = [.. v]),
+            S("--tls-cert", "TlsCert", SettingKind.Text, "none", "PEM certificate served on https:// listeners (so connectors can dial wss://)", (t, v, _) => t.TlsCert = v[0]),
+            S("--tls-key", "TlsKey", SettingKind.Text, "none", "PEM private key for --tls-cert", (t, v, _) => t.TlsKey = v[0]),
+            S("--max-wait", "MaxWait", SettingKind.Text, "5s", "how long a request waits for a free connector socket before 503", (t, v, s) => t.Options.SocketAcquireTimeout = s.Duration(v[0])),
+            S("--idle-timeout", "IdleTimeout", SettingKind.Text, "60s", "close a connector socket after this long with nothing read (504 if a request waits on it)", (t, v, s) => t.Options.IdleTimeout = s.Duration(v[0])),
+            S("--ping-interval", "PingInterval", SettingKind.Text, "10s", "WebSocket ping interval towards connectors; 0 disables", (t, v, s) => t.Options.PingInterval = s.Duration(v[0])),
+            S("--routes-keep-time", "RoutesKeepTime", SettingKind.Text, "2h", "remember a route this long after its last socket left (503 rather than 404)", (t, v, s) => t.Options.RoutesKeepTime = s.Duration(v[0])),
+            S("--longest-prefix-routes", "LongestPrefixRoutes", SettingKind.Flag, "false", "match multi-segment routes such as a/b by longest prefix", (t, v, s) => t.Options.LongestPrefixRoutes = s.Bool(v[0])),
+            S("--via-name", "ViaName", SettingKind.Text, "putsh", "name of this router in the via header", (t, v, _) => t.Options.ViaName = v[0]),
+            S("--legacy-forwarded-headers", "LegacyForwardedHeaders", SettingKind.Flag, "false", "also send x-forwarded-proto, -host and -for", (t, v, s) => t.Options.SendLegacyForwardedHeaders = s.Bool(v[0])),
+            S("--discard-client-forwarded", "DiscardClientForwarded", SettingKind.Flag, "false", "drop forwarding headers sent by clients instead of passing them on", (t, v, s) => t.Options.DiscardClientForwardedHeaders = s.Bool(v[0])),
+            S("--proxy-host-header", "ProxyHostHeader", SettingKind.Flag, "true", "forward the client's Host header to the backend", (t, v, s) => t.Options.ProxyHostHeader = s.Bool(v[0])),
+            S("--max-request-body", "MaxRequestBody", SettingKind.Text, "unlimited", "largest request body accepted, in bytes", (t, v, s) => t.Options.MaxRequestBodySize = v[0] == "unlimited" ? null : s.Long(v[0], 0)),
+        ];
+    }
+
+    public static Command Create()
+    {
+        var settings = Settings("http://0.0.0.0:8080", "http://0.0.0.0:8081");
+        var command = new Command("router", "putsh/a, the router: clients send requests to x (--listen); connectors register on y (--register).");
+        CommonOptions.AddTo(command, settings);
+        command.SetAction(async (parse, ct) =>
+        {
+            var configuration = CommonOptions.LoadConfiguration(parse);
+            var routerSettings = new RouterSettings();
+            foreach (var s in settings)
+            {
+                s.Apply(routerSettings, parse, configuration);
+            }
+
+            await using var app = Build(routerSettings, CommonOptions.LogLevel(parse, configuration), out _);
+            await app.StartAsync(ct);
+            await app.WaitForShutdownAsync(ct);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>Builds the router host: Kestrel listeners, registration on y, proxy on x.</summary>
+    public static WebApplication Build(RouterSettings settings, Microsoft.Extensions.Logging.LogLevel logLevel, out BoundListeners listeners, Action<Microsoft.Extensions.Logging.ILoggingBuilder>? logging = null)
+    {
+        try
+        {
+            settings.Options.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            throw new UsageException(ex.Message);
+        }
+
+        var certificate = Listeners.LoadCertificate(settings.TlsCert, settings.TlsKey);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.Sources.Clear();
+        CommonOptions.ConfigureLogging(builder.Logging, logLevel);
+        logging?.Invoke(builder.Logging);
+        var bound = new BoundListeners();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = settings.Options.MaxRequestBodySize;
+            bound = Listeners.Configure(kestrel, settings.Listen, settings.Register, certificate);
+        });
+        builder.Services.AddSingleton(Options.Create(settings.Options));
+        builder.Services.AddPutshRouter();
+
+        var app = builder.Build();
+        listeners = bound;
+        app.UseWhen(
+            c => ListenerRoleFeature.Of(c) == ListenerRole.Registration,
+            b => b.RunPutshRegistration());
+        app.UseWhen(
+            c => ListenerRoleFeature.Of(c) == (ListenerRole.Registration | ListenerRole.Clients),
+            b => b.UsePutshRegistration());
+        app.RunPutshProxy();
+        return app;
+    }
+}

@@ -1,0 +1,144 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace Putsh.Cli.Hosting;
+
+/// <summary>What a listener is for: clients (x), connector registration (y), or both when they share an address.</summary>
+[Flags]
+internal enum ListenerRole
+{
+    Clients = 1,
+    Registration = 2,
+}
+
+/// <summary>Set on every connection so that one Kestrel server can tell its listeners apart.</summary>
+internal sealed class ListenerRoleFeature(ListenerRole role)
+{
+    public ListenerRole Role { get; } = role;
+
+    public static ListenerRole Of(HttpContext context) =>
+        context.Features.Get<ListenerRoleFeature>()?.Role ?? (ListenerRole.Clients | ListenerRole.Registration);
+}
+
+/// <summary>Binds the router's listeners on Kestrel from <c>http://</c> and <c>https://</c> addresses.</summary>
+internal static class Listeners
+{
+    /// <summary>Binds every address; returns the listen options of each role, whose endpoints hold the real ports once started.</summary>
+    public static BoundListeners Configure(KestrelServerOptions kestrel, IEnumerable<string> clientUrls, IEnumerable<string> registrationUrls, X509Certificate2? certificate)
+    {
+        var bound = new BoundListeners();
+        var roles = new Dictionary<string, (Uri Uri, ListenerRole Role)>(StringComparer.OrdinalIgnoreCase);
+        void Add(string url, ListenerRole role, string flag)
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https") || uri.AbsolutePath != "/")
+            {
+                throw new UsageException($"{flag}: '{url}' is not an http:// or https:// address such as http://0.0.0.0:8080.");
+            }
+
+            if (uri.Scheme == "https" && certificate is null)
+            {
+                throw new UsageException($"{flag}: '{url}' needs a certificate: give --tls-cert and --tls-key.");
+            }
+
+            // Port 0 means "any free port": two such addresses are two listeners, never one shared one.
+            var key = uri.GetLeftPart(UriPartial.Authority) + (uri.Port == 0 ? "#" + role : "");
+            roles[key] = roles.TryGetValue(key, out var existing) ? (uri, existing.Role | role) : (uri, role);
+        }
+
+        foreach (var url in clientUrls)
+        {
+            Add(url, ListenerRole.Clients, "--listen");
+        }
+
+        foreach (var url in registrationUrls)
+        {
+            Add(url, ListenerRole.Registration, "--register");
+        }
+
+        foreach (var (uri, role) in roles.Values)
+        {
+            void ConfigureEndpoint(ListenOptions listen)
+            {
+                // Clients may speak HTTP/1.1 or HTTP/2 (ALPN over TLS, prior knowledge in cleartext).
+                listen.Protocols = HttpProtocols.Http1AndHttp2;
+                if (uri.Scheme == "https")
+                {
+                    listen.UseHttps(certificate!);
+                }
+
+                var feature = new ListenerRoleFeature(role);
+                bound.Add(role, uri.Scheme, listen);
+                listen.Use(next => connection =>
+                {
+                    connection.Features.Set(feature);
+                    return next(connection);
+                });
+            }
+
+            var host = uri.Host;
+            if (host is "0.0.0.0" or "*" or "+")
+            {
+                kestrel.Listen(IPAddress.Any, uri.Port, ConfigureEndpoint);
+            }
+            else if (host is "[::]" or "::")
+            {
+                kestrel.Listen(IPAddress.IPv6Any, uri.Port, ConfigureEndpoint);
+            }
+            else if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+            {
+                kestrel.ListenLocalhost(uri.Port, ConfigureEndpoint);
+            }
+            else if (IPAddress.TryParse(host.Trim('[', ']'), out var ip))
+            {
+                kestrel.Listen(ip, uri.Port, ConfigureEndpoint);
+            }
+            else
+            {
+                throw new UsageException($"'{uri}': listen on an IP address, 0.0.0.0, [::] or localhost, not a host name.");
+            }
+        }
+
+        return bound;
+    }
+
+    public static X509Certificate2? LoadCertificate(string? certFile, string? keyFile)
+    {
+        if (certFile is null && keyFile is null)
+        {
+            return null;
+        }
+
+        if (certFile is null || keyFile is null)
+        {
+            throw new UsageException("--tls-cert and --tls-key go together: give both PEM files.");
+        }
+
+        try
+        {
+            return X509Certificate2.CreateFromPemFile(certFile, keyFile);
+        }
+        catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"--tls-cert/--tls-key: cannot load the certificate: {ex.Message}");
+        }
+    }
+}
+
+/// <summary>The router's listeners by role; after the server starts, their endpoints carry the bound ports.</summary>
+internal sealed class BoundListeners
+{
+    private readonly List<(ListenerRole Role, string Scheme, ListenOptions Options)> _all = [];
+
+    public void Add(ListenerRole role, string scheme, ListenOptions options) => _all.Add((role, scheme, options));
+
+    /// <summary>The bound addresses serving <paramref name="role"/>, as http(s) URLs (0.0.0.0 shown as 127.0.0.1).</summary>
+    public IReadOnlyList<string> Urls(ListenerRole role) => _all
+        .Where(l => l.Role.HasFlag(role))
+        .Select(l => l.Options.IPEndPoint is { } ip
+            ? $"{l.Scheme}://{(ip.Address.Equals(IPAddress.Any) ? "127.0.0.1" : ip.Address.Equals(IPAddress.IPv6Any) ? "[::1]" : ip.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "[" + ip.Address + "]" : ip.Address.ToString())}:{ip.Port}"
+            : $"{l.Scheme}://localhost")
+        .ToList();
+}
