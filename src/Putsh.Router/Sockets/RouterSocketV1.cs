@@ -108,7 +108,10 @@ internal sealed class RouterSocketV1 : IDisposable
                 {
                     closeStatus = _socket.CloseStatus;
                     closeReason = _socket.CloseStatusDescription;
-                    end = closeStatus == WebSocketCloseStatus.NormalClosure ? SocketEnd.Completed : SocketEnd.ConnectorError;
+                    // 1000 ends the response. A close with no code at all is how some connectors (npm) end every
+                    // response; we accept it as the end too, where mu fails the request (§4.6, §10). A body shorter
+                    // than its content-length still fails: Kestrel aborts such a response.
+                    end = closeStatus is WebSocketCloseStatus.NormalClosure or WebSocketCloseStatus.Empty ? SocketEnd.Completed : SocketEnd.ConnectorError;
                     if (_socket.State == WebSocketState.CloseReceived)
                     {
                         // Echo the close (§4.1).

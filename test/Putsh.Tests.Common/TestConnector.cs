@@ -1,0 +1,47 @@
+using Microsoft.Extensions.Logging;
+using Putsh.Connector;
+using Xunit.Abstractions;
+
+namespace Putsh.Tests.Common;
+
+/// <summary>Starts real connectors with test-friendly settings and waits until their sockets are registered.</summary>
+public static class TestConnector
+{
+    public static async Task<CrankerConnector> StartAsync(IEnumerable<Uri> routers, string route, Uri target, ITestOutputHelper? output = null, Action<ConnectorOptions>? configure = null, int sockets = 2, string name = "connector", bool waitForSockets = true)
+    {
+        var options = new ConnectorOptions
+        {
+            Route = route,
+            Target = target.ToString(),
+            Sockets = sockets,
+            ReconnectInitialDelay = TimeSpan.FromMilliseconds(50),
+            ReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
+            ShutdownTimeout = TimeSpan.FromSeconds(20),
+        };
+        foreach (var r in routers)
+        {
+            options.Routers.Add(r.ToString());
+        }
+
+        configure?.Invoke(options);
+        var loggerFactory = LoggerFactory.Create(b =>
+        {
+            b.SetMinimumLevel(LogLevel.Debug);
+            if (output is not null)
+            {
+                b.AddProvider(new XunitLoggerProvider(output, name));
+            }
+        });
+        var connector = new CrankerConnector(options, loggerFactory);
+        await connector.StartAsync().DefaultTimeout();
+        if (waitForSockets)
+        {
+            await connector.WaitForIdleSocketsAsync(options.Sockets, TestTimeouts.Token()).DefaultTimeout();
+        }
+
+        return connector;
+    }
+
+    public static Task<CrankerConnector> StartAsync(TestRouter router, string route, TestBackend backend, ITestOutputHelper? output = null, Action<ConnectorOptions>? configure = null, int sockets = 2, string name = "connector") =>
+        StartAsync([router.RegisterUri], route, backend.Uri, output, configure, sockets, name);
+}

@@ -1,0 +1,88 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+using Putsh.Cli.Commands;
+using Putsh.Cli.Hosting;
+using Putsh.Router;
+using Xunit.Abstractions;
+
+namespace Putsh.Tests.Common;
+
+/// <summary>A real router (the same composition as <c>putsh router</c>) on 127.0.0.1 with free ports.</summary>
+public sealed class TestRouter : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    internal TestRouter(WebApplication app, BoundListeners listeners)
+    {
+        _app = app;
+        ClientUri = new Uri(listeners.Urls(ListenerRole.Clients)[0]);
+        var registration = listeners.Urls(ListenerRole.Registration)[0];
+        RegisterUri = new Uri("ws" + registration["http".Length..]);
+        Client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, AutomaticDecompression = System.Net.DecompressionMethods.None })
+        {
+            BaseAddress = ClientUri,
+            Timeout = TestTimeouts.Default,
+        };
+    }
+
+    /// <summary>Where clients send requests (x).</summary>
+    public Uri ClientUri { get; }
+
+    /// <summary>Where connectors register (y), as ws://.</summary>
+    public Uri RegisterUri { get; }
+
+    public HttpClient Client { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<TestRouter> StartAsync(ITestOutputHelper? output = null, Action<RouterOptions>? configure = null, bool sharedPort = false, string name = "router")
+    {
+        var settings = new RouterSettings
+        {
+            Listen = ["http://127.0.0.1:0"],
+            Register = ["http://127.0.0.1:0"],
+        };
+        configure?.Invoke(settings.Options);
+        return await StartAsync(settings, output, sharedPort, name);
+    }
+
+    internal static async Task<TestRouter> StartAsync(RouterSettings settings, ITestOutputHelper? output, bool sharedPort = false, string name = "router")
+    {
+        if (sharedPort)
+        {
+            // One free port for both roles: bind it first, then reuse its number.
+            using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            probe.Start();
+            var port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            settings.Listen = [$"http://127.0.0.1:{port}"];
+            settings.Register = [$"http://127.0.0.1:{port}"];
+        }
+
+        var app = RouterCommand.Build(settings, LogLevel.Debug, out var listeners, logging =>
+        {
+            logging.ClearProviders();
+            if (output is not null)
+            {
+                logging.AddProvider(new XunitLoggerProvider(output, name));
+            }
+        });
+        await app.StartAsync().DefaultTimeout();
+        return new TestRouter(app, listeners);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await _app.StopAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await _app.DisposeAsync();
+    }
+}
