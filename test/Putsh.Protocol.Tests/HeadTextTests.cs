@@ -188,12 +188,15 @@ public class HeadTextTests
         var firstText = first.ToRequestString("_2");
 
         var third = HeadText.ForResponse(200, "OK");
+        var fourth = HeadText.ForResponse(201, "Created");
         third.Add("n", "3");
+        fourth.Add("n", "4");
         second.Add("m", "2");
 
         Assert.Equal("GET /first HTTP/1.1\nn:1\n\n_2", firstText);
         Assert.Equal("GET /second HTTP/1.1\nn:2\nm:2\n\n_2", second.ToRequestString("_2"));
         Assert.Equal("HTTP/1.1 200 OK\nn:3\n", third.ToResponseString());
+        Assert.Equal("HTTP/1.1 201 Created\nn:4\n", fourth.ToResponseString());
     }
 
     [Fact]

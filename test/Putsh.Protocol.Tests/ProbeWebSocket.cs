@@ -15,6 +15,7 @@ internal sealed class ProbeWebSocket : WebSocket
     private readonly List<string> _events = [];
     private readonly ConcurrentQueue<Task> _sendBlockers = new();
     private readonly TaskCompletionSource _closeStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SemaphoreSlim _sendEntered = new(0);
     private int _inFlight;
     private int _maxInFlight;
     private int _sendCallCount;
@@ -66,6 +67,9 @@ internal sealed class ProbeWebSocket : WebSocket
             }
         }
     }
+
+    /// <summary>Waits until one more send has reached the socket; false on timeout.</summary>
+    public Task<bool> WaitForSendAsync(TimeSpan timeout) => _sendEntered.WaitAsync(timeout);
 
     /// <summary>The next send that reaches the socket waits for the returned source to be completed.</summary>
     public TaskCompletionSource HoldNextSend()
@@ -123,9 +127,7 @@ internal sealed class ProbeWebSocket : WebSocket
         StateValue = WebSocketState.CloseSent;
     }
 
-    public override void Dispose()
-    {
-    }
+    public override void Dispose() => _sendEntered.Dispose();
 
     public override Task<WebSocketReceiveResult> ReceiveAsync(ArraySegment<byte> buffer, CancellationToken cancellationToken) =>
         throw new NotSupportedException();
@@ -149,6 +151,7 @@ internal sealed class ProbeWebSocket : WebSocket
             _events.Add("send");
         }
 
+        _sendEntered.Release();
         try
         {
             if (_sendBlockers.TryDequeue(out var blocker))

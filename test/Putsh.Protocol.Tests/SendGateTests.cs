@@ -233,12 +233,27 @@ public class SendGateTests
             await gate.SendAsync(new[] { (byte)i }, WebSocketMessageType.Binary, CancellationToken.None);
         })).ToArray();
         start.SetResult();
-        foreach (var hold in holds)
-        {
-            hold.SetResult();
-        }
 
-        await Task.WhenAll(sending).WaitAsync(s_timeout);
+        // Release the sends one at a time, each only once it is inside the socket; with a working gate no other
+        // send can be in the socket while one is held.
+        try
+        {
+            foreach (var hold in holds)
+            {
+                Assert.True(await socket.WaitForSendAsync(s_timeout));
+                Assert.Equal(1, socket.MaxInFlight);
+                hold.SetResult();
+            }
+
+            await Task.WhenAll(sending).WaitAsync(s_timeout);
+        }
+        finally
+        {
+            foreach (var hold in holds)
+            {
+                hold.TrySetResult();
+            }
+        }
 
         Assert.Equal(20, socket.SendCallCount);
         Assert.Equal(1, socket.MaxInFlight);

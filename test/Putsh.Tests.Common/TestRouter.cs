@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Putsh.Cli.Commands;
 using Putsh.Cli.Hosting;
@@ -34,6 +35,10 @@ public sealed class TestRouter : IAsyncDisposable
     public HttpClient Client { get; }
 
     public IServiceProvider Services => _app.Services;
+
+    /// <summary>The router's cranker_1.0 pool for <paramref name="route"/>, for tests that watch waiters and idle sockets.</summary>
+    internal Putsh.Router.Routing.V1RoutePool? V1Pool(string route) =>
+        _app.Services.GetRequiredService<Putsh.Router.Routing.RouteTable>().V1Pools.FirstOrDefault(p => p.Route == route);
 
     public static async Task<TestRouter> StartAsync(ITestOutputHelper? output = null, Action<RouterOptions>? configure = null, bool sharedPort = false, string name = "router")
     {

@@ -1,0 +1,21 @@
+using Putsh.Tests.Common;
+
+namespace Putsh.FunctionalTests;
+
+/// <summary>Waits for a condition that has no event of its own, checking it every few milliseconds, within the test timeout.</summary>
+internal static class Eventually
+{
+    public static async Task True(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TestTimeouts.Default;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("Timed out waiting for " + what);
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(20));
+        }
+    }
+}
