@@ -142,15 +142,15 @@ public sealed record ForwardedElement(string? By, string? For, string? Host, str
 
                 if (value is not null && name.Length > 0)
                 {
-                    any = true;
-                    switch (name.ToLowerInvariant())
+                    // Only the four RFC 7239 parameters are kept; an element with none of them is dropped.
+                    any |= name.ToLowerInvariant() switch
                     {
-                        case "by": by = value; break;
-                        case "for": @for = value; break;
-                        case "host": host = value; break;
-                        case "proto": proto = value; break;
-                        default: break;
-                    }
+                        "by" => (by = value) is not null,
+                        "for" => (@for = value) is not null,
+                        "host" => (host = value) is not null,
+                        "proto" => (proto = value) is not null,
+                        _ => false,
+                    };
                 }
 
                 if (i >= s.Length || s[i] == ',')
@@ -198,9 +198,10 @@ public sealed record ForwardedElement(string? By, string? For, string? Host, str
             var h = hosts.Length == count ? hosts[i] : null;
             var port = ports.Length == count ? ports[i] : null;
             var proto = protos.Length == count ? protos[i] : null;
-            if (h is not null && port is not null && !h.Contains(':', StringComparison.Ordinal))
+            if (h is not null && port is not null && !HasPort(h))
             {
-                var isDefault = (port == "80" && proto is null or "http") || (port == "443" && proto == "https");
+                var isDefault = (port == "80" && (proto is null || proto.Equals("http", StringComparison.OrdinalIgnoreCase)))
+                    || (port == "443" && proto is not null && proto.Equals("https", StringComparison.OrdinalIgnoreCase));
                 if (!isDefault)
                 {
                     h = h + ":" + port;
@@ -212,4 +213,9 @@ public sealed record ForwardedElement(string? By, string? For, string? Host, str
 
         return result;
     }
+
+    /// <summary>True when a host value already carries a port: <c>name:port</c>, or <c>[v6]:port</c> for IPv6.</summary>
+    private static bool HasPort(string host) => host.StartsWith('[')
+        ? host.Contains("]:", StringComparison.Ordinal)
+        : host.Contains(':', StringComparison.Ordinal);
 }

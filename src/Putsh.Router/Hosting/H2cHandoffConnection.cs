@@ -74,11 +74,11 @@ internal sealed class H2cHandoffConnection : ConnectionContext
 
     public override void Abort(ConnectionAbortedException abortReason) => _inner.Abort(abortReason);
 
-    /// <summary>Does not dispose the real connection: its own listener does that once <see cref="Completion"/> completes.</summary>
+    /// <summary>Does not dispose the real connection (the base class disposes nothing): its own listener does that once <see cref="Completion"/> completes.</summary>
     public override ValueTask DisposeAsync()
     {
         _done.TrySetResult();
-        return ValueTask.CompletedTask;
+        return base.DisposeAsync();
     }
 
     /// <summary>Claims the connection for the HTTP/2 pipeline; false if it was abandoned while queued.</summary>
