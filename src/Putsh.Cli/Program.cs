@@ -10,18 +10,19 @@ internal static class Program
     /// <summary>Exit code for a wrong flag or value.</summary>
     public const int UsageError = 2;
 
-    public static Task<int> Main(string[] args) => RunAsync(args, Console.Out, Console.Error);
-
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
-    {
-        var root = new RootCommand("putsh: Cranker reverse-connection load balancing. Services dial out to routers; clients call the routers.")
+    public static RootCommand CreateRoot() =>
+        new("putsh: Cranker reverse-connection load balancing. Services dial out to routers; clients call the routers.")
         {
             RouterCommand.Create(),
             ConnectorCommand.Create(),
             DemoCommand.Create(),
         };
 
-        var parse = root.Parse(args);
+    public static Task<int> Main(string[] args) => RunAsync(args, Console.Out, Console.Error);
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var parse = CreateRoot().Parse(args);
         if (parse.Errors.Count > 0)
         {
             error.WriteLine($"putsh: {parse.Errors[0].Message} (see 'putsh {string.Join(' ', args.TakeWhile(a => !a.StartsWith('-')).Take(1))} --help')");

@@ -53,18 +53,25 @@ internal static class ConnectorCommand
         CommonOptions.AddTo(command, settings);
         command.SetAction(async (parse, ct) =>
         {
-            var configuration = CommonOptions.LoadConfiguration(parse);
-            var options = new ConnectorOptions();
-            foreach (var s in settings)
-            {
-                s.Apply(options, parse, configuration);
-            }
-
-            using var host = Build(options, CommonOptions.LogLevel(parse, configuration));
+            var (options, level) = Resolve(parse, settings);
+            using var host = Build(options, level);
             await host.RunAsync(ct);
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Applies the file, environment and flags, in that order of precedence, over the defaults.</summary>
+    public static (ConnectorOptions Options, Microsoft.Extensions.Logging.LogLevel Level) Resolve(ParseResult parse, IEnumerable<Setting<ConnectorOptions>> settings)
+    {
+        var configuration = CommonOptions.LoadConfiguration(parse);
+        var options = new ConnectorOptions();
+        foreach (var s in settings)
+        {
+            s.Apply(options, parse, configuration);
+        }
+
+        return (options, CommonOptions.LogLevel(parse, configuration));
     }
 
     public static IHost Build(ConnectorOptions options, Microsoft.Extensions.Logging.LogLevel logLevel)

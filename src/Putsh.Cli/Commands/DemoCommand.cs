@@ -27,14 +27,7 @@ internal static class DemoCommand
         CommonOptions.AddTo(command, settings);
         command.SetAction(async (parse, ct) =>
         {
-            var configuration = CommonOptions.LoadConfiguration(parse);
-            var routerSettings = new RouterSettings { Listen = ["http://127.0.0.1:8080"], Register = ["http://127.0.0.1:8081"] };
-            foreach (var s in settings)
-            {
-                s.Apply(routerSettings, parse, configuration);
-            }
-
-            var level = CommonOptions.LogLevel(parse, configuration);
+            var (routerSettings, level) = RouterCommand.Resolve(parse, settings, new RouterSettings { Listen = ["http://127.0.0.1:8080"], Register = ["http://127.0.0.1:8081"] });
             await RunAsync(routerSettings, level, Console.Out, ct);
             return 0;
         });

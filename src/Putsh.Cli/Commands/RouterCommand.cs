@@ -61,19 +61,25 @@ internal static class RouterCommand
         CommonOptions.AddTo(command, settings);
         command.SetAction(async (parse, ct) =>
         {
-            var configuration = CommonOptions.LoadConfiguration(parse);
-            var routerSettings = new RouterSettings();
-            foreach (var s in settings)
-            {
-                s.Apply(routerSettings, parse, configuration);
-            }
-
-            await using var app = Build(routerSettings, CommonOptions.LogLevel(parse, configuration), out _);
+            var (routerSettings, level) = Resolve(parse, settings, new RouterSettings());
+            await using var app = Build(routerSettings, level, out _);
             await app.StartAsync(ct);
             await app.WaitForShutdownAsync(ct);
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Applies the file, environment and flags, in that order of precedence, over <paramref name="target"/>.</summary>
+    public static (RouterSettings Settings, Microsoft.Extensions.Logging.LogLevel Level) Resolve(ParseResult parse, IEnumerable<Setting<RouterSettings>> settings, RouterSettings target)
+    {
+        var configuration = CommonOptions.LoadConfiguration(parse);
+        foreach (var s in settings)
+        {
+            s.Apply(target, parse, configuration);
+        }
+
+        return (target, CommonOptions.LogLevel(parse, configuration));
     }
 
     /// <summary>Builds the router host: Kestrel listeners, registration on y, proxy on x.</summary>

@@ -57,14 +57,17 @@ internal sealed class Setting<T>
     public void Apply(T target, ParseResult parse, IConfiguration configuration)
     {
         string[]? values = null;
-        var result = parse.GetResult(Option);
+
+        // Look the option up by name in the parsed command, so that any list of settings can read a parse result.
+        var option = parse.CommandResult.Command.Options.FirstOrDefault(o => o.Name == Flag) ?? Option;
+        var result = parse.GetResult(option);
         if (result is not null && !result.Implicit)
         {
             values = Kind switch
             {
-                SettingKind.List => parse.GetValue((Option<string[]>)Option) ?? [],
-                SettingKind.Flag => [parse.GetValue((Option<string>)Option) ?? "true"],
-                _ => [parse.GetValue((Option<string>)Option) ?? ""],
+                SettingKind.List => parse.GetValue((Option<string[]>)option) ?? [],
+                SettingKind.Flag => [parse.GetValue((Option<string>)option) ?? "true"],
+                _ => [parse.GetValue((Option<string>)option) ?? ""],
             };
         }
         else

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using Putsh.Tests.Common;
+using Xunit.Abstractions;
+
+namespace Putsh.Cli.Tests;
+
+/// <summary>The real putsh executable in its own process.</summary>
+public sealed class ProcessTests(ITestOutputHelper output)
+{
+    private static string PutshDll => Path.Combine(AppContext.BaseDirectory, "putsh.dll");
+
+    private Process Start(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(PutshDll);
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        var process = Process.Start(info)!;
+        return process;
+    }
+
+    [Fact]
+    public async Task A_bad_flag_exits_with_code_2()
+    {
+        using var process = Start("router", "--listen");
+        var err = await process.StandardError.ReadToEndAsync().DefaultTimeout();
+        await process.WaitForExitAsync().DefaultTimeout();
+        Assert.Equal(2, process.ExitCode);
+        Assert.StartsWith("putsh: ", err);
+    }
+
+    [Fact]
+    public async Task A_connector_stops_on_SIGTERM_by_deregistering_and_exits_0()
+    {
+        await using var backend = await TestBackend.StartAsync(_ => { });
+        await using var router = await TestRouter.StartAsync(output);
+        using var process = Start("connector", "--router", router.RegisterUri.ToString(), "--route", "proc", "--target", backend.Uri.ToString(), "--sockets", "3");
+        var lines = new List<string>();
+        var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var stdout = Task.Run(async () =>
+        {
+            while (await process.StandardOutput.ReadLineAsync() is { } line)
+            {
+                lock (lines)
+                {
+                    lines.Add(line);
+                }
+
+                output.WriteLine("putsh> " + line);
+                if (line.Contains("Registered with router", StringComparison.Ordinal))
+                {
+                    registered.TrySetResult();
+                }
+            }
+        });
+        try
+        {
+            await registered.Task.DefaultTimeout();
+            var pool = router.V1Pool("proc")!;
+            await WaitUntil(() => pool.IdleCount == 3);
+
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))
+            {
+                await kill.WaitForExitAsync().DefaultTimeout();
+            }
+
+            await process.WaitForExitAsync().DefaultTimeout();
+            await stdout.DefaultTimeout();
+            Assert.Equal(0, process.ExitCode);
+            Assert.Contains(lines, l => l.Contains("Deregistered from router", StringComparison.Ordinal) && l.Contains("router confirmed", StringComparison.Ordinal));
+            Assert.Equal(0, pool.IdleCount);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TestTimeouts.Default;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
+            await Task.Delay(TimeSpan.FromMilliseconds(20));
+        }
+    }
+}

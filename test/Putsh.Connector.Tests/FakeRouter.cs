@@ -1,0 +1,180 @@
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Putsh.Tests.Common;
+using Xunit.Abstractions;
+
+namespace Putsh.Connector.Tests;
+
+/// <summary>What a connector sent when it opened a socket to the fake router.</summary>
+/// <param name="Path">The request path, e.g. <c>/register/</c>.</param>
+/// <param name="QueryString">The raw query string, with its leading <c>?</c>, still percent-encoded.</param>
+/// <param name="Query">The decoded query parameters (first value of each).</param>
+/// <param name="Headers">Every request header, by name (case-insensitive).</param>
+/// <param name="RequestedSubProtocols">The tokens of <c>Sec-WebSocket-Protocol</c>, in the connector's order.</param>
+/// <param name="AcceptedSubProtocol">What the fake router answered, or null for no subprotocol.</param>
+internal sealed record Handshake(
+    string Path,
+    string QueryString,
+    IReadOnlyDictionary<string, string> Query,
+    IReadOnlyDictionary<string, string[]> Headers,
+    IReadOnlyList<string> RequestedSubProtocols,
+    string? AcceptedSubProtocol)
+{
+    public string? CrankerProtocol => Header("CrankerProtocol");
+
+    public string? Route => Header("Route");
+
+    public string? Domain => Header("Domain");
+
+    /// <summary>The single value of <paramref name="name"/>; null when absent; throws when it was sent more than once.</summary>
+    public string? Header(string name) => Headers.TryGetValue(name, out var values) ? values.Single() : null;
+}
+
+/// <summary>
+/// A stand-in for a cranker_1.0 router: a real Kestrel server that accepts <c>/register</c> and <c>/deregister</c>
+/// WebSockets the way mu-cranker-router does (§1.3) and hands every accepted socket to the test, which then plays the
+/// router's side of the wire protocol frame by frame.
+/// </summary>
+internal sealed class FakeRouter : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly Channel<RouterSocket> _accepted;
+    private readonly ConcurrentQueue<RouterSocket> _all;
+
+    private FakeRouter(WebApplication app, Channel<RouterSocket> accepted, ConcurrentQueue<RouterSocket> all, Uri registerUri)
+    {
+        _app = app;
+        _accepted = accepted;
+        _all = all;
+        RegisterUri = registerUri;
+    }
+
+    /// <summary>The address a connector is configured with: <c>ws://127.0.0.1:port</c>.</summary>
+    public Uri RegisterUri { get; }
+
+    /// <summary>Sockets accepted so far (registrations and deregistrations).</summary>
+    public int AcceptedCount => _all.Count;
+
+    public static async Task<FakeRouter> StartAsync(ITestOutputHelper? output = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.Sources.Clear();
+        builder.Logging.ClearProviders();
+        if (output is not null)
+        {
+            builder.Logging.AddProvider(new XunitLoggerProvider(output, "fake-router"));
+            builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        }
+
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        var app = builder.Build();
+        var accepted = Channel.CreateUnbounded<RouterSocket>();
+        var all = new ConcurrentQueue<RouterSocket>();
+        app.UseWebSockets();
+        app.Run(async context =>
+        {
+            var path = context.Request.Path.Value;
+            if (path is not ("/register" or "/register/" or "/deregister" or "/deregister/") || !context.WebSockets.IsWebSocketRequest)
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return;
+            }
+
+            var requested = context.WebSockets.WebSocketRequestedProtocols.ToList();
+            var legacy = context.Request.Headers["CrankerProtocol"].ToString();
+            var offersV1 = requested.Contains("cranker_1.0", StringComparer.OrdinalIgnoreCase);
+            if (!offersV1 && legacy != "1.0")
+            {
+                // §1.3: no usable protocol offered; the Rust router answers 400.
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                return;
+            }
+
+            var subProtocol = offersV1 ? "cranker_1.0" : null;
+            var handshake = new Handshake(
+                path,
+                context.Request.QueryString.Value ?? "",
+                context.Request.Query.ToDictionary(q => q.Key, q => q.Value.ToString(), StringComparer.Ordinal),
+                context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.Select(v => v ?? "").ToArray(), StringComparer.OrdinalIgnoreCase),
+                requested,
+                subProtocol);
+
+            // A cranker_1.0 router always answers with the legacy header, and echoes the subprotocol only if it was requested.
+            context.Response.Headers["CrankerProtocol"] = "1.0";
+            var webSocket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = subProtocol });
+            var socket = new RouterSocket(handshake, webSocket);
+            all.Enqueue(socket);
+            accepted.Writer.TryWrite(socket);
+
+            // Keep the request (and so the WebSocket) alive until the test is done with it.
+            await socket.Released;
+        });
+        await app.StartAsync().DefaultTimeout();
+        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        return new FakeRouter(app, accepted, all, new Uri($"ws://{address.Authority}"));
+    }
+
+    /// <summary>The next socket the connector opened, in the order they were accepted.</summary>
+    public Task<RouterSocket> NextSocketAsync([CallerFilePath] string file = "", [CallerLineNumber] int line = 0) =>
+        _accepted.Reader.ReadAsync().AsTask().DefaultTimeout(file, line);
+
+    /// <summary>Takes <paramref name="count"/> sockets.</summary>
+    public async Task<RouterSocket[]> NextSocketsAsync(int count, [CallerFilePath] string file = "", [CallerLineNumber] int line = 0)
+    {
+        var sockets = new RouterSocket[count];
+        for (var i = 0; i < count; i++)
+        {
+            sockets[i] = await NextSocketAsync(file, line);
+        }
+
+        return sockets;
+    }
+
+    /// <summary>True when a socket is already waiting in the channel (no waiting).</summary>
+    public bool TryTakeSocket(out RouterSocket? socket) => _accepted.Reader.TryRead(out socket);
+
+    /// <summary>Waits up to <paramref name="window"/> for another socket; null when none came (for "no more sockets" checks).</summary>
+    public async Task<RouterSocket?> SocketWithinAsync(TimeSpan window)
+    {
+        try
+        {
+            // WaitToReadAsync consumes nothing, so a wait that times out cannot swallow a later socket.
+            await _accepted.Reader.WaitToReadAsync().AsTask().WaitAsync(window);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+
+        return _accepted.Reader.TryRead(out var socket) ? socket : null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var socket in _all)
+        {
+            socket.WebSocket.Abort();
+            socket.Release();
+        }
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await _app.StopAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await _app.DisposeAsync();
+    }
+}
