@@ -40,10 +40,10 @@ internal sealed class RouterSocket(Handshake handshake, WebSocket webSocket)
     public void Release() => _released.TrySetResult();
 
     public Task SendTextAsync(string text, [CallerFilePath] string file = "", [CallerLineNumber] int line = 0) =>
-        WebSocket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).AsTask().DefaultTimeout(file, line);
+        WebSocket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).DefaultTimeout(file, line);
 
     public Task SendBinaryAsync(byte[] data, [CallerFilePath] string file = "", [CallerLineNumber] int line = 0) =>
-        WebSocket.SendAsync(data, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None).AsTask().DefaultTimeout(file, line);
+        WebSocket.SendAsync(data, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None).DefaultTimeout(file, line);
 
     /// <summary>Starts the router's side of a closing handshake.</summary>
     public Task CloseOutputAsync(WebSocketCloseStatus status, string reason, [CallerFilePath] string file = "", [CallerLineNumber] int line = 0) =>

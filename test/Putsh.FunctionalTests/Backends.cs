@@ -22,6 +22,15 @@ internal static class Backends
         return data;
     }
 
+    public static void FillPattern(Span<byte> span, long offset)
+    {
+        for (var i = 0; i < span.Length; i++)
+        {
+            var p = offset + i;
+            span[i] = (byte)((p * 31) + (p >> 8));
+        }
+    }
+
     public static string Sha256(ReadOnlySpan<byte> data) => Convert.ToHexString(SHA256.HashData(data));
 
     public static void Map(WebApplication app, string prefix = "/app")
@@ -49,16 +58,18 @@ internal static class Backends
         });
         app.MapGet(prefix + "/download", async (HttpContext c, long size, bool chunked) =>
         {
-            var data = Pattern(size);
             if (!chunked)
             {
                 c.Response.ContentLength = size;
             }
 
             c.Response.ContentType = "application/octet-stream";
-            for (var offset = 0; offset < data.Length; offset += 100_000)
+            var chunk = new byte[100_000];
+            for (long offset = 0; offset < size; offset += chunk.Length)
             {
-                await c.Response.Body.WriteAsync(data.AsMemory(offset, Math.Min(100_000, data.Length - offset)));
+                var n = (int)Math.Min(chunk.Length, size - offset);
+                FillPattern(chunk.AsSpan(0, n), offset);
+                await c.Response.Body.WriteAsync(chunk.AsMemory(0, n));
             }
         });
         app.MapPost(prefix + "/upload", async (HttpContext c) =>
