@@ -22,7 +22,7 @@ internal static partial class RouterLog
     public static partial void DeregistrationWithoutId(ILogger logger, string remoteAddress);
 
     [LoggerMessage(1005, LogLevel.Debug, "Socket {SocketId} on route '{Route}' ended: {End} (close {CloseStatus} '{CloseReason}').")]
-    public static partial void SocketEnded(ILogger logger, string route, string socketId, SocketEnd end, int? closeStatus, string? closeReason);
+    public static partial void SocketEnded(ILogger logger, string route, string socketId, SocketEnd end, int? closeStatus, string? closeReason, Exception? error);
 
     [LoggerMessage(1006, LogLevel.Information, "Connector {ConnectorInstanceId} has no sockets left on route '{Route}'.")]
     public static partial void ConnectorGone(ILogger logger, string connectorInstanceId, string route);

@@ -161,8 +161,12 @@ internal sealed class FakeRouter : IAsyncDisposable
     {
         foreach (var socket in _all)
         {
-            socket.WebSocket.Abort();
-            socket.Release();
+            if (!socket.Released.IsCompleted)
+            {
+                // Still owned by its request: drop the connection; a released one was already disposed by ASP.NET Core.
+                socket.WebSocket.Abort();
+                socket.Release();
+            }
         }
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));

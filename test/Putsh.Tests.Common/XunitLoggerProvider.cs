@@ -23,7 +23,7 @@ public sealed class XunitLoggerProvider(ITestOutputHelper output, string prefix)
         {
             try
             {
-                output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {prefix} {logLevel} {category}: {formatter(state, exception)}{(exception is null ? "" : " " + exception.GetType().Name + ": " + exception.Message)}");
+                output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {prefix} {logLevel} {category}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}");
             }
             catch (InvalidOperationException)
             {

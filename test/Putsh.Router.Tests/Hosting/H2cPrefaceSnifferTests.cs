@@ -52,7 +52,7 @@ public sealed class H2cPrefaceSnifferTests
         Assert.Equal("real", fixture.Connection.Features.Get<Marker>()?.Name);
 
         Assert.False(fixture.Sniffing.IsCompleted); // the real pipeline keeps the socket while HTTP/2 runs
-        await accepted.DisposeAsync();
+        await accepted.DisposeAsync().AsTask().WaitAsync(Timeout);
         await fixture.Sniffing.WaitAsync(Timeout);
         Assert.False(fixture.NextCalled.IsCompleted);
     }
@@ -62,11 +62,11 @@ public sealed class H2cPrefaceSnifferTests
     {
         await using var fixture = await Fixture.StartAsync();
 
-        await fixture.ToServer.Writer.CompleteAsync();
+        await fixture.ToServer.Writer.CompleteAsync().AsTask().WaitAsync(Timeout);
 
         await fixture.Sniffing.WaitAsync(Timeout);
         Assert.False(fixture.NextCalled.IsCompleted);
-        await fixture.Listener.UnbindAsync();
+        await fixture.Listener.UnbindAsync().AsTask().WaitAsync(Timeout);
         Assert.Null(await fixture.Listener.AcceptAsync().AsTask().WaitAsync(Timeout));
     }
 
@@ -76,7 +76,7 @@ public sealed class H2cPrefaceSnifferTests
         await using var fixture = await Fixture.StartAsync();
 
         await fixture.SendAsync(Preface[..10]);
-        await fixture.ToServer.Writer.CompleteAsync();
+        await fixture.ToServer.Writer.CompleteAsync().AsTask().WaitAsync(Timeout);
 
         var seen = await fixture.NextCalled.WaitAsync(Timeout);
         Assert.Equal(Encoding.ASCII.GetString(Preface[..10]), await ReadTextAsync(seen.Transport.Input, 10));
@@ -96,12 +96,14 @@ public sealed class H2cPrefaceSnifferTests
     {
         await using var fixture = await Fixture.StartAsync();
         await fixture.SendAsync(Preface);
-        await fixture.Listener.UnbindAsync();
+        Assert.True(await fixture.EndPoint.Queue.WaitToReadAsync().AsTask().WaitAsync(Timeout)); // queued, not accepted
+        await fixture.Listener.UnbindAsync().AsTask().WaitAsync(Timeout);
 
         // Not accepted yet: disposing the listener gives it up, which releases the real pipeline.
-        await fixture.Listener.DisposeAsync();
+        await fixture.Listener.DisposeAsync().AsTask().WaitAsync(Timeout);
         await fixture.Sniffing.WaitAsync(Timeout);
         await fixture.Aborted.WaitAsync(Timeout);
+        Assert.False(fixture.NextCalled.IsCompleted);
     }
 
     [Fact]
@@ -112,9 +114,9 @@ public sealed class H2cPrefaceSnifferTests
 
         // Wait until the sniffer has queued the connection: a queued connection is still served after unbind.
         var accepted = await fixture.Listener.AcceptAsync().AsTask().WaitAsync(Timeout);
-        await fixture.Listener.UnbindAsync();
+        await fixture.Listener.UnbindAsync().AsTask().WaitAsync(Timeout);
         Assert.Null(await fixture.Listener.AcceptAsync().AsTask().WaitAsync(Timeout));
-        await accepted!.DisposeAsync();
+        await accepted!.DisposeAsync().AsTask().WaitAsync(Timeout);
         await fixture.Sniffing.WaitAsync(Timeout);
 
         // A new h2c connection after unbind is refused (the real pipeline just ends it).
@@ -132,12 +134,12 @@ public sealed class H2cPrefaceSnifferTests
 
         Assert.True(factory.CanBind(endPoint));
         Assert.False(factory.CanBind(new IPEndPoint(IPAddress.Loopback, 0)));
-        await Assert.ThrowsAsync<NotSupportedException>(() => factory.BindAsync(new IPEndPoint(IPAddress.Loopback, 0)).AsTask());
+        await Assert.ThrowsAsync<NotSupportedException>(() => factory.BindAsync(new IPEndPoint(IPAddress.Loopback, 0)).AsTask().WaitAsync(Timeout));
 
-        await using var listener = await factory.BindAsync(endPoint);
+        await using var listener = await factory.BindAsync(endPoint).AsTask().WaitAsync(Timeout);
         Assert.Same(endPoint, listener.EndPoint);
         Assert.Equal("h2c-handoff.invalid/test", endPoint.ToString());
-        await Assert.ThrowsAsync<InvalidOperationException>(() => factory.BindAsync(endPoint).AsTask());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => factory.BindAsync(endPoint).AsTask().WaitAsync(Timeout));
     }
 
     private static async Task<string> ReadTextAsync(PipeReader input, int length)
@@ -231,10 +233,10 @@ public sealed class H2cPrefaceSnifferTests
 
         public async ValueTask DisposeAsync()
         {
-            await ToServer.Writer.CompleteAsync();
+            await ToServer.Writer.CompleteAsync().AsTask().WaitAsync(Timeout);
             if (_listener is not null)
             {
-                await _listener.DisposeAsync();
+                await _listener.DisposeAsync().AsTask().WaitAsync(Timeout);
             }
         }
     }
