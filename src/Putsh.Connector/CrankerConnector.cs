@@ -51,6 +51,9 @@ public sealed class CrankerConnector : IAsyncDisposable
         }
     }
 
+    /// <summary>How router host names are resolved (§1.10); tests replace it to simulate DNS changes.</summary>
+    internal Func<string, CancellationToken, Task<IPAddress[]>> ResolveHost { get; set; } = Dns.GetHostAddressesAsync;
+
     /// <summary>The id this connector registers under.</summary>
     public string InstanceId => _options.InstanceId;
 
@@ -164,7 +167,7 @@ public sealed class CrankerConnector : IAsyncDisposable
 
             try
             {
-                var addresses = await Dns.GetHostAddressesAsync(uri.IdnHost, cancellationToken).ConfigureAwait(false);
+                var addresses = await ResolveHost(uri.IdnHost, cancellationToken).ConfigureAwait(false);
                 foreach (var address in addresses.Distinct())
                 {
                     var endpoint = new RouterEndpoint(uri, address);

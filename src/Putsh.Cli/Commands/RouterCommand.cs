@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Putsh.Cli.Hosting;
 using Putsh.Router;
+using Putsh.Router.Hosting;
 
 namespace Putsh.Cli.Commands;
 
@@ -106,6 +107,7 @@ internal static class RouterCommand
             kestrel.Limits.MaxRequestBodySize = settings.Options.MaxRequestBodySize;
             bound = Listeners.Configure(kestrel, settings.Listen, settings.Register, certificate);
         });
+        builder.Services.AddH2cHandoff();
         builder.Services.AddSingleton(Options.Create(settings.Options));
         builder.Services.AddPutshRouter();
 

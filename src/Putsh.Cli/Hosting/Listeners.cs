@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Putsh.Router.Hosting;
 
 namespace Putsh.Cli.Hosting;
 
@@ -63,14 +64,22 @@ internal static class Listeners
             void ConfigureEndpoint(ListenOptions listen)
             {
                 // Clients may speak HTTP/1.1 or HTTP/2 (ALPN over TLS, prior knowledge in cleartext).
-                listen.Protocols = HttpProtocols.Http1AndHttp2;
+                if (uri.Scheme == "https" || !role.HasFlag(ListenerRole.Clients))
+                {
+                    listen.Protocols = uri.Scheme == "https" ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
+                }
+
                 if (uri.Scheme == "https")
                 {
                     listen.UseHttps(certificate!);
                 }
 
                 var feature = new ListenerRoleFeature(role);
-                bound.Add(role, uri.Scheme, listen);
+                if (listen.EndPoint is not H2cHandoffEndPoint)
+                {
+                    bound.Add(role, uri.Scheme, listen);
+                }
+
                 listen.Use(next => connection =>
                 {
                     connection.Features.Set(feature);
@@ -79,25 +88,26 @@ internal static class Listeners
             }
 
             var host = uri.Host;
-            if (host is "0.0.0.0" or "*" or "+")
+            IPAddress? address = host switch
             {
-                kestrel.Listen(IPAddress.Any, uri.Port, ConfigureEndpoint);
+                "0.0.0.0" or "*" or "+" => IPAddress.Any,
+                "[::]" or "::" => IPAddress.IPv6Any,
+                _ when host.Equals("localhost", StringComparison.OrdinalIgnoreCase) => IPAddress.Loopback,
+                _ => IPAddress.TryParse(host.Trim('[', ']'), out var ip) ? ip : null,
+            };
+            if (address is null)
+            {
+                throw new UsageException($"'{uri}': listen on an IP address, 0.0.0.0, [::] or localhost, not a host name.");
             }
-            else if (host is "[::]" or "::")
+
+            if (uri.Scheme == "http" && role.HasFlag(ListenerRole.Clients))
             {
-                kestrel.Listen(IPAddress.IPv6Any, uri.Port, ConfigureEndpoint);
-            }
-            else if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase))
-            {
-                kestrel.ListenLocalhost(uri.Port, ConfigureEndpoint);
-            }
-            else if (IPAddress.TryParse(host.Trim('[', ']'), out var ip))
-            {
-                kestrel.Listen(ip, uri.Port, ConfigureEndpoint);
+                // Kestrel alone would serve only HTTP/1.1 here; this port also takes HTTP/2 with prior knowledge.
+                kestrel.ListenHttp1AndH2c(new IPEndPoint(address, uri.Port), ConfigureEndpoint);
             }
             else
             {
-                throw new UsageException($"'{uri}': listen on an IP address, 0.0.0.0, [::] or localhost, not a host name.");
+                kestrel.Listen(address, uri.Port, ConfigureEndpoint);
             }
         }
 
