@@ -41,7 +41,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
         await using var backend = await TestBackend.StartAsync(app => app.Run(_ => Task.CompletedTask), output);
         await using var router1 = await FakeRouter.StartAsync(output);
         await using var router2 = await FakeRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync(
+        var connector = await TestConnector.StartAsync(
             [router1.RegisterUri, router2.RegisterUri],
             Route,
             backend.Uri,
@@ -52,6 +52,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
                 o.ComponentName = "my component&x=y";
             },
             sockets: 3);
+        await using var connectorTeardown = new ConnectorTeardown(connector, output);
 
         foreach (var router in new[] { router1, router2 })
         {
@@ -107,7 +108,8 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             }),
             output);
         await using var router = await FakeRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 2);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 2);
+        await using var connectorTeardown = new ConnectorTeardown(connector, output);
         var sockets = await router.NextSocketsAsync(2);
 
         var socket = sockets[0];
@@ -166,7 +168,8 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             }),
             output);
         await using var router = await FakeRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var connectorTeardown = new ConnectorTeardown(connector, output);
         var socket = await router.NextSocketAsync();
 
         await socket.SendTextAsync("GET /my-app/lenient?a=b%20c HTTP/1.1\r\nHost: router:8443\r\nX-Custom: some value\r\nAccept:  text/html\r\n\r\n_2");
@@ -197,7 +200,8 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             }),
             output);
         await using var router = await FakeRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var connectorTeardown = new ConnectorTeardown(connector, output);
         var socket = await router.NextSocketAsync();
 
         await socket.SendTextAsync("GET /my-app/nobody HTTP/1.1\nHost:router:8443\n\n_2");
@@ -231,7 +235,8 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             }),
             output);
         await using var router = await FakeRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var connectorTeardown = new ConnectorTeardown(connector, output);
         var socket = await router.NextSocketAsync();
 
         await socket.SendTextAsync("HEAD /my-app/head HTTP/1.1\nHost:router:8443\n\n_2");
@@ -253,8 +258,9 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
     {
         var closedPort = ClosedPort();
         await using var router = await FakeRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync(
+        var connector = await TestConnector.StartAsync(
             [router.RegisterUri], Route, new Uri($"http://127.0.0.1:{closedPort}"), output, sockets: 2);
+        await using var connectorTeardown = new ConnectorTeardown(connector, output);
         var sockets = await router.NextSocketsAsync(2);
 
         var socket = sockets[0];
@@ -313,7 +319,8 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             }),
             output);
         await using var router = await FakeRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var connectorTeardown = new ConnectorTeardown(connector, output);
         var socket = await router.NextSocketAsync();
 
         try
@@ -349,7 +356,8 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
     {
         await using var backend = await TestBackend.StartAsync(app => app.Run(_ => Task.CompletedTask), output);
         await using var router = await FakeRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var connectorTeardown = new ConnectorTeardown(connector, output);
         var socket = await router.NextSocketAsync();
 
         await socket.CloseOutputAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away");
@@ -368,8 +376,9 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
     {
         await using var backend = await TestBackend.StartAsync(app => app.Run(_ => Task.CompletedTask), output);
         await using var router = await FakeRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync(
+        var connector = await TestConnector.StartAsync(
             [router.RegisterUri], Route, backend.Uri, output, o => o.Domain = "api.example.com", sockets: 2);
+        await using var connectorTeardown = new ConnectorTeardown(connector, output);
         var idle = await router.NextSocketsAsync(2);
 
         var stopping = connector.StopAsync();
@@ -414,7 +423,8 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
     {
         await using var backend = await TestBackend.StartAsync(app => app.Run(_ => Task.CompletedTask), output);
         await using var router = await FakeRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 2);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 2);
+        await using var connectorTeardown = new ConnectorTeardown(connector, output);
         var idle = await router.NextSocketsAsync(2);
 
         var stopping = connector.StopAsync();
@@ -451,7 +461,8 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             }),
             output);
         await using var router = await FakeRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var connectorTeardown = new ConnectorTeardown(connector, output);
         var socket = await router.NextSocketAsync();
 
         await socket.SendTextAsync("GET /my-app/headers HTTP/1.1\nHost:router:8443\n\n_2");
@@ -482,8 +493,9 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             }),
             output);
         await using var router = await FakeRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync(
+        var connector = await TestConnector.StartAsync(
             [router.RegisterUri], Route, backend.Uri, output, o => o.BodyBufferSize = 65536, sockets: 1);
+        await using var connectorTeardown = new ConnectorTeardown(connector, output);
         var socket = await router.NextSocketAsync();
 
         await socket.SendTextAsync("GET /my-app/big HTTP/1.1\nHost:router:8443\n\n_2");
@@ -497,6 +509,29 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
         Assert.Equal(payload.Length, body.Length);
         Assert.Equal(Convert.ToHexString(SHA256.HashData(payload)), Convert.ToHexString(SHA256.HashData(body)));
         Assert.Equal(WebSocketCloseStatus.NormalClosure, reply.Close.CloseStatus);
+    }
+
+    [Fact]
+    public async Task DisposeAsync_does_not_throw_when_a_socket_finishes_at_the_same_moment()
+    {
+        // A race, so it is tried many times; each round ends a request and disposes the connector at once.
+        await using var router = await FakeRouter.StartAsync();
+        var target = new Uri($"http://127.0.0.1:{ClosedPort()}");
+        for (var round = 0; round < 300; round++)
+        {
+            var connector = await TestConnector.StartAsync([router.RegisterUri], Route, target, sockets: 1);
+            var socket = await router.NextSocketAsync();
+            while (socket.Handshake.Query["connectorInstanceID"] != connector.InstanceId)
+            {
+                socket.Release(); // a replacement dialled by an earlier round's connector
+                socket = await router.NextSocketAsync();
+            }
+
+            await socket.SendTextAsync("GET /my-app/x HTTP/1.1\nHost:router:8443\n\n_2");
+            await socket.ReadReplyAsync();
+            var dispose = connector.DisposeAsync().AsTask();
+            await dispose.WaitAsync(TestTimeouts.Default);
+        }
     }
 
     private static async Task<SeenRequest> RecordAsync(HttpContext context)
@@ -546,5 +581,25 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
         return port;
+    }
+
+    /// <summary>
+    /// Disposes a test's connector. DisposeAsync can throw ObjectDisposedException when a socket finishes at the same
+    /// moment (a known bug, pinned by <see cref="DisposeAsync_does_not_throw_when_a_socket_finishes_at_the_same_moment"/>);
+    /// that one exception is logged here so it does not fail tests about other features at random.
+    /// </summary>
+    private sealed class ConnectorTeardown(CrankerConnector connector, ITestOutputHelper output) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                await connector.DisposeAsync().AsTask().DefaultTimeout();
+            }
+            catch (ObjectDisposedException ex) when (ex.StackTrace?.Contains("ConnectorSocketV1.Abort", StringComparison.Ordinal) == true)
+            {
+                output.WriteLine("known bug: CrankerConnector.DisposeAsync threw " + ex.Message);
+            }
+        }
     }
 }

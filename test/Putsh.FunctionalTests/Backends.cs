@@ -11,6 +11,19 @@ internal static class Backends
 {
     public const int BigHeaderLength = 18 * 1024;
 
+    public static readonly byte[] Gzipped = Gzip("compressed end to end");
+
+    private static byte[] Gzip(string text)
+    {
+        using var memory = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(memory, System.IO.Compression.CompressionLevel.Optimal))
+        {
+            gzip.Write(System.Text.Encoding.UTF8.GetBytes(text));
+        }
+
+        return memory.ToArray();
+    }
+
     public static byte[] Pattern(long length)
     {
         var data = new byte[length];
@@ -41,6 +54,17 @@ internal static class Backends
             using var reader = new StreamReader(c.Request.Body);
             var body = await reader.ReadToEndAsync();
             await c.Response.WriteAsync($"method={c.Request.Method};body={body}");
+        });
+        app.MapGet(prefix + "/redirect", (HttpContext c) =>
+        {
+            c.Response.StatusCode = 302;
+            c.Response.Headers.Location = "/elsewhere";
+        });
+        app.MapGet(prefix + "/gzip", async (HttpContext c) =>
+        {
+            c.Response.Headers.ContentEncoding = "gzip";
+            c.Response.ContentType = "text/plain";
+            await c.Response.Body.WriteAsync(Gzipped);
         });
         app.MapGet(prefix + "/nocontent", (HttpContext c) => c.Response.StatusCode = 204);
         app.MapGet(prefix + "/raw", (HttpContext c) => c.Features.Get<IHttpRequestFeature>()!.RawTarget);

@@ -226,12 +226,24 @@ public sealed class HttpProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFi
     }
 
     [Fact]
-    public async Task Gzip_from_the_backend_is_not_decoded()
+    public async Task Accept_encoding_reaches_the_backend_and_gzip_comes_back_undecoded()
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, "/app/headers");
         request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("gzip"));
         using var response = await Client.SendAsync(request).DefaultTimeout();
         var lines = (await response.Content.ReadAsStringAsync().DefaultTimeout()).Split('\n');
         Assert.Contains("accept-encoding: gzip", lines);
+
+        using var gzip = await Client.GetAsync("/app/gzip").DefaultTimeout();
+        Assert.Equal("gzip", gzip.Content.Headers.ContentEncoding.Single());
+        Assert.Equal(Backends.Gzipped, await gzip.Content.ReadAsByteArrayAsync().DefaultTimeout());
+    }
+
+    [Fact]
+    public async Task Redirects_are_passed_to_the_client_not_followed()
+    {
+        using var response = await Client.GetAsync("/app/redirect").DefaultTimeout();
+        Assert.Equal(HttpStatusCode.Found, response.StatusCode);
+        Assert.Equal("/elsewhere", response.Headers.Location!.OriginalString);
     }
 }
