@@ -48,12 +48,14 @@ internal sealed class FakeRouter : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly Channel<RouterSocket> _accepted;
     private readonly ConcurrentQueue<RouterSocket> _all;
+    private readonly TaskCompletionSource _closing;
 
-    private FakeRouter(WebApplication app, Channel<RouterSocket> accepted, ConcurrentQueue<RouterSocket> all, Uri registerUri)
+    private FakeRouter(WebApplication app, Channel<RouterSocket> accepted, ConcurrentQueue<RouterSocket> all, TaskCompletionSource closing, Uri registerUri)
     {
         _app = app;
         _accepted = accepted;
         _all = all;
+        _closing = closing;
         RegisterUri = registerUri;
     }
 
@@ -78,6 +80,7 @@ internal sealed class FakeRouter : IAsyncDisposable
         var app = builder.Build();
         var accepted = Channel.CreateUnbounded<RouterSocket>();
         var all = new ConcurrentQueue<RouterSocket>();
+        var closing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         app.UseWebSockets();
         app.Run(async context =>
         {
@@ -114,12 +117,17 @@ internal sealed class FakeRouter : IAsyncDisposable
             all.Enqueue(socket);
             accepted.Writer.TryWrite(socket);
 
-            // Keep the request (and so the WebSocket) alive until the test is done with it.
-            await socket.Released;
+            // Keep the request (and so the WebSocket) alive until the test is done with it, or the router stops;
+            // a socket accepted while the router was stopping is covered too.
+            await Task.WhenAny(socket.Released, closing.Task);
+            if (!socket.Released.IsCompleted)
+            {
+                webSocket.Abort();
+            }
         });
         await app.StartAsync().DefaultTimeout();
         var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        return new FakeRouter(app, accepted, all, new Uri($"ws://{address.Authority}"));
+        return new FakeRouter(app, accepted, all, closing, new Uri($"ws://{address.Authority}"));
     }
 
     /// <summary>The next socket the connector opened, in the order they were accepted.</summary>
@@ -159,15 +167,8 @@ internal sealed class FakeRouter : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var socket in _all)
-        {
-            if (!socket.Released.IsCompleted)
-            {
-                // Still owned by its request: drop the connection; a released one was already disposed by ASP.NET Core.
-                socket.WebSocket.Abort();
-                socket.Release();
-            }
-        }
+        // Every handler still holding a socket aborts it and returns.
+        _closing.TrySetResult();
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         try

@@ -26,6 +26,7 @@ internal sealed class RouterRegistration : IDisposable
     private readonly HttpMessageInvoker _invoker;
     private readonly ReconnectBackoff _backoff;
     private readonly ConcurrentDictionary<ConnectorSocketV1, Task> _sockets = new();
+    private readonly ConcurrentDictionary<Task, byte> _dials = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stop = new();
     private int _idle;
@@ -89,7 +90,9 @@ internal sealed class RouterRegistration : IDisposable
                 for (var i = 0; i < deficit; i++)
                 {
                     Interlocked.Increment(ref _connecting);
-                    _ = DialAsync(cancellationToken);
+                    var dial = DialAsync(cancellationToken);
+                    _dials[dial] = 0;
+                    _ = dial.ContinueWith(static (t, s) => ((ConcurrentDictionary<Task, byte>)s!).TryRemove(t, out _), _dials, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                 }
 
                 await _wake.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -158,7 +161,10 @@ internal sealed class RouterRegistration : IDisposable
     private async Task RunSocketAsync(ConnectorSocketV1 socket)
     {
         await Task.Yield();
-        await socket.RunAsync(_stop.Token).ConfigureAwait(false);
+
+        // Idle sockets are not cut by stopping: they stay usable until the router confirms deregistration, then
+        // StopAsync closes them cleanly; Dispose aborts them.
+        await socket.RunAsync(CancellationToken.None).ConfigureAwait(false);
         if (!socket.WasConsumed)
         {
             Interlocked.Decrement(ref _idle);
@@ -184,8 +190,10 @@ internal sealed class RouterRegistration : IDisposable
     /// </summary>
     public async Task<bool> StopAsync(TimeSpan timeout)
     {
+        // Stop dialling, and let dials in progress end (they are cancelled), so no socket appears after this.
         await _stop.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
+        await Task.WhenAll(_dials.Keys).ConfigureAwait(false);
         var start = _time.GetTimestamp();
         var deregistered = await DeregisterAsync(timeout).ConfigureAwait(false);
         ConnectorLog.Deregistered(_logger, Endpoint.Name, deregistered ? "router confirmed" : "router did not answer");

@@ -21,7 +21,6 @@ internal sealed class RegistrationHandler
     private readonly RouterOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly CancellationToken _stopping;
     private readonly ConcurrentDictionary<(string Route, string Instance), int> _socketsPerConnector = new();
 
     public RegistrationHandler(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, ILogger<RegistrationHandler> logger, IHostApplicationLifetime lifetime)
@@ -30,7 +29,6 @@ internal sealed class RegistrationHandler
         _options = options.Value;
         _time = time;
         _logger = logger;
-        _stopping = lifetime.ApplicationStopping;
         lifetime.ApplicationStopping.Register(CloseAllIdle);
     }
 
@@ -105,7 +103,9 @@ internal sealed class RegistrationHandler
         RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
         try
         {
-            var run = routerSocket.RunAsync(_stopping);
+            // Not the host's stopping token: on shutdown idle sockets are closed (CloseAllIdle) while requests in
+            // flight finish within the host's shutdown timeout; an aborted connection ends this too.
+            var run = routerSocket.RunAsync(context.RequestAborted);
             pool.Offer(routerSocket);
             await run;
         }
