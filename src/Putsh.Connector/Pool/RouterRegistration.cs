@@ -317,8 +317,8 @@ internal sealed class RouterRegistration : IDisposable
             socket.Abort();
         }
 
+        // _wake and _stop are left to the GC: socket tasks still ending may touch them, and neither holds
+        // anything unmanaged unless a wait handle is asked for.
         _invoker.Dispose();
-        _wake.Dispose();
-        _stop.Dispose();
     }
 }

@@ -26,6 +26,7 @@ internal sealed class ConnectorSocketV1 : IDisposable
     private readonly CancellationTokenSource _exchangeCts = new();
     private int _state; // 0 idle, 1 busy, 2 done
     private volatile bool _responseComplete;
+    private int _disposed;
 
     public ConnectorSocketV1(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName)
     {
@@ -57,8 +58,19 @@ internal sealed class ConnectorSocketV1 : IDisposable
     /// <summary>Ends the socket at once, whatever it is doing.</summary>
     public void Abort()
     {
-        _exchangeCts.Cancel();
-        _socket.Abort();
+        // May race with the socket ending (and being disposed) on its own: then there is nothing left to abort.
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            try
+            {
+                _exchangeCts.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+
+            _socket.Abort();
+        }
     }
 
     /// <summary>Runs the socket to its end. Never throws.</summary>
@@ -298,6 +310,11 @@ internal sealed class ConnectorSocketV1 : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _exchangeCts.Dispose();
         _sender.Dispose();
         _socket.Dispose();
