@@ -54,7 +54,8 @@ internal static class DemoCommand
         output.WriteLine($"putsh demo: the backend at {backendUrl} is reachable only through the router.");
         output.WriteLine($"Try:  curl {clientUrl}/{Route}/");
         output.WriteLine($"      curl -N {clientUrl}/{Route}/events");
-        output.WriteLine($"      curl --data-binary 'echo me' {clientUrl}/{Route}/echo");
+        output.WriteLine($"      curl --data-binary @some-file {clientUrl}/{Route}/upload");
+        output.WriteLine($"      curl -o /dev/null {clientUrl}/{Route}/download?size=100000000");
         output.WriteLine("Ctrl-C stops it.");
         output.WriteLine();
 
@@ -73,13 +74,17 @@ internal static class DemoCommand
         await router.DisposeAsync();
     }
 
-    /// <summary>The sample backend: plain text, server-sent events, and an echo of the request body.</summary>
+    /// <summary>The sample backend: plain text, server-sent events, an upload sink and a download source.</summary>
     internal static WebApplication BuildBackend(LogLevel level)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.Sources.Clear();
         CommonOptions.ConfigureLogging(builder.Logging, level);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = null; // uploads of any size are streamed
+            k.Listen(System.Net.IPAddress.Loopback, 0);
+        });
         var app = builder.Build();
         app.MapGet("/" + Route + "/events", async (HttpContext context, CancellationToken ct) =>
         {
@@ -91,10 +96,39 @@ internal static class DemoCommand
                 await Task.Delay(TimeSpan.FromSeconds(1), ct);
             }
         });
-        app.MapPost("/" + Route + "/echo", async (HttpContext context) =>
+        app.MapPost("/" + Route + "/upload", async (HttpContext context) =>
         {
-            context.Response.ContentType = context.Request.ContentType ?? "application/octet-stream";
-            await context.Request.Body.CopyToAsync(context.Response.Body, context.RequestAborted);
+            // Streams the body through a hash: any size, constant memory.
+            using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var buffer = new byte[64 * 1024];
+            long total = 0;
+            int n;
+            while ((n = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+            {
+                sha.AppendData(buffer, 0, n);
+                total += n;
+            }
+
+            await context.Response.WriteAsync($"received {total} bytes, sha256 {Convert.ToHexStringLower(sha.GetHashAndReset())}\n");
+        });
+        app.MapGet("/" + Route + "/download", async (HttpContext context, long? size) =>
+        {
+            // size bytes of a repeating pattern (default 1 MiB), written as they are made.
+            var remaining = Math.Max(0, size ?? 1024 * 1024);
+            context.Response.ContentType = "application/octet-stream";
+            context.Response.ContentLength = remaining;
+            var buffer = new byte[64 * 1024];
+            for (var i = 0; i < buffer.Length; i++)
+            {
+                buffer[i] = (byte)i;
+            }
+
+            while (remaining > 0)
+            {
+                var n = (int)Math.Min(buffer.Length, remaining);
+                await context.Response.Body.WriteAsync(buffer.AsMemory(0, n), context.RequestAborted);
+                remaining -= n;
+            }
         });
         app.MapFallback(async context =>
         {
