@@ -30,8 +30,11 @@ public sealed class ConnectorOptions
     /// <summary>This connector's id, shared by all its sockets; used by routers for deregistration. Default: a new UUID.</summary>
     public string InstanceId { get; set; } = Guid.NewGuid().ToString();
 
-    /// <summary>Protocols offered, most preferred first. This release speaks <c>cranker_1.0</c> only.</summary>
-    public IList<string> Protocols { get; } = [CrankerProtocol.V1];
+    /// <summary>
+    /// Protocols offered, most preferred first (§1.4). Default <c>cranker_3.0, cranker_1.0</c>: the router picks,
+    /// so a router that knows only 1.0 still works.
+    /// </summary>
+    public IList<string> Protocols { get; } = [CrankerProtocol.V3, CrankerProtocol.V1];
 
     /// <summary>WebSocket ping interval towards routers (§1.6). Default 5 s.</summary>
     public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(5);
@@ -111,9 +114,9 @@ public sealed class ConnectorOptions
 
         foreach (var p in Protocols)
         {
-            if (CrankerProtocol.Normalize(p) != CrankerProtocol.V1)
+            if (CrankerProtocol.Normalize(p) is null)
             {
-                Fail($"Unsupported connector protocol '{p}': this release speaks only cranker_1.0.");
+                Fail($"Unsupported connector protocol '{p}': use cranker_3.0 and/or cranker_1.0.");
             }
         }
 

@@ -7,10 +7,10 @@ namespace Putsh.Router;
 public sealed class RouterOptions
 {
     /// <summary>
-    /// Cranker protocol versions accepted at registration. This release speaks <c>cranker_1.0</c>;
-    /// <c>cranker_3.0</c> is refused until it is implemented, so a connector that prefers it falls back to 1.0.
+    /// Cranker protocol versions accepted at registration (§1.3): <c>cranker_1.0</c>, <c>cranker_3.0</c>, or both
+    /// (the default). The connector's order of preference decides between them.
     /// </summary>
-    public IList<string> Protocols { get; } = [CrankerProtocol.V1];
+    public IList<string> Protocols { get; } = [CrankerProtocol.V1, CrankerProtocol.V3];
 
     /// <summary>How long a request waits for a free connector socket before a 503 (mu's maxWait, §3.3). Default 5 s.</summary>
     public TimeSpan SocketAcquireTimeout { get; set; } = TimeSpan.FromSeconds(5);
@@ -63,11 +63,16 @@ public sealed class RouterOptions
             throw new ArgumentException(string.Join("; ", results.Select(r => r.ErrorMessage)));
         }
 
+        if (Protocols.Count == 0)
+        {
+            throw new ArgumentException("At least one protocol is required (cranker_1.0, cranker_3.0).");
+        }
+
         foreach (var p in Protocols)
         {
-            if (CrankerProtocol.Normalize(p) != CrankerProtocol.V1)
+            if (CrankerProtocol.Normalize(p) is null)
             {
-                throw new ArgumentException($"Unsupported router protocol '{p}': this release accepts only cranker_1.0.");
+                throw new ArgumentException($"Unsupported router protocol '{p}': use cranker_1.0 and/or cranker_3.0.");
             }
         }
 

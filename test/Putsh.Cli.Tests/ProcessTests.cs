@@ -37,7 +37,7 @@ public sealed class ProcessTests(ITestOutputHelper output)
     {
         await using var backend = await TestBackend.StartAsync(_ => { });
         await using var router = await TestRouter.StartAsync(output);
-        using var process = Start("connector", "--router", router.RegisterUri.ToString(), "--route", "proc", "--target", backend.Uri.ToString(), "--sockets", "3");
+        using var process = Start("connector", "--router", router.RegisterUri.ToString(), "--route", "proc", "--target", backend.Uri.ToString(), "--sockets", "3", "--protocols", "cranker_1.0");
         var lines = new List<string>();
         var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var stdout = Task.Run(async () =>

@@ -72,6 +72,7 @@ public sealed class TransportTests(ITestOutputHelper output) : IDisposable
             Sockets = 2,
             RouterRefreshInterval = TimeSpan.FromMilliseconds(100),
         };
+        TestConnector.V1Only(options);
         options.Routers.Add($"ws://routers.test:{port}");
         await using var connector = new Putsh.Connector.CrankerConnector(options)
         {

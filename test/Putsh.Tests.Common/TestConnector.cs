@@ -7,6 +7,22 @@ namespace Putsh.Tests.Common;
 /// <summary>Starts real connectors with test-friendly settings and waits until their sockets are registered.</summary>
 public static class TestConnector
 {
+    /// <summary>Offer cranker_1.0 only, for tests of 1.0 behaviour (single-use sockets, waiting for a socket).</summary>
+    public static void V1Only(ConnectorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Protocols.Clear();
+        options.Protocols.Add("cranker_1.0");
+    }
+
+    /// <summary>Offer cranker_3.0 only.</summary>
+    public static void V3Only(ConnectorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Protocols.Clear();
+        options.Protocols.Add("cranker_3.0");
+    }
+
     public static async Task<CrankerConnector> StartAsync(IEnumerable<Uri> routers, string route, Uri target, ITestOutputHelper? output = null, Action<ConnectorOptions>? configure = null, int sockets = 2, string name = "connector", bool waitForSockets = true)
     {
         var options = new ConnectorOptions

@@ -32,6 +32,14 @@ internal static class ConnectorCommand
             S("--route", "Route", SettingKind.Text, "required", "route served: the first path segment of its requests, or * for everything", (t, v, _) => t.Route = v[0]),
             S("--target", "Target", SettingKind.Text, "required", "p: the backend, http://host:port or https://host:port", (t, v, _) => t.Target = v[0]),
             S("--domain", "Domain", SettingKind.Text, "*", "host name served (cranker_3.0 routers only)", (t, v, _) => t.Domain = v[0]),
+            S("--protocols", "Protocols", SettingKind.List, "cranker_3.0,cranker_1.0", "Cranker versions offered, most preferred first; the router picks", (t, v, _) =>
+            {
+                t.Protocols.Clear();
+                foreach (var p in v.SelectMany(x => x.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
+                {
+                    t.Protocols.Add(p);
+                }
+            }),
             S("--sockets", "Sockets", SettingKind.Text, "10", "idle sockets kept open to each router", (t, v, s) => t.Sockets = s.Int(v[0], 1, 1000)),
             S("--component-name", "ComponentName", SettingKind.Text, "putsh-connector", "name shown in routers' diagnostics", (t, v, _) => t.ComponentName = v[0]),
             S("--instance-id", "InstanceId", SettingKind.Text, "a new UUID", "id shared by all this connector's sockets", (t, v, _) => t.InstanceId = v[0]),

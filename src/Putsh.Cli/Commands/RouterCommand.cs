@@ -42,6 +42,14 @@ internal static class RouterCommand
             S("--register", "Register", SettingKind.List, registerDefault, "y: address(es) where connectors register (may equal --listen)", (t, v, _) => t.Register = [.. v]),
             S("--tls-cert", "TlsCert", SettingKind.Text, "none", "PEM certificate served on https:// listeners (so connectors can dial wss://)", (t, v, _) => t.TlsCert = v[0]),
             S("--tls-key", "TlsKey", SettingKind.Text, "none", "PEM private key for --tls-cert", (t, v, _) => t.TlsKey = v[0]),
+            S("--protocols", "Protocols", SettingKind.List, "cranker_1.0,cranker_3.0", "Cranker versions accepted from connectors (cranker_1.0, cranker_3.0)", (t, v, _) =>
+            {
+                t.Options.Protocols.Clear();
+                foreach (var p in v.SelectMany(x => x.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
+                {
+                    t.Options.Protocols.Add(p);
+                }
+            }),
             S("--max-wait", "MaxWait", SettingKind.Text, "5s", "how long a request waits for a free connector socket before 503", (t, v, s) => t.Options.SocketAcquireTimeout = s.Duration(v[0])),
             S("--idle-timeout", "IdleTimeout", SettingKind.Text, "60s", "close a connector socket after this long with nothing read (504 if a request waits on it)", (t, v, s) => t.Options.IdleTimeout = s.Duration(v[0])),
             S("--ping-interval", "PingInterval", SettingKind.Text, "10s", "WebSocket ping interval towards connectors; 0 disables", (t, v, s) => t.Options.PingInterval = s.Duration(v[0])),

@@ -25,7 +25,7 @@ internal sealed class RouterRegistration : IDisposable
     private readonly Action _changed;
     private readonly HttpMessageInvoker _invoker;
     private readonly ReconnectBackoff _backoff;
-    private readonly ConcurrentDictionary<ConnectorSocketV1, Task> _sockets = new();
+    private readonly ConcurrentDictionary<IConnectorSocket, Task> _sockets = new();
     private readonly ConcurrentDictionary<Task, byte> _dials = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stop = new();
@@ -135,7 +135,9 @@ internal sealed class RouterRegistration : IDisposable
                 ConnectorLog.Registered(_logger, Endpoint.Name, _options.Route, Protocol, _options.Sockets);
             }
 
-            var socket = new ConnectorSocketV1(ws, _target, _options, _time, _logger, Endpoint.Name);
+            IConnectorSocket socket = Protocol == CrankerProtocol.V3
+                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name)
+                : new ConnectorSocketV1(ws, _target, _options, _time, _logger, Endpoint.Name);
             ws = null;
             Interlocked.Increment(ref _idle);
             socket.Consumed += OnConsumed;
@@ -158,7 +160,7 @@ internal sealed class RouterRegistration : IDisposable
         }
     }
 
-    private async Task RunSocketAsync(ConnectorSocketV1 socket)
+    private async Task RunSocketAsync(IConnectorSocket socket)
     {
         await Task.Yield();
 
@@ -176,7 +178,7 @@ internal sealed class RouterRegistration : IDisposable
         _changed();
     }
 
-    private void OnConsumed(ConnectorSocketV1 socket)
+    private void OnConsumed(IConnectorSocket socket)
     {
         Interlocked.Decrement(ref _idle);
         _wake.Release(); // top up at once (§1.7)
@@ -200,7 +202,7 @@ internal sealed class RouterRegistration : IDisposable
 
         foreach (var socket in _sockets.Keys)
         {
-            _ = socket.CloseIfIdleAsync(WebSocketCloseStatus.NormalClosure, "connector stop");
+            _ = socket.CloseWhenIdleAsync(WebSocketCloseStatus.NormalClosure, "connector stop");
         }
 
         var remaining = timeout - _time.GetElapsedTime(start);

@@ -14,7 +14,7 @@ namespace Putsh.Connector.Sockets;
 /// One cranker_1.0 socket to a router (§4.9, connector side): it waits idle for one request head, calls the target,
 /// streams the response back, and closes with 1000 (or 1011 when the target fails). It is never reused.
 /// </summary>
-internal sealed class ConnectorSocketV1 : IDisposable
+internal sealed class ConnectorSocketV1 : IConnectorSocket
 {
     private readonly WebSocket _socket;
     private readonly SendGate _sender;
@@ -40,7 +40,7 @@ internal sealed class ConnectorSocketV1 : IDisposable
     }
 
     /// <summary>Raised once, when the first request arrives (the pool then dials a replacement, §1.7).</summary>
-    public event Action<ConnectorSocketV1>? Consumed;
+    public event Action<IConnectorSocket>? Consumed;
 
     public bool IsIdle => Volatile.Read(ref _state) == 0;
 
@@ -49,8 +49,8 @@ internal sealed class ConnectorSocketV1 : IDisposable
     /// <summary>True once a request has arrived on this socket.</summary>
     public bool WasConsumed { get; private set; }
 
-    /// <summary>Closes an idle socket from our side (shutdown). A busy socket is left to finish.</summary>
-    public Task CloseIfIdleAsync(WebSocketCloseStatus status, string reason) =>
+    /// <summary>Closes an idle socket from our side (shutdown). A busy one closes itself when its response is sent.</summary>
+    public Task CloseWhenIdleAsync(WebSocketCloseStatus status, string reason) =>
         Interlocked.CompareExchange(ref _state, 2, 0) == 0
             ? _sender.CloseAsync(status, reason, TimeSpan.FromSeconds(5), _time)
             : Task.CompletedTask;

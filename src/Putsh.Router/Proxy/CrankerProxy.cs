@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -24,8 +25,9 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
             return;
         }
 
-        var pool = table.Resolve(request.PathBase.Add(request.Path).Value ?? "/");
-        if (pool is null)
+        var decodedPath = request.PathBase.Add(request.Path).Value ?? "/";
+        var choice = table.Choose(Domain(context), decodedPath);
+        if (choice.V3 is null && choice.V1 is null)
         {
             RouterLog.NoRoute(logger, request.Method, path);
             await ErrorPages.NotFound(context);
@@ -37,6 +39,24 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
             bodySize.MaxRequestBodySize = _options.MaxRequestBodySize;
         }
 
+        if (choice.V3 is { } v3)
+        {
+            // A v3 socket that closed between the choice and now takes no stream; nothing was sent, so choose again.
+            for (var attempt = 0; attempt < 3 && v3 is not null; attempt++)
+            {
+                if (await new V3ProxyExchange(context, v3, choice.Route, _options, logger).RunAsync())
+                {
+                    return;
+                }
+
+                v3 = table.Choose(Domain(context), decodedPath).V3;
+            }
+
+            await ErrorPages.WriteAsync(context, 503, "503 Service Unavailable", "V3 connector not available");
+            return;
+        }
+
+        var pool = choice.V1!;
         var started = time.GetTimestamp();
         while (true)
         {
@@ -71,5 +91,18 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
                 return;
             }
         }
+    }
+
+    /// <summary>The host a request is for (§3.2): the TLS server name if any, else the Host header without its port.</summary>
+    internal static string Domain(HttpContext context)
+    {
+        var sni = context.Features.Get<ITlsHandshakeFeature>()?.HostName;
+        if (!string.IsNullOrEmpty(sni))
+        {
+            return sni;
+        }
+
+        var host = context.Request.Host;
+        return host.HasValue ? host.Host : Protocol.CrankerProtocol.CatchAll;
     }
 }

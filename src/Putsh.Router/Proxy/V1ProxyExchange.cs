@@ -134,28 +134,7 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         var response = context.Response;
         try
         {
-            response.StatusCode = status;
-            foreach (var (name, value) in headers)
-            {
-                // §2.5: hop-by-hop and server dropped; the target's date kept (Kestrel then adds none);
-                // content-length passed through; each set-cookie its own line.
-                if (HopByHopHeaders.IsHopByHop(name) || name.Equals("server", StringComparison.OrdinalIgnoreCase))
-                {
-                    continue;
-                }
-
-                if (name.Equals("content-length", StringComparison.OrdinalIgnoreCase))
-                {
-                    if (long.TryParse(value, out var length) && length >= 0)
-                    {
-                        response.ContentLength = length;
-                    }
-
-                    continue;
-                }
-
-                response.Headers.Append(name, value);
-            }
+            ResponseHeaders.Apply(response, status, headers);
 
             // Send the head now: a streamed response (server-sent events) must reach the client before its body does.
             await response.StartAsync(context.RequestAborted);

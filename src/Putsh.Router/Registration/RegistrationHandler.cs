@@ -90,9 +90,7 @@ internal sealed class RegistrationHandler
         });
 
         instanceId ??= "unknown-" + remote;
-        var info = new ConnectorInfo(route, domain, instanceId, componentName, remote, negotiation.Version!);
-        var pool = _table.GetOrAddV1(route);
-        using var routerSocket = new RouterSocketV1(socket, info, pool, _options, _time, _logger);
+        var info = new ConnectorInfo(route, negotiation.Version == CrankerProtocol.V3 ? domain : CrankerProtocol.CatchAll, instanceId, componentName, remote, negotiation.Version!);
 
         var key = (route, instanceId);
         if (_socketsPerConnector.AddOrUpdate(key, 1, static (_, n) => n + 1) == 1)
@@ -100,14 +98,36 @@ internal sealed class RegistrationHandler
             RouterLog.ConnectorRegistered(_logger, instanceId, componentName, remote, route, negotiation.Version!);
         }
 
-        RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
         try
         {
             // Not the host's stopping token: on shutdown idle sockets are closed (CloseAllIdle) while requests in
             // flight finish within the host's shutdown timeout; an aborted connection ends this too.
-            var run = routerSocket.RunAsync(context.RequestAborted);
-            pool.Offer(routerSocket);
-            await run;
+            if (negotiation.Version == CrankerProtocol.V3)
+            {
+                // v3 sockets live in per-domain pools (§3.4); v1 sockets ignore Domain (§1.5).
+                var pool = _table.GetOrAddV3(info.Domain, route);
+                using var routerSocket = new RouterSocketV3(socket, info, _time, _logger);
+                RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
+                var run = routerSocket.RunAsync(context.RequestAborted);
+                pool.Add(routerSocket);
+                try
+                {
+                    await run;
+                }
+                finally
+                {
+                    pool.Remove(routerSocket);
+                }
+            }
+            else
+            {
+                var pool = _table.GetOrAddV1(route);
+                using var routerSocket = new RouterSocketV1(socket, info, pool, _options, _time, _logger);
+                RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
+                var run = routerSocket.RunAsync(context.RequestAborted);
+                pool.Offer(routerSocket);
+                await run;
+            }
         }
         finally
         {
@@ -138,6 +158,16 @@ internal sealed class RegistrationHandler
                 }
             }
 
+            foreach (var pool in _table.V3Pools)
+            {
+                foreach (var socket in pool.RemoveInstance(instanceId))
+                {
+                    // Out of rotation now; closed with 1001 when idle, else the connector closes it when done (§1.9).
+                    closed++;
+                    socket.Drain();
+                }
+            }
+
             RouterLog.ConnectorDeregistered(_logger, instanceId, route, closed);
         }
 
@@ -160,6 +190,14 @@ internal sealed class RegistrationHandler
             foreach (var socket in pool.RemoveAll())
             {
                 _ = socket.CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away");
+            }
+        }
+
+        foreach (var pool in _table.V3Pools)
+        {
+            foreach (var socket in pool.RemoveAll())
+            {
+                socket.Drain();
             }
         }
     }

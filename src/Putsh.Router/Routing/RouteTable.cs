@@ -1,35 +1,89 @@
 using System.Collections.Concurrent;
 using Putsh.Protocol;
+using Putsh.Router.Sockets;
 
 namespace Putsh.Router.Routing;
 
-/// <summary>All routes the router knows, and how a request path picks one (§3.1).</summary>
+/// <summary>Where a request goes: a cranker_3.0 socket, a cranker_1.0 pool to take a socket from, or nowhere (404).</summary>
+internal readonly record struct RouteChoice(string Route, RouterSocketV3? V3, V1RoutePool? V1);
+
+/// <summary>All routes the router knows, and how a request picks one (§3.1, §3.2).</summary>
 internal sealed class RouteTable(RouterOptions options, TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, V1RoutePool> _v1 = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Domain, string Route), V3RoutePool> _v3 = new();
 
     public TimeProvider Time => time;
 
     public V1RoutePool GetOrAddV1(string route) => _v1.GetOrAdd(route, static (r, t) => new V1RoutePool(r, t), time);
 
+    public V3RoutePool GetOrAddV3(string domain, string route) => _v3.GetOrAdd((domain, route), static k => new V3RoutePool(k.Domain, k.Route));
+
     public IEnumerable<V1RoutePool> V1Pools => _v1.Values;
 
+    public IEnumerable<V3RoutePool> V3Pools => _v3.Values;
+
     /// <summary>
-    /// The pool serving <paramref name="decodedPath"/>: its route if known, else the catch-all if known, else null (404).
-    /// A route that has had no socket for longer than <see cref="RouterOptions.RoutesKeepTime"/> is forgotten here.
+    /// The cranker_1.0 pool serving <paramref name="decodedPath"/>: its route if known, else the catch-all if known,
+    /// else null. A route that has had no socket for longer than <see cref="RouterOptions.RoutesKeepTime"/> is not known.
     /// </summary>
-    public V1RoutePool? Resolve(string decodedPath)
+    public V1RoutePool? Resolve(string decodedPath) =>
+        LiveV1(ResolveKey(decodedPath, r => LiveV1(r) is not null) ?? CrankerProtocol.CatchAll);
+
+    /// <summary>
+    /// mu's dispatch order (§3.2): sockets registered for the request's exact domain win; then a specific route
+    /// beats the catch-all whatever the protocol; where both a cranker_3.0 socket and an idle cranker_1.0 socket can
+    /// serve, one is picked at random (the migration period); a known cranker_1.0 route with no idle socket waits.
+    /// </summary>
+    public RouteChoice Choose(string domain, string decodedPath)
+    {
+        if (domain != CrankerProtocol.CatchAll)
+        {
+            var key = ResolveKey(decodedPath, r => HasV3(domain, r)) ?? (HasV3(domain, CrankerProtocol.CatchAll) ? CrankerProtocol.CatchAll : null);
+            if (key is not null && _v3.TryGetValue((domain, key), out var farm) && farm.Next() is { } socket)
+            {
+                return new RouteChoice(key, socket, null);
+            }
+        }
+
+        var specific = ResolveKey(decodedPath, r => HasV3(CrankerProtocol.CatchAll, r) || LiveV1(r) is not null);
+        foreach (var route in specific is null ? [CrankerProtocol.CatchAll] : new[] { specific, CrankerProtocol.CatchAll })
+        {
+            var v3 = _v3.TryGetValue((CrankerProtocol.CatchAll, route), out var pool) ? pool.Next() : null;
+            var v1 = LiveV1(route);
+            if (v3 is not null && v1 is { IdleCount: > 0 })
+            {
+                return Random.Shared.Next(2) == 0 ? new RouteChoice(route, v3, null) : new RouteChoice(route, null, v1);
+            }
+
+            if (v3 is not null || v1 is not null)
+            {
+                return new RouteChoice(route, v3, v3 is null ? v1 : null);
+            }
+        }
+
+        return default;
+    }
+
+    private bool HasV3(string domain, string route) => _v3.TryGetValue((domain, route), out var pool) && pool.Count > 0;
+
+    // The key itself stays (keys only come from registrations, so they are bounded); a forgotten route simply
+    // stops resolving until a socket registers for it again.
+    private V1RoutePool? LiveV1(string route) =>
+        _v1.TryGetValue(route, out var pool) && pool.IsLive(options.RoutesKeepTime) ? pool : null;
+
+    /// <summary>The specific route for a path (§3.1), not the catch-all: first segment, or longest known prefix.</summary>
+    private string? ResolveKey(string decodedPath, Func<string, bool> known)
     {
         if (options.LongestPrefixRoutes)
         {
-            // Try the whole path, then cut one segment at a time from the end (§3.1, LongestFirstRouteResolver).
             var candidate = decodedPath.TrimStart('/');
             while (candidate.Length > 0)
             {
                 var trimmed = candidate.TrimEnd('/');
-                if (trimmed.Length > 0 && TryGetLive(trimmed) is { } pool)
+                if (trimmed.Length > 0 && known(trimmed))
                 {
-                    return pool;
+                    return trimmed;
                 }
 
                 var slash = trimmed.LastIndexOf('/');
@@ -40,29 +94,12 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
 
                 candidate = trimmed[..slash];
             }
-        }
-        else
-        {
-            var first = FirstSegment(decodedPath);
-            if (first.Length > 0 && TryGetLive(first) is { } pool)
-            {
-                return pool;
-            }
-        }
 
-        return TryGetLive(CrankerProtocol.CatchAll);
-    }
-
-    private V1RoutePool? TryGetLive(string route)
-    {
-        if (!_v1.TryGetValue(route, out var pool))
-        {
             return null;
         }
 
-        // The key itself stays (keys only come from registrations, so they are bounded); a forgotten route
-        // simply stops resolving until a socket registers for it again.
-        return pool.IsLive(options.RoutesKeepTime) ? pool : null;
+        var first = FirstSegment(decodedPath);
+        return first.Length > 0 && known(first) ? first : null;
     }
 
     internal static string FirstSegment(string path)

@@ -228,7 +228,7 @@ public sealed class RouterWireTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData(true, new string[0], null)]
-    [InlineData(true, new[] { "cranker_3.0", "cranker_1.0" }, "cranker_1.0")]
+    [InlineData(true, new[] { "cranker_1.0", "cranker_3.0" }, "cranker_1.0")]
     [InlineData(false, new[] { "cranker_1.0" }, "cranker_1.0")]
     public async Task Negotiation_accepts_the_legacy_header_or_the_subprotocol(bool legacy, string[] offered, string? expected)
     {
@@ -248,10 +248,16 @@ public sealed class RouterWireTests(ITestOutputHelper output)
         await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri(router.RegisterUri, "/register"), TestTimeouts.Token())).DefaultTimeout();
         Assert.Equal(HttpStatusCode.BadRequest, socket.HttpStatusCode);
 
+        // A router configured for 1.0 only refuses a connector that offers nothing else.
+        await using var v1Router = await TestRouter.StartAsync(output, o =>
+        {
+            o.Protocols.Clear();
+            o.Protocols.Add("cranker_1.0");
+        });
         using var v3Only = new ClientWebSocket();
         v3Only.Options.CollectHttpResponseDetails = true;
         v3Only.Options.AddSubProtocol("cranker_3.0");
-        await Assert.ThrowsAsync<WebSocketException>(() => v3Only.ConnectAsync(new Uri(router.RegisterUri, "/register"), TestTimeouts.Token())).DefaultTimeout();
+        await Assert.ThrowsAsync<WebSocketException>(() => v3Only.ConnectAsync(new Uri(v1Router.RegisterUri, "/register"), TestTimeouts.Token())).DefaultTimeout();
         Assert.Equal(HttpStatusCode.BadRequest, v3Only.HttpStatusCode);
     }
 

@@ -1,0 +1,132 @@
+using System.Buffers;
+using System.Threading.Channels;
+
+namespace Putsh.Connector.Forwarding;
+
+/// <summary>
+/// A request body fed by the socket's receive loop and read by the target call. Each chunk is acknowledged
+/// (<c>WINDOW_UPDATE</c>, §5.6) once the target has read all of it, which is what keeps the router's sender, and
+/// so this queue, within 64 KiB plus one message.
+/// </summary>
+internal sealed class QueuedBodyStream(Func<int, CancellationToken, ValueTask> acknowledge) : Stream
+{
+    /// <summary>Beyond this the router is ignoring flow control, and the stream is reset instead.</summary>
+    private const long MaxQueuedBytes = 1024 * 1024;
+
+    private readonly Channel<(byte[]? Buffer, int Length)> _chunks = Channel.CreateUnbounded<(byte[]?, int)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private byte[]? _current;
+    private int _currentLength;
+    private int _offset;
+    private long _queued;
+
+    /// <summary>Queues a copy of <paramref name="payload"/>; false when the queue is over its bound.</summary>
+    public bool Enqueue(ReadOnlySpan<byte> payload, bool endStream)
+    {
+        if (payload.Length > 0)
+        {
+            if (Interlocked.Add(ref _queued, payload.Length) > MaxQueuedBytes)
+            {
+                return false;
+            }
+
+            var buffer = ArrayPool<byte>.Shared.Rent(payload.Length);
+            payload.CopyTo(buffer);
+            if (!_chunks.Writer.TryWrite((buffer, payload.Length)))
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        if (endStream)
+        {
+            _chunks.Writer.TryComplete();
+        }
+
+        return true;
+    }
+
+    public void Fail(Exception error) => _chunks.Writer.TryComplete(error);
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        if (_current is null)
+        {
+            if (!await _chunks.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false) || !_chunks.Reader.TryRead(out var next))
+            {
+                return 0;
+            }
+
+            (_current, _currentLength, _offset) = (next.Buffer, next.Length, 0);
+        }
+
+        var n = Math.Min(destination.Length, _currentLength - _offset);
+        _current.AsSpan(_offset, n).CopyTo(destination.Span);
+        _offset += n;
+        if (_offset == _currentLength)
+        {
+            var length = _currentLength;
+            ArrayPool<byte>.Shared.Return(_current!);
+            _current = null;
+            Interlocked.Add(ref _queued, -length);
+            try
+            {
+                // The target has taken the whole chunk: hand the credit back (§5.6).
+                await acknowledge(length, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The socket is gone; the stream will be cancelled.
+            }
+        }
+
+        return n;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _chunks.Writer.TryComplete();
+            while (_chunks.Reader.TryRead(out var chunk))
+            {
+                if (chunk.Buffer is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(chunk.Buffer);
+                }
+            }
+
+            if (_current is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_current);
+                _current = null;
+            }
+        }
+
+        base.Dispose(disposing);
+    }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}

@@ -1,0 +1,333 @@
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Putsh.Connector.Forwarding;
+using Putsh.Protocol.Headers;
+using Putsh.Protocol.Transport;
+using Putsh.Protocol.V3;
+
+namespace Putsh.Connector.Sockets;
+
+/// <summary>
+/// One long-lived cranker_3.0 socket to a router (§5.10, connector side): each stream is a request to the target.
+/// The receive loop never waits for a target: request body chunks are queued on their stream and acknowledged once
+/// the target has taken them, so a slow target pauses only its own stream.
+/// </summary>
+internal sealed class ConnectorSocketV3 : IConnectorSocket
+{
+    private readonly WebSocket _socket;
+    private readonly TargetClient _target;
+    private readonly ConnectorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _routerName;
+    private readonly ConcurrentDictionary<int, TargetStream> _streams = new();
+    private volatile bool _stopping;
+    private int _closing;
+    private int _disposed;
+
+    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName)
+    {
+        _socket = socket;
+        _target = target;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _routerName = routerName;
+        Sender = new V3Sender(new SendGate(socket));
+    }
+
+    public event Action<IConnectorSocket>? Consumed
+    {
+        add { }
+        remove { }
+    }
+
+    public V3Sender Sender { get; }
+
+    public bool WasConsumed => false;
+
+    public bool IsBusy => !_streams.IsEmpty;
+
+    public Task CloseWhenIdleAsync(WebSocketCloseStatus status, string reason)
+    {
+        _stopping = true;
+        return _streams.IsEmpty ? CloseOnceAsync() : Task.CompletedTask;
+    }
+
+    public void Abort()
+    {
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            _socket.Abort();
+        }
+    }
+
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        using var reader = new V3MessageReader();
+        try
+        {
+            while (true)
+            {
+                var type = await reader.ReceiveAsync(_socket, stopping).ConfigureAwait(false);
+                if (type == WebSocketMessageType.Close)
+                {
+                    if (_socket.State == WebSocketState.CloseReceived)
+                    {
+                        await Sender.Gate.CloseAsync(WebSocketCloseStatus.NormalClosure, "", TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);
+                    }
+
+                    break;
+                }
+
+                if (type == WebSocketMessageType.Binary)
+                {
+                    await DispatchAsync(reader.Message).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException or InvalidDataException or IOException)
+        {
+            // The socket broke: every stream on it ends below.
+        }
+        finally
+        {
+            // On any socket close or error every target call in flight is cancelled (§5.8).
+            foreach (var (id, stream) in _streams)
+            {
+                _streams.TryRemove(id, out _);
+                stream.Cancel();
+            }
+
+            _socket.Abort();
+        }
+    }
+
+    private async ValueTask DispatchAsync(ReadOnlyMemory<byte> message)
+    {
+        if (!V3Frame.TryReadPrefix(message.Span, out var type, out var flags, out var id))
+        {
+            return;
+        }
+
+        var payload = message[V3Frame.PrefixLength..];
+        switch (type)
+        {
+            case V3Type.Header:
+                // A HEADER for an unknown id opens a stream (§5.2); it is acknowledged on receipt (§5.6).
+                var stream = _streams.GetOrAdd(id, static (i, s) => new TargetStream(s, i), this);
+                await Sender.SendWindowUpdateAsync(id, payload.Length, CancellationToken.None).ConfigureAwait(false);
+                if (stream.AppendHead(Encoding.UTF8.GetString(payload.Span), flags) is { } head)
+                {
+                    _ = stream.RunAsync(head, (flags & V3Flags.EndStream) != 0);
+                }
+
+                break;
+            case V3Type.Data:
+                if (_streams.TryGetValue(id, out var target))
+                {
+                    target.OnData(payload.Span, (flags & V3Flags.EndStream) != 0);
+                }
+
+                break;
+            case V3Type.RstStream:
+                if (_streams.TryRemove(id, out var reset))
+                {
+                    ConnectorLog.RouterClosed(_logger, "stream", id.ToString(System.Globalization.CultureInfo.InvariantCulture), V3Frame.ReadRst(payload.Span).Code);
+                    reset.Cancel();
+                    OnStreamDone();
+                }
+
+                break;
+            case V3Type.WindowUpdate:
+                if (_streams.TryGetValue(id, out var acked))
+                {
+                    acked.Window.OnAcknowledged(V3Frame.ReadWindowUpdate(payload.Span));
+                }
+
+                break;
+            default:
+                break; // unknown types and ids are ignored (§5.1, §5.2)
+        }
+    }
+
+    private void Forget(TargetStream stream)
+    {
+        if (_streams.TryRemove(new KeyValuePair<int, TargetStream>(stream.Id, stream)))
+        {
+            OnStreamDone();
+        }
+    }
+
+    private void OnStreamDone()
+    {
+        // In a graceful stop the socket closes with 1000 once its last stream is done (§5.7).
+        if (_stopping && _streams.IsEmpty)
+        {
+            _ = CloseOnceAsync();
+        }
+    }
+
+    private Task CloseOnceAsync() =>
+        Interlocked.Exchange(ref _closing, 1) == 0
+            ? Sender.Gate.CloseAsync(WebSocketCloseStatus.NormalClosure, "", TimeSpan.FromSeconds(5), _time)
+            : Task.CompletedTask;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Sender.Gate.Dispose();
+        _socket.Dispose();
+    }
+
+    /// <summary>One request: head pieces gathered, then the target call, the request body fed in, the response sent back.</summary>
+#pragma warning disable CA1001 // RunAsync owns both: _cts is disposed when it ends, _body by the request content.
+    private sealed class TargetStream(ConnectorSocketV3 owner, int id)
+#pragma warning restore CA1001
+    {
+        private readonly CancellationTokenSource _cts = new();
+        private StringBuilder? _head = new();
+        private QueuedBodyStream? _body;
+
+        public int Id { get; } = id;
+
+        public FlowWindow Window { get; } = new();
+
+        /// <summary>Adds a HEADER piece; returns the whole head at END_HEADER, else null.</summary>
+        public string? AppendHead(string text, byte flags)
+        {
+            if (_head is null)
+            {
+                return null; // a HEADER after the head: ignored
+            }
+
+            _head.Append(text);
+            if ((flags & V3Flags.EndHeader) == 0)
+            {
+                return null;
+            }
+
+            var head = _head.ToString();
+            _head = null;
+            return head;
+        }
+
+        public void OnData(ReadOnlySpan<byte> payload, bool endStream)
+        {
+            var body = _body;
+            if (body is null)
+            {
+                return; // no body expected (or the call already failed): ignored
+            }
+
+            if (!body.Enqueue(payload, endStream))
+            {
+                // The router sent far past its window: reset rather than buffer without bound.
+                _ = owner.Sender.SendRstAsync(Id, 1011, "request body flow control window exceeded", CancellationToken.None).AsTask();
+                Cancel();
+                owner.Forget(this);
+            }
+        }
+
+        public void Cancel()
+        {
+            Window.Release();
+            _body?.Fail(new OperationCanceledException("The router reset the stream."));
+            try
+            {
+                _cts.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        public async Task RunAsync(string headText, bool endStream)
+        {
+            var sender = owner.Sender;
+            var token = _cts.Token;
+            if (!HeadParser.TryParseRequest(headText, expectMarker: false, out var head, out var error))
+            {
+                ConnectorLog.BadRequestHead(owner._logger, owner._routerName, error!);
+                await TryResetAsync("bad request head: " + error).ConfigureAwait(false);
+                return;
+            }
+
+            if (!endStream)
+            {
+                _body = new QueuedBodyStream((n, ct) => sender.SendWindowUpdateAsync(Id, n, ct));
+            }
+
+            HttpResponseMessage? response = null;
+            var stage = "target request failed: ";
+            try
+            {
+                using var request = owner._target.CreateRequest(head!, _body);
+                response = await owner._target.SendAsync(request, token).ConfigureAwait(false);
+                ConnectorLog.Forwarded(owner._logger, head!.Method, head.Target, (int)response.StatusCode);
+                await sender.SendHeadAsync(Id, TargetClient.BuildResponseHead(response), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
+
+                stage = "target response body receiving error: ";
+                var size = Math.Min(owner._options.BodyBufferSize, V3Frame.MaxPayload);
+                var stream = await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
+                var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(V3Frame.PrefixLength + size);
+                try
+                {
+                    while (true)
+                    {
+                        // Ask the target for more only while the router keeps up (§5.6).
+                        await Window.WaitWritableAsync(token).ConfigureAwait(false);
+                        var n = await stream.ReadAsync(buffer.AsMemory(V3Frame.PrefixLength, size), token).ConfigureAwait(false);
+                        if (n == 0)
+                        {
+                            break;
+                        }
+
+                        await sender.SendDataAsync(buffer, n, Id, V3Flags.None, Window, token).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                }
+
+                await sender.SendEndAsync(Id, token).ConfigureAwait(false);
+            }
+            catch (Exception) when (token.IsCancellationRequested)
+            {
+                // The router reset the stream or the socket ended: nothing to send.
+            }
+            catch (Exception ex)
+            {
+                ConnectorLog.TargetFailed(owner._logger, head!.Method, head.Target, ex.Message);
+                await TryResetAsync(stage + ex.Message).ConfigureAwait(false);
+            }
+            finally
+            {
+                response?.Dispose();
+                _body?.Fail(new OperationCanceledException("The stream ended."));
+                owner.Forget(this);
+                _cts.Dispose();
+            }
+        }
+
+        private async Task TryResetAsync(string message)
+        {
+            try
+            {
+                // A target failure resets the stream with 1011 and a short message (§5.5).
+                await owner.Sender.SendRstAsync(Id, 1011, message, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The socket is gone too.
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+namespace Putsh.Protocol.V3;
+
+/// <summary>
+/// The sender's side of cranker_3.0 flow control for one stream (§5.6): bytes sent but not yet acknowledged. Above
+/// 64 KiB the sender pauses; an acknowledgement that takes it below 16 KiB resumes it.
+/// </summary>
+internal sealed class FlowWindow
+{
+    private readonly Lock _lock = new();
+    private long _unacked;
+    private bool _writable = true;
+    private TaskCompletionSource? _resume;
+
+    public long Unacked
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _unacked;
+            }
+        }
+    }
+
+    /// <summary>Counts <paramref name="bytes"/> of payload just sent.</summary>
+    public void OnSent(int bytes)
+    {
+        lock (_lock)
+        {
+            _unacked += bytes;
+            if (_unacked > V3Frame.HighWatermark)
+            {
+                _writable = false;
+            }
+        }
+    }
+
+    /// <summary>Applies a WINDOW_UPDATE.</summary>
+    public void OnAcknowledged(int bytes)
+    {
+        TaskCompletionSource? resume = null;
+        lock (_lock)
+        {
+            _unacked -= bytes;
+            if (!_writable && _unacked < V3Frame.LowWatermark)
+            {
+                _writable = true;
+                resume = _resume;
+                _resume = null;
+            }
+        }
+
+        resume?.TrySetResult();
+    }
+
+    /// <summary>Completes when the sender may send more: at once if writable, else at the next resume or on cancel.</summary>
+    public Task WaitWritableAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (_writable)
+            {
+                return Task.CompletedTask;
+            }
+
+            _resume ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _resume.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Wakes any waiter for good (the stream ended).</summary>
+    public void Release()
+    {
+        TaskCompletionSource? resume;
+        lock (_lock)
+        {
+            _writable = true;
+            resume = _resume;
+            _resume = null;
+        }
+
+        resume?.TrySetResult();
+    }
+}

@@ -1,0 +1,338 @@
+using System.Buffers;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Putsh.Protocol.V3;
+using Putsh.Router.Sockets;
+
+namespace Putsh.Router.Proxy;
+
+/// <summary>
+/// One client request carried as a stream of a cranker_3.0 socket (§5.10, router side). The socket's receive loop
+/// only queues what arrives; this exchange writes it to the client at the client's pace and acknowledges each
+/// chunk after it was written (§5.6), so the connector pauses this stream alone when its client is slow.
+/// </summary>
+internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket, string route, RouterOptions options, ILogger logger) : IV3Stream
+{
+    /// <summary>
+    /// A connector that keeps to the flow-control rules never has more than 64 KiB plus one message
+    /// unacknowledged; one that sends far beyond that is reset rather than buffered.
+    /// </summary>
+    private const long MaxQueuedBytes = 1024 * 1024;
+
+    private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+    private readonly FlowWindow _window = new();
+    private StringBuilder? _head;
+    private long _queued;
+    private int _id;
+    private int _resetSent;
+    private volatile bool _clientGone;
+
+    private enum Kind
+    {
+        Head,
+        Data,
+        Reset,
+        SocketEnded,
+        ClientGone,
+    }
+
+    /// <summary>Runs the exchange. False when the socket could take no new stream: nothing was sent, the caller may retry.</summary>
+    public async Task<bool> RunAsync()
+    {
+        if (!socket.TryOpen(this, out _id))
+        {
+            return false;
+        }
+
+        var request = context.Request;
+        var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? (request.ContentLength > 0);
+        using var bodyCts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        using var abort = context.RequestAborted.Register(static s => ((V3ProxyExchange)s!).OnClientGone(), this);
+        Task bodyTask = Task.CompletedTask;
+        try
+        {
+            var head = RequestHeadBuilder.Build(context, options, v1Marker: null);
+            await socket.Sender.SendHeadAsync(_id, head, endStream: !hasBody, endStreamOnEveryPiece: true, _window, context.RequestAborted);
+            if (hasBody)
+            {
+                bodyTask = PumpRequestBodyAsync(bodyCts.Token);
+            }
+        }
+        catch (Exception) when (!_clientGone)
+        {
+            // The socket broke while we sent: its receive loop reports the end to us as SocketEnded.
+        }
+
+        var (end, detail, started) = await WriteResponseAsync();
+        socket.Forget(_id);
+        _window.Release();
+        await bodyCts.CancelAsync();
+        await bodyTask;
+        DrainQueue();
+
+        var method = request.Method;
+        var path = request.Path.Value ?? "/";
+        if (_clientGone || context.RequestAborted.IsCancellationRequested)
+        {
+            RouterLog.ClientGone(logger, method, path);
+            context.Abort();
+            return true;
+        }
+
+        if (end == SocketEnd.Completed && started)
+        {
+            return true;
+        }
+
+        if (started)
+        {
+            RouterLog.ProxyAborted(logger, method, path, route, end, detail);
+            context.Abort();
+        }
+        else if (end == SocketEnd.TimedOut)
+        {
+            RouterLog.ProxyFailed(logger, method, path, route, end, detail, 504);
+            await ErrorPages.GatewayTimeout(context, route);
+        }
+        else
+        {
+            RouterLog.ProxyFailed(logger, method, path, route, end, detail, 502);
+            await ErrorPages.BadGateway(context, route);
+        }
+
+        return true;
+    }
+
+    /// <summary>Writes what the connector sends, in order, until the response ends one way or another.</summary>
+    private async Task<(SocketEnd End, string? Detail, bool Started)> WriteResponseAsync()
+    {
+        var started = false;
+        var response = context.Response;
+        await foreach (var item in _items.Reader.ReadAllAsync())
+        {
+            switch (item.Kind)
+            {
+                case Kind.Head:
+                    var headers = new List<KeyValuePair<string, string>>();
+                    if (!Putsh.Protocol.Headers.HeadParser.TryParseResponse(item.Text!, out var status, headers))
+                    {
+                        await ResetAsync(1, "Bad response head");
+                        return (SocketEnd.ProtocolError, "unparseable response head", false);
+                    }
+
+                    try
+                    {
+                        ResponseHeaders.Apply(response, status, headers);
+                        await response.StartAsync(context.RequestAborted);
+                        started = true;
+                    }
+                    catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested)
+                    {
+                        response.Headers.Clear();
+                        await ResetAsync(1, "Bad response head");
+                        return (SocketEnd.ProtocolError, "response head rejected: " + ex.Message, false);
+                    }
+                    catch (Exception)
+                    {
+                        return (SocketEnd.ClosedByRouter, null, started);
+                    }
+
+                    if (item.EndStream)
+                    {
+                        return (SocketEnd.Completed, null, true);
+                    }
+
+                    break;
+                case Kind.Data:
+                    try
+                    {
+                        if (item.Length > 0)
+                        {
+                            started = true; // a body before any head goes out under 200
+                            await response.Body.WriteAsync(item.Buffer.AsMemory(0, item.Length), context.RequestAborted);
+                        }
+                    }
+                    catch (Exception)
+                    {
+                        OnClientGone();
+                        return (SocketEnd.ClosedByRouter, null, started);
+                    }
+                    finally
+                    {
+                        ReturnBuffer(item);
+                    }
+
+                    if (item.Length > 0)
+                    {
+                        // Acknowledged once written to the client (§5.6).
+                        try
+                        {
+                            await socket.Sender.SendWindowUpdateAsync(_id, item.Length, CancellationToken.None);
+                        }
+                        catch (Exception)
+                        {
+                            // The socket broke: its receive loop tells us.
+                        }
+                    }
+
+                    if (item.EndStream)
+                    {
+                        return (SocketEnd.Completed, null, started);
+                    }
+
+                    break;
+                case Kind.Reset:
+                    return (SocketEnd.ConnectorError, $"RST {item.Code} {item.Text}", started);
+                case Kind.SocketEnded:
+                    return (item.End, item.Text, started);
+                case Kind.ClientGone:
+                    return (SocketEnd.ClosedByRouter, null, started);
+                default:
+                    break;
+            }
+        }
+
+        return (SocketEnd.SocketLost, "stream ended without a response", started);
+    }
+
+    private async Task PumpRequestBodyAsync(CancellationToken cancellationToken)
+    {
+        var size = Math.Min(options.BodyBufferSize, V3Frame.MaxPayload);
+        var buffer = ArrayPool<byte>.Shared.Rent(V3Frame.PrefixLength + size);
+        try
+        {
+            var body = context.Request.Body;
+            while (true)
+            {
+                // Read more from the client only while the connector keeps up (§5.6).
+                await _window.WaitWritableAsync(cancellationToken);
+                var n = await body.ReadAsync(buffer.AsMemory(V3Frame.PrefixLength, size), cancellationToken);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                await socket.Sender.SendDataAsync(buffer, n, _id, V3Flags.None, _window, cancellationToken);
+            }
+
+            await socket.Sender.SendEndAsync(_id, cancellationToken);
+        }
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception)
+        {
+            // Reading the client's body failed: the stream cannot go on (§5.5).
+            await ResetAsync(1, "Client request body read error");
+            _clientGone = true;
+            _items.Writer.TryWrite(new Item(Kind.ClientGone));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void OnClientGone()
+    {
+        _clientGone = true;
+        _ = ResetAsync(1, "Client early closed");
+        _items.Writer.TryWrite(new Item(Kind.ClientGone));
+    }
+
+    private async Task ResetAsync(int code, string message)
+    {
+        if (Interlocked.Exchange(ref _resetSent, 1) != 0)
+        {
+            return;
+        }
+
+        socket.Forget(_id);
+        try
+        {
+            await socket.Sender.SendRstAsync(_id, code, message, CancellationToken.None);
+        }
+        catch (Exception)
+        {
+            // The socket is gone; so is the stream.
+        }
+    }
+
+    public void OnHeadPiece(string text, byte flags)
+    {
+        _head ??= new StringBuilder(text.Length);
+        _head.Append(text);
+        if ((flags & V3Flags.EndHeader) != 0)
+        {
+            // END_STREAM counts only on the final piece: we are lenient where mu is not (§5.3).
+            _items.Writer.TryWrite(new Item(Kind.Head) { Text = _head.ToString(), EndStream = (flags & V3Flags.EndStream) != 0 });
+            _head = null;
+        }
+    }
+
+    public void OnData(ReadOnlySpan<byte> payload, bool endStream)
+    {
+        if (Interlocked.Add(ref _queued, payload.Length) > MaxQueuedBytes)
+        {
+            _ = ResetAsync(1, "Flow control window exceeded");
+            _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = SocketEnd.ProtocolError, Text = "connector ignored flow control" });
+            return;
+        }
+
+        byte[]? buffer = null;
+        if (payload.Length > 0)
+        {
+            buffer = ArrayPool<byte>.Shared.Rent(payload.Length);
+            payload.CopyTo(buffer);
+        }
+
+        if (!_items.Writer.TryWrite(new Item(Kind.Data) { Buffer = buffer, Length = payload.Length, EndStream = endStream }) && buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    public void OnReset(int code, string message) => _items.Writer.TryWrite(new Item(Kind.Reset) { Code = code, Text = message });
+
+    public void OnWindowUpdate(int consumed) => _window.OnAcknowledged(consumed);
+
+    public void OnSocketEnded(SocketEnd end, string? detail) => _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = end, Text = detail });
+
+    private void ReturnBuffer(Item item)
+    {
+        Interlocked.Add(ref _queued, -item.Length);
+        if (item.Buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(item.Buffer);
+        }
+    }
+
+    private void DrainQueue()
+    {
+        _items.Writer.TryComplete();
+        while (_items.Reader.TryRead(out var item))
+        {
+            ReturnBuffer(item);
+        }
+    }
+
+    private sealed class Item(Kind kind)
+    {
+        public Kind Kind { get; } = kind;
+
+        public byte[]? Buffer { get; init; }
+
+        public int Length { get; init; }
+
+        public bool EndStream { get; init; }
+
+        public string? Text { get; init; }
+
+        public int Code { get; init; }
+
+        public SocketEnd End { get; init; }
+    }
+}

@@ -1,0 +1,80 @@
+using Putsh.Router.Sockets;
+
+namespace Putsh.Router.Routing;
+
+/// <summary>The open cranker_3.0 sockets of one route in one domain (§3.4), taken in turn (round-robin).</summary>
+internal sealed class V3RoutePool(string domain, string route)
+{
+    private readonly Lock _lock = new();
+    private readonly List<RouterSocketV3> _sockets = [];
+    private int _next;
+
+    public string Domain { get; } = domain;
+
+    public string Route { get; } = route;
+
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _sockets.Count;
+            }
+        }
+    }
+
+    public void Add(RouterSocketV3 socket)
+    {
+        lock (_lock)
+        {
+            _sockets.Add(socket);
+        }
+    }
+
+    public void Remove(RouterSocketV3 socket)
+    {
+        lock (_lock)
+        {
+            _sockets.Remove(socket);
+        }
+    }
+
+    public List<RouterSocketV3> RemoveInstance(string connectorInstanceId)
+    {
+        lock (_lock)
+        {
+            var removed = _sockets.Where(s => s.Connector.InstanceId == connectorInstanceId).ToList();
+            _sockets.RemoveAll(s => s.Connector.InstanceId == connectorInstanceId);
+            return removed;
+        }
+    }
+
+    public List<RouterSocketV3> RemoveAll()
+    {
+        lock (_lock)
+        {
+            var all = _sockets.ToList();
+            _sockets.Clear();
+            return all;
+        }
+    }
+
+    /// <summary>The next usable socket in turn, or null.</summary>
+    public RouterSocketV3? Next()
+    {
+        lock (_lock)
+        {
+            for (var tried = 0; tried < _sockets.Count; tried++)
+            {
+                var socket = _sockets[(int)((uint)_next++ % (uint)_sockets.Count)];
+                if (socket.IsUsable)
+                {
+                    return socket;
+                }
+            }
+
+            return null;
+        }
+    }
+}

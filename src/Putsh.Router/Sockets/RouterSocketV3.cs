@@ -1,0 +1,185 @@
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Putsh.Protocol.Transport;
+using Putsh.Protocol.V3;
+
+namespace Putsh.Router.Sockets;
+
+/// <summary>
+/// One long-lived cranker_3.0 socket from a connector (§5): many requests at once, each a stream with its own
+/// id and flow control. The receive loop never waits for a client: data is handed to the stream, which writes it
+/// at the client's pace and acknowledges it after, so one slow client never holds up the other streams.
+/// </summary>
+internal sealed class RouterSocketV3 : IDisposable
+{
+    private readonly WebSocket _socket;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<int, IV3Stream> _streams = new();
+    private int _lastId;
+    private volatile bool _closed;
+
+    public RouterSocketV3(WebSocket socket, ConnectorInfo connector, TimeProvider time, ILogger logger)
+    {
+        _socket = socket;
+        Connector = connector;
+        _time = time;
+        _logger = logger;
+        Sender = new V3Sender(new SendGate(socket));
+    }
+
+    public ConnectorInfo Connector { get; }
+
+    public string Id { get; } = Guid.NewGuid().ToString("N");
+
+    public V3Sender Sender { get; }
+
+    /// <summary>False once the socket ended, or once it was taken out of rotation (deregistration).</summary>
+    public bool IsUsable => !_closed && !Draining;
+
+    /// <summary>Out of rotation: no new streams; the socket closes when its last stream ends.</summary>
+    public bool Draining { get; private set; }
+
+    public int InFlight => _streams.Count;
+
+    /// <summary>Gives the stream its id (1, 2, 3, … per socket, §5.2); false if the socket can take no more.</summary>
+    public bool TryOpen(IV3Stream stream, out int requestId)
+    {
+        requestId = Interlocked.Increment(ref _lastId);
+        if (_closed || requestId <= 0)
+        {
+            return false;
+        }
+
+        _streams[requestId] = stream;
+        if (_closed)
+        {
+            _streams.TryRemove(requestId, out _);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>The stream is finished on our side; later messages for its id are ignored (§5.2).</summary>
+    public void Forget(int requestId)
+    {
+        _streams.TryRemove(requestId, out _);
+        if (Draining && _streams.IsEmpty)
+        {
+            _ = CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away");
+        }
+    }
+
+    /// <summary>Deregistration (§1.9): no new streams; closed with 1001 now if idle, else left for the connector to close.</summary>
+    public void Drain()
+    {
+        Draining = true;
+        if (_streams.IsEmpty)
+        {
+            _ = CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away");
+        }
+    }
+
+    public Task CloseAsync(WebSocketCloseStatus status, string reason) =>
+        Sender.Gate.CloseAsync(status, reason, TimeSpan.FromSeconds(5), _time);
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using var reader = new V3MessageReader();
+        var end = SocketEnd.SocketLost;
+        string? detail = null;
+        try
+        {
+            while (true)
+            {
+                var type = await reader.ReceiveAsync(_socket, cancellationToken);
+                if (type == WebSocketMessageType.Close)
+                {
+                    // 1000 completes every open stream normally, as mu does (§5.7); anything else fails them.
+                    end = _socket.CloseStatus == WebSocketCloseStatus.NormalClosure ? SocketEnd.Completed : SocketEnd.ConnectorError;
+                    detail = $"close {(int?)_socket.CloseStatus} {_socket.CloseStatusDescription}";
+                    if (_socket.State == WebSocketState.CloseReceived)
+                    {
+                        await Sender.Gate.CloseAsync(WebSocketCloseStatus.NormalClosure, "", TimeSpan.FromSeconds(5), _time);
+                    }
+
+                    break;
+                }
+
+                if (type == WebSocketMessageType.Binary)
+                {
+                    await DispatchAsync(reader.Message, cancellationToken);
+                }
+
+                // Text messages mean nothing in cranker_3.0 and are ignored (§5.1).
+            }
+        }
+        catch (Exception ex)
+        {
+            end = SocketEnd.SocketLost;
+            detail = ex.Message;
+        }
+        finally
+        {
+            _closed = true;
+        }
+
+        foreach (var (id, stream) in _streams)
+        {
+            _streams.TryRemove(id, out _);
+            stream.OnSocketEnded(end, detail);
+        }
+
+        RouterLog.SocketEnded(_logger, Connector.Route, Id, end, (int?)_socket.CloseStatus, detail, null);
+        _socket.Abort();
+    }
+
+    private async ValueTask DispatchAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        if (!V3Frame.TryReadPrefix(message.Span, out var type, out var flags, out var id))
+        {
+            return; // too short to mean anything: ignored, like an unknown type
+        }
+
+        var payload = message[V3Frame.PrefixLength..];
+        _streams.TryGetValue(id, out var stream);
+        switch (type)
+        {
+            case V3Type.Header:
+                if (stream is not null)
+                {
+                    // Acknowledged on receipt (§5.6).
+                    await Sender.SendWindowUpdateAsync(id, payload.Length, cancellationToken);
+                    stream.OnHeadPiece(Encoding.UTF8.GetString(payload.Span), flags);
+                }
+
+                break;
+            case V3Type.Data:
+                stream?.OnData(payload.Span, (flags & V3Flags.EndStream) != 0);
+                break;
+            case V3Type.RstStream:
+                if (stream is not null)
+                {
+                    _streams.TryRemove(id, out _);
+                    var (code, text) = V3Frame.ReadRst(payload.Span);
+                    stream.OnReset(code, text);
+                }
+
+                break;
+            case V3Type.WindowUpdate:
+                stream?.OnWindowUpdate(V3Frame.ReadWindowUpdate(payload.Span));
+                break;
+            default:
+                break; // unknown types are ignored for forward compatibility (§5.1)
+        }
+    }
+
+    public void Dispose()
+    {
+        Sender.Gate.Dispose();
+        _socket.Dispose();
+    }
+}
