@@ -6,7 +6,13 @@ using Putsh.Tests.Common;
 namespace Putsh.FunctionalTests;
 
 /// <summary>Requests of every common shape through a real router and connector to a real backend, over cranker_1.0.</summary>
-public sealed class HttpProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixture>
+public sealed class HttpProxyTestsV1(V1ProxyFixture fixture) : HttpProxyTests(fixture), IClassFixture<V1ProxyFixture>;
+
+/// <summary>The same requests over cranker_3.0.</summary>
+public sealed class HttpProxyTestsV3(V3ProxyFixture fixture) : HttpProxyTests(fixture), IClassFixture<V3ProxyFixture>;
+
+/// <summary>Requests of every common shape through a real router and connector to a real backend.</summary>
+public abstract class HttpProxyTests(ProxyFixture fixture)
 {
     private HttpClient Client => fixture.Router.Client;
 

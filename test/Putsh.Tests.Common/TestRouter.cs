@@ -37,6 +37,9 @@ public sealed class TestRouter : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
 
     /// <summary>The router's cranker_1.0 pool for <paramref name="route"/>, for tests that watch waiters and idle sockets.</summary>
+    internal Putsh.Router.Routing.V3RoutePool? V3Pool(string route, string domain = "*") =>
+        _app.Services.GetRequiredService<Putsh.Router.Routing.RouteTable>().V3Pools.FirstOrDefault(p => p.Route == route && p.Domain == domain);
+
     internal Putsh.Router.Routing.V1RoutePool? V1Pool(string route) =>
         _app.Services.GetRequiredService<Putsh.Router.Routing.RouteTable>().V1Pools.FirstOrDefault(p => p.Route == route);
 

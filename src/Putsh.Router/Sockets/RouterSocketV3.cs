@@ -83,6 +83,9 @@ internal sealed class RouterSocketV3 : IDisposable
         }
     }
 
+    /// <summary>Drops the connection without a close handshake.</summary>
+    public void Abort() => _socket.Abort();
+
     public Task CloseAsync(WebSocketCloseStatus status, string reason) =>
         Sender.Gate.CloseAsync(status, reason, TimeSpan.FromSeconds(5), _time);
 
