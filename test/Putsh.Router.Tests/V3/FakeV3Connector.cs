@@ -144,7 +144,7 @@ internal sealed class FakeV3Connector : IAsyncDisposable
             while (true)
             {
                 var length = 0;
-                WebSocketReceiveResult result;
+                ValueWebSocketReceiveResult result;
                 do
                 {
                     if (length == buffer.Length)
@@ -152,6 +152,7 @@ internal sealed class FakeV3Connector : IAsyncDisposable
                         Array.Resize(ref buffer, buffer.Length * 2);
                     }
 
+                    // Unbounded on purpose: this loop lives as long as the socket and ends on close, error or dispose.
                     result = await Socket.ReceiveAsync(buffer.AsMemory(length), _stop.Token);
                     length += result.Count;
                 }
