@@ -21,6 +21,13 @@ public sealed class ConnectorOptions
     /// <summary>The backend, <c>http://host:port</c> or <c>https://host:port</c>; only its scheme and authority are used (§2.6).</summary>
     public string Target { get; set; } = "";
 
+    /// <summary>
+    /// An in-process handler that answers every request instead of a backend (<see cref="Target"/> is then not
+    /// needed): it gets the request and a channel, answers with <see cref="Putsh.Protocol.Channels.IChannel.Send"/>,
+    /// and the response is complete when its task completes (or when it closes the channel).
+    /// </summary>
+    public Func<ChannelRequest, Putsh.Protocol.Channels.IChannel, Task>? Handler { get; set; }
+
     /// <summary>Idle sockets kept open to each router (the sliding window, §1.7). Default 10.</summary>
     public int Sockets { get; set; } = 10;
 
@@ -97,7 +104,7 @@ public sealed class ConnectorOptions
             Fail("Domain must not be empty (use '*' for any).");
         }
 
-        if (!Uri.TryCreate(Target, UriKind.Absolute, out var t) || (t.Scheme != "http" && t.Scheme != "https"))
+        if (Handler is null && (!Uri.TryCreate(Target, UriKind.Absolute, out var t) || (t.Scheme != "http" && t.Scheme != "https")))
         {
             Fail($"Target '{Target}' is not an http:// or https:// address.");
         }

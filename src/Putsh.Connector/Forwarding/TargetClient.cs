@@ -16,8 +16,7 @@ internal sealed class TargetClient : IDisposable
 
     public TargetClient(ConnectorOptions options, HttpMessageHandler? handler = null)
     {
-        var target = new Uri(options.Target);
-        _targetBase = target.GetLeftPart(UriPartial.Authority);
+        _targetBase = Uri.TryCreate(options.Target, UriKind.Absolute, out var target) ? target.GetLeftPart(UriPartial.Authority) : "http://in-process.invalid";
         _preserveHost = options.PreserveHost;
         handler ??= new SocketsHttpHandler
         {

@@ -26,6 +26,7 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
     private readonly CancellationTokenSource _exchangeCts = new();
     private int _state; // 0 idle, 1 busy, 2 done
     private volatile bool _responseComplete;
+    private WebSocketCloseStatus? _routerCloseStatus;
     private int _disposed;
 
     public ConnectorSocketV1(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName)
@@ -171,7 +172,15 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
         }
 
         var receiveTask = ReceiveRequestBodyAsync(bodyPipe?.Writer, head);
-        await ForwardAsync(head, bodyPipe?.Reader).ConfigureAwait(false);
+        if (_options.Handler is { } handler)
+        {
+            await HandleInProcessAsync(handler, head, bodyPipe?.Reader).ConfigureAwait(false);
+        }
+        else
+        {
+            await ForwardAsync(head, bodyPipe?.Reader).ConfigureAwait(false);
+        }
+
         try
         {
             // Our close is sent; the router's echo ends the receive loop. A router that never answers is not waited for.
@@ -199,6 +208,7 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
                 result = await _socket.ReceiveAsync(memory, CancellationToken.None).ConfigureAwait(false);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
+                    _routerCloseStatus = _socket.CloseStatus;
                     if (_socket.CloseStatus != WebSocketCloseStatus.NormalClosure || !_responseComplete)
                     {
                         ConnectorLog.RouterClosed(_logger, head.Method, head.Target, (int?)_socket.CloseStatus);
@@ -249,6 +259,43 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
         {
             ArrayPool<byte>.Shared.Return(scratch);
         }
+    }
+
+    /// <summary>Serves the request with the in-process handler instead of a backend.</summary>
+    private async Task HandleInProcessAsync(Func<ChannelRequest, Putsh.Protocol.Channels.IChannel, Task> handler, ParsedRequestHead head, PipeReader? body)
+    {
+        var channel = new HandlerChannel(new ResponseWriter(this));
+        using var gone = _exchangeCts.Token.Register(() => channel.PeerGone(_routerCloseStatus));
+        var request = new ChannelRequest(head.Method, head.Target, head.Headers, body?.AsStream() ?? Stream.Null);
+        await channel.RunAsync(handler, request, _logger).ConfigureAwait(false);
+        if (body is not null)
+        {
+            await body.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A handler's response as cranker_1.0 messages: text head, binary frames, close 1000 (or 1011).</summary>
+    private sealed class ResponseWriter(ConnectorSocketV1 socket) : IResponseWriter
+    {
+        public ValueTask WriteHeadAsync(string head, CancellationToken cancellationToken) => socket._sender.SendTextAsync(head, cancellationToken);
+
+        public async ValueTask WriteBodyAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+        {
+            for (var offset = 0; offset < body.Length; offset += socket._options.BodyBufferSize)
+            {
+                var n = Math.Min(socket._options.BodyBufferSize, body.Length - offset);
+                await socket._sender.SendAsync(body.Slice(offset, n), WebSocketMessageType.Binary, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        public ValueTask EndAsync()
+        {
+            socket._responseComplete = true;
+            return new ValueTask(socket._sender.CloseAsync(WebSocketCloseStatus.NormalClosure, "", TimeSpan.FromSeconds(5), socket._time));
+        }
+
+        public ValueTask FailAsync(string reason) =>
+            new(socket._sender.CloseAsync(WebSocketCloseStatus.InternalServerError, reason, TimeSpan.FromSeconds(5), socket._time));
     }
 
     private async Task ForwardAsync(ParsedRequestHead head, PipeReader? body)

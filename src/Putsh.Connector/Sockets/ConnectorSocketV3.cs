@@ -264,6 +264,24 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 _body = new QueuedBodyStream((n, ct) => sender.SendWindowUpdateAsync(Id, n, ct));
             }
 
+            if (owner._options.Handler is { } handler)
+            {
+                try
+                {
+                    var channel = new HandlerChannel(new ResponseWriter(owner.Sender, Id, Window));
+                    using var gone = token.Register(() => channel.PeerGone(null));
+                    await channel.RunAsync(handler, new ChannelRequest(head!.Method, head.Target, head.Headers, _body ?? Stream.Null), owner._logger).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _body?.Fail(new OperationCanceledException("The stream ended."));
+                    owner.Forget(this);
+                    _cts.Dispose();
+                }
+
+                return;
+            }
+
             HttpResponseMessage? response = null;
             var stage = "target request failed: ";
             try
@@ -315,6 +333,36 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 owner.Forget(this);
                 _cts.Dispose();
             }
+        }
+
+        /// <summary>A handler's response as cranker_3.0 messages: HEADER, DATA within the window, empty DATA+END_STREAM (or RST).</summary>
+        private sealed class ResponseWriter(V3Sender sender, int id, FlowWindow window) : IResponseWriter
+        {
+            public ValueTask WriteHeadAsync(string head, CancellationToken cancellationToken) =>
+                sender.SendHeadAsync(id, head, endStream: false, endStreamOnEveryPiece: false, window, cancellationToken);
+
+            public async ValueTask WriteBodyAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+            {
+                var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(V3Frame.PrefixLength + Math.Min(body.Length, V3Frame.MaxPayload));
+                try
+                {
+                    for (var offset = 0; offset < body.Length; offset += V3Frame.MaxPayload)
+                    {
+                        var n = Math.Min(V3Frame.MaxPayload, body.Length - offset);
+                        await window.WaitWritableAsync(cancellationToken).ConfigureAwait(false);
+                        body.Span.Slice(offset, n).CopyTo(buffer.AsSpan(V3Frame.PrefixLength));
+                        await sender.SendDataAsync(buffer, n, id, V3Flags.None, window, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }
+
+            public ValueTask EndAsync() => sender.SendEndAsync(id, CancellationToken.None);
+
+            public ValueTask FailAsync(string reason) => sender.SendRstAsync(id, 1011, reason, CancellationToken.None);
         }
 
         private async Task TryResetAsync(string message)
