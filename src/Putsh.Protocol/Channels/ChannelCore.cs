@@ -24,6 +24,7 @@ public abstract class ChannelCore : IChannel
     private bool _peerClosed;
     private bool _fired;
     private bool _sentAny;
+    private TaskCompletionSource? _drained;
     private ChannelCloseStatus? _status;
     private Task? _writer;
 
@@ -56,7 +57,53 @@ public abstract class ChannelCore : IChannel
     public bool HasSent => Volatile.Read(ref _sentAny);
 
     /// <summary>Bytes queued and not yet written.</summary>
-    public long QueuedBytes => Interlocked.Read(ref _queued);
+    public long QueuedBytes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _queued;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Completes once fewer than <paramref name="bytes"/> are queued, or the channel closed. For producers that can
+    /// wait (a response body stream) and would rather slow down than hit the queue limit.
+    /// </summary>
+    public Task WaitForQueueBelowAsync(long bytes, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            if (_queued < bytes || _fired || _peerClosed)
+            {
+                return Task.CompletedTask;
+            }
+
+            _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var signal = _drained.Task;
+            return WaitThenCheckAsync(signal, bytes, cancellationToken);
+        }
+    }
+
+    private async Task WaitThenCheckAsync(Task signal, long bytes, CancellationToken cancellationToken)
+    {
+        await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await WaitForQueueBelowAsync(bytes, cancellationToken).ConfigureAwait(false);
+    }
+
+    private void SignalDrained()
+    {
+        TaskCompletionSource? drained;
+        lock (_lock)
+        {
+            drained = _drained;
+            _drained = null;
+        }
+
+        drained?.TrySetResult();
+    }
 
     /// <summary>Completes when the writer loop has written (or dropped) everything and the transport is finished.</summary>
     public Task Completion => _writer ?? Task.CompletedTask;
@@ -233,7 +280,12 @@ public abstract class ChannelCore : IChannel
                 }
                 finally
                 {
-                    Interlocked.Add(ref _queued, -item.Body.Length);
+                    lock (_lock)
+                    {
+                        _queued -= item.Body.Length;
+                    }
+
+                    SignalDrained();
                 }
 
                 first = false;
@@ -252,6 +304,7 @@ public abstract class ChannelCore : IChannel
             _status ??= ChannelCloseStatus.ServerClose;
         }
 
+        SignalDrained();
         try
         {
             await CompleteAsync(graceful && !peerClosed, !first).ConfigureAwait(false);
