@@ -1,0 +1,336 @@
+using System.Net.WebSockets;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Putsh.Tests.Common;
+using Xunit.Abstractions;
+using static Putsh.Connector.Tests.V3.V3TestSupport;
+
+namespace Putsh.Connector.Tests.V3;
+
+/// <summary>
+/// cranker_3.0 exchanges from the connector's side (§5.1–§5.6, §5.9): framing to the byte, head pieces, request and
+/// response bodies with their WINDOW_UPDATEs, and several streams on one socket. The fake router is driven message by
+/// message; the backend is a real Kestrel server.
+/// </summary>
+public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
+{
+    /// <summary>The §5.9 request HEADER exactly as printed in the specification.</summary>
+    private const string GoldenHeaderHex =
+        "01 05 00 00 00 01 47 45 54 20 2F 73 76 63 2F 68 69 20 48 54 54 50 2F 31 2E 31 0A 48 6F 73 74 3A 72 0A"
+        + "76 69 61 3A 48 54 54 50 2F 31 2E 31 20 6D 75 63 0A 0A";
+
+    [Fact]
+    public async Task Golden_5_9_exchange_is_byte_exact_from_the_connector_side()
+    {
+        var seen = new TaskCompletionSource<(string Method, string Target, string Host, string Via, long? Length)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = await TestBackend.StartAsync(
+            app => app.Run(async context =>
+            {
+                seen.TrySetResult((
+                    context.Request.Method,
+                    context.Features.Get<IHttpRequestFeature>()!.RawTarget,
+                    context.Request.Headers.Host.ToString(),
+                    context.Request.Headers.Via.ToString(),
+                    context.Request.ContentLength));
+                context.Response.StatusCode = 200;
+                context.Response.ContentLength = 2;
+                await context.Response.Body.WriteAsync("hi"u8.ToArray());
+            }),
+            output);
+        await using var router = await V3FakeRouter.StartAsync(output);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var disposer = new ConnectorDisposer(connector);
+        var peer = await router.NextPeerAsync();
+
+        var header = V3Wire.Hex(GoldenHeaderHex);
+        Assert.Equal(V3Wire.HeaderMessage(1, 0x05, "GET /svc/hi HTTP/1.1\nHost:r\nvia:HTTP/1.1 muc\n\n"), header);
+        await peer.SendAsync(header);
+
+        // The head is acknowledged on receipt, before anything else (§5.3, §5.6).
+        var ack = await peer.NextAsync();
+        Assert.Equal("0800000000010000002E", V3Wire.ToHex(ack.Raw));
+
+        var head = await peer.NextAsync();
+        Assert.Equal("010400000001", V3Wire.ToHex(head.Raw[..6]));
+        var text = V3Wire.StrictUtf8.GetString(head.Payload);
+        output.WriteLine("response head: " + text.Replace("\n", "\\n", StringComparison.Ordinal));
+        var lines = V3Wire.AssertResponseHead(text, 200);
+        Assert.Contains("content-length:2", lines);
+        await peer.SendWindowUpdateAsync(1, head.Payload.Length);
+
+        var data = await peer.NextAsync();
+        Assert.Equal("0000000000016869", V3Wire.ToHex(data.Raw));
+        await peer.SendWindowUpdateAsync(1, 2);
+
+        var end = await peer.NextAsync();
+        Assert.Equal("000100000001", V3Wire.ToHex(end.Raw));
+
+        var request = await seen.Task.DefaultTimeout();
+        Assert.Equal("GET", request.Method);
+        Assert.Equal("/svc/hi", request.Target);
+        Assert.Equal("r", request.Host);
+        Assert.Equal("HTTP/1.1 muc", request.Via);
+        Assert.Null(request.Length);
+
+        // The socket is long-lived: still open after the stream (§5.8).
+        Assert.Equal(WebSocketState.Open, peer.State);
+    }
+
+    [Fact]
+    public async Task Three_streams_run_concurrently_on_one_socket_and_all_complete_byte_exact()
+    {
+        // Every handler waits until all three requests are in the backend at once, so they cannot be served in turn.
+        var arrived = 0;
+        var allArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = await TestBackend.StartAsync(
+            app => app.Run(async context =>
+            {
+                if (Interlocked.Increment(ref arrived) == 3)
+                {
+                    allArrived.TrySetResult();
+                }
+
+                await allArrived.Task.WaitAsync(TestTimeouts.Default, context.RequestAborted);
+                var n = int.Parse(context.Request.Path.Value!.Split('/')[^1], System.Globalization.CultureInfo.InvariantCulture);
+                var body = StreamBody(n);
+                context.Response.ContentLength = body.Length;
+                await context.Response.Body.WriteAsync(body.AsMemory(0, body.Length / 2));
+                await context.Response.Body.FlushAsync();
+                await context.Response.Body.WriteAsync(body.AsMemory(body.Length / 2));
+            }),
+            output);
+        await using var router = await V3FakeRouter.StartAsync(output);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var disposer = new ConnectorDisposer(connector);
+        var peer = await router.NextPeerAsync();
+
+        foreach (var id in new[] { 1, 2, 3 })
+        {
+            await peer.SendGetAsync(id, $"/svc/multi/{id}");
+        }
+
+        await peer.ReadUntilEndedAsync([1, 2, 3]);
+        foreach (var id in new[] { 1, 2, 3 })
+        {
+            var exchange = peer.Exchange(id);
+            exchange.AssertCompletedNormally();
+            Assert.Equal(Encoding.UTF8.GetByteCount($"GET /svc/multi/{id} HTTP/1.1\nHost:r\nvia:HTTP/1.1 muc\n\n"), exchange.Acks[0]);
+            Assert.Single(exchange.Acks);
+            Assert.Contains($"content-length:{StreamBody(id).Length}", V3Wire.AssertResponseHead(exchange.Head, 200));
+            AssertSameBytes(StreamBody(id), exchange.Body);
+        }
+
+        Assert.Equal(3, backend.RequestCount);
+        Assert.Equal(WebSocketState.Open, peer.State);
+        Assert.Equal(1, router.AcceptedCount);
+    }
+
+    private static byte[] StreamBody(int n) => [.. Enumerable.Repeat((byte)('0' + n), 40_000 + n)];
+
+    [Fact]
+    public async Task A_request_body_reaches_the_backend_byte_exact_and_every_DATA_chunk_is_acknowledged_with_its_length()
+    {
+        // Sizes that cross the watermarks: the fake router obeys flow control (§5.6) like mu, so without the
+        // connector's acknowledgements it stalls after 64 KiB and the test times out.
+        int[] sizes = [1, 7000, 16384, V3Wire.MaxDataPayload, 33, 40000, 12345, 30000, 1];
+        var body = RandomBytes(sizes.Sum(), 5);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var seen = new TaskCompletionSource<(long? Length, byte[] Body)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = await TestBackend.StartAsync(
+            app => app.Run(async context =>
+            {
+                // A slow reader: nothing is read until the test opens the gate.
+                await gate.Task.WaitAsync(TestTimeouts.Default, context.RequestAborted);
+                using var received = new MemoryStream();
+                await context.Request.Body.CopyToAsync(received, context.RequestAborted);
+                seen.TrySetResult((context.Request.ContentLength, received.ToArray()));
+                await context.Response.WriteAsync($"got {received.Length}");
+            }),
+            output);
+        await using var router = await V3FakeRouter.StartAsync(output);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var disposer = new ConnectorDisposer(connector);
+        var peer = await router.NextPeerAsync();
+
+        try
+        {
+            var head = $"POST /svc/upload HTTP/1.1\nHost:r\nContent-Length:{body.Length}\nContent-Type:application/octet-stream\nvia:HTTP/1.1 muc\n\n";
+            var headBytes = Encoding.UTF8.GetByteCount(head);
+            await peer.SendHeaderAsync(1, V3Wire.EndHeader, head);
+            long unacked = headBytes;
+            var offset = 0;
+            foreach (var size in sizes)
+            {
+                await peer.SendDataAsync(1, 0, body[offset..(offset + size)]);
+                offset += size;
+                unacked += size;
+                if (unacked > V3Wire.High)
+                {
+                    // Not writable: wait for WINDOW_UPDATEs until below the low watermark (§5.6).
+                    while (unacked >= V3Wire.Low)
+                    {
+                        var message = await peer.NextAsync();
+                        Assert.True(message.IsFrame && message.Type == V3Wire.WindowUpdate && message.Id == 1, $"expected a WINDOW_UPDATE for stream 1, got {message}");
+                        unacked -= message.Consumed;
+                    }
+                }
+            }
+
+            await peer.SendDataAsync(1, V3Wire.EndStream, []);
+            gate.TrySetResult();
+
+            var request = await seen.Task.DefaultTimeout();
+            Assert.Equal(body.Length, request.Length);
+            AssertSameBytes(body, request.Body);
+
+            var exchange = await peer.ReadUntilEndedAsync(1);
+            exchange.AssertCompletedNormally();
+            V3Wire.AssertResponseHead(exchange.Head, 200);
+            Assert.Equal(Encoding.UTF8.GetBytes($"got {body.Length}"), exchange.Body);
+
+            // First the head, then one acknowledgement per chunk with that chunk's length, in order (an extra 0 for
+            // the empty END_STREAM DATA, as jconn sends, is tolerated).
+            var acks = exchange.Acks;
+            output.WriteLine("acks: " + string.Join(", ", acks));
+            Assert.Equal(headBytes, acks[0]);
+            Assert.Equal(sizes, acks.Skip(1).Where(a => a != 0));
+            Assert.Equal(body.Length, acks.Skip(1).Sum());
+        }
+        finally
+        {
+            gate.TrySetResult();
+        }
+    }
+
+    [Fact]
+    public async Task A_response_body_stops_at_the_high_watermark_without_acknowledgements_and_resumes_after_them()
+    {
+        var payload = RandomBytes(1024 * 1024, 4);
+        await using var backend = await TestBackend.StartAsync(
+            app => app.Run(async context =>
+            {
+                context.Response.ContentType = "application/octet-stream";
+                context.Response.ContentLength = payload.Length;
+                for (var offset = 0; offset < payload.Length; offset += 64 * 1024)
+                {
+                    await context.Response.Body.WriteAsync(payload.AsMemory(offset, Math.Min(64 * 1024, payload.Length - offset)));
+                }
+            }),
+            output);
+        await using var router = await V3FakeRouter.StartAsync(output);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var disposer = new ConnectorDisposer(connector);
+        var peer = await router.NextPeerAsync();
+
+        await peer.SendGetAsync(1, "/svc/big");
+
+        // Nothing is acknowledged yet, neither the head nor the DATA: the connector counts both (§5.6) and must
+        // stop once more than 64 KiB are outstanding, which is at most 64 KiB plus the one DATA that crossed it.
+        var headAck = await peer.NextAsync();
+        Assert.Equal(V3Wire.WindowUpdate, headAck.Type);
+        var head = await peer.NextAsync();
+        Assert.Equal(V3Wire.Header, head.Type);
+        Assert.Equal(V3Wire.EndHeader, head.Flags);
+        Assert.Contains($"content-length:{payload.Length}", V3Wire.AssertResponseHead(V3Wire.StrictUtf8.GetString(head.Payload), 200));
+        long headBytes = head.Payload.Length;
+        long dataBytes = 0;
+        while (headBytes + dataBytes <= V3Wire.High)
+        {
+            var data = await peer.NextAsync();
+            Assert.True(data.IsFrame && data.Type == V3Wire.Data && data.Id == 1 && data.Flags == 0, $"expected DATA for stream 1, got {data}");
+            Assert.InRange(data.Payload.Length, 1, V3Wire.MaxDataPayload);
+            dataBytes += data.Payload.Length;
+        }
+
+        output.WriteLine($"sent before stalling: head {headBytes} + body {dataBytes}");
+        Assert.InRange(dataBytes, 1, V3Wire.High + V3Wire.MaxDataPayload);
+        Assert.InRange(headBytes + dataBytes, V3Wire.High + 1, V3Wire.High + V3Wire.MaxDataPayload);
+
+        // "Stops" is an absence, so it needs one bounded wait: with 1 MiB still to go, a connector that ignored the
+        // window would send its next DATA within microseconds; 500 ms of silence is ample. This wait can only miss
+        // a bug on a badly stalled machine, never fail a correct connector.
+        Assert.False(await peer.AnythingWithinAsync(TimeSpan.FromMilliseconds(500)), "the connector kept sending past 64 KiB without acknowledgements");
+
+        // Acknowledge like a router that has now written everything to its client; the rest must follow.
+        foreach (var message in peer.Exchange(1).Messages.Where(m => m.Type is V3Wire.Header or V3Wire.Data).ToList())
+        {
+            await peer.AcknowledgeAsync(message);
+        }
+
+        var exchange = await peer.ReadUntilEndedAsync(1);
+        exchange.AssertCompletedNormally();
+        AssertSameBytes(payload, exchange.Body);
+        Assert.True(exchange.DataMessages.Count > 2, "the body should have taken several DATA messages");
+        Assert.Equal(WebSocketState.Open, peer.State);
+    }
+
+    [Fact]
+    public async Task A_20000_character_response_header_arrives_as_two_HEADER_pieces_flagged_00_then_04()
+    {
+        var big = Letters(20_000);
+        await using var backend = await TestBackend.StartAsync(
+            app => app.Run(async context =>
+            {
+                context.Response.Headers["X-Big"] = big;
+                await context.Response.WriteAsync("done");
+            }),
+            output);
+        await using var router = await V3FakeRouter.StartAsync(output);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var disposer = new ConnectorDisposer(connector);
+        var peer = await router.NextPeerAsync();
+
+        await peer.SendGetAsync(1, "/svc/bighead");
+        var exchange = await peer.ReadUntilEndedAsync(1);
+
+        exchange.AssertCompletedNormally();
+        var pieces = exchange.HeadPieces;
+        Assert.Equal(2, pieces.Count);
+
+        // Never END_STREAM on a piece: mu would end the response there (§5.3). END_HEADER only on the last.
+        Assert.Equal(0x00, pieces[0].Flags);
+        Assert.Equal(0x04, pieces[1].Flags);
+        Assert.Equal(V3Wire.PieceChars, pieces[0].Payload.Length); // an ASCII head: 16000 characters, 16000 bytes
+        var lines = V3Wire.AssertResponseHead(exchange.Head, 200);
+        Assert.Contains("x-big:" + big, lines);
+        Assert.Equal("done"u8.ToArray(), exchange.Body);
+    }
+
+    [Fact]
+    public async Task A_20000_character_request_header_in_two_pieces_flagged_01_then_05_reaches_the_backend_and_each_piece_is_acknowledged()
+    {
+        var big = Letters(20_000);
+        var seen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = await TestBackend.StartAsync(
+            app => app.Run(async context =>
+            {
+                seen.TrySetResult(context.Request.Headers["X-Big"].ToString());
+                await context.Response.WriteAsync("ok");
+            }),
+            output);
+        await using var router = await V3FakeRouter.StartAsync(output);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var disposer = new ConnectorDisposer(connector);
+        var peer = await router.NextPeerAsync();
+
+        // mu style for a bodiless request: END_STREAM on every piece, END_HEADER on the last (§5.3).
+        var pieces = V3Wire.Pieces($"GET /svc/bighead-in HTTP/1.1\nHost:r\nX-Big:{big}\nvia:HTTP/1.1 muc\n\n");
+        Assert.Equal(2, pieces.Count);
+        await peer.SendHeaderAsync(1, V3Wire.EndStream, pieces[0]);
+        await peer.SendHeaderAsync(1, V3Wire.EndHeader | V3Wire.EndStream, pieces[1]);
+
+        var first = await peer.NextAsync();
+        Assert.Equal(V3Wire.WindowUpdateMessage(1, 16000), first.Raw);
+        var second = await peer.NextAsync();
+        Assert.Equal(V3Wire.WindowUpdateMessage(1, pieces[1].Length), second.Raw);
+
+        Assert.Equal(big, await seen.Task.DefaultTimeout());
+        var exchange = await peer.ReadUntilEndedAsync(1);
+        exchange.AssertCompletedNormally();
+        V3Wire.AssertResponseHead(exchange.Head, 200);
+        Assert.Equal("ok"u8.ToArray(), exchange.Body);
+        Assert.Equal(2, exchange.Acks.Count);
+    }
+}
