@@ -46,41 +46,8 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         await bodyCts.CancelAsync();
         await bodyTask;
 
-        var method = request.Method;
-        var path = request.Path.Value ?? "/";
-        if (_clientFailed || context.RequestAborted.IsCancellationRequested)
-        {
-            RouterLog.ClientGone(logger, method, path);
-            context.Abort();
-            return true;
-        }
-
-        if (end == SocketEnd.Completed && _responseStarted)
-        {
-            return true;
-        }
-
         var detail = _badHead ?? (status is null ? error?.Message : $"close {(int)status} {reason}");
-        if (_responseStarted)
-        {
-            // Too late for a status: the client must see a failure, not a clean end (§3.5).
-            RouterLog.ProxyAborted(logger, method, path, route, end, detail);
-            context.Abort();
-            return true;
-        }
-
-        if (end == SocketEnd.TimedOut)
-        {
-            RouterLog.ProxyFailed(logger, method, path, route, end, detail, 504);
-            await ErrorPages.GatewayTimeout(context, route);
-        }
-        else
-        {
-            // Also for a v1 close other than 1000 before the head: 502, where mu ends with a 500 page (§4.6, §11.2).
-            RouterLog.ProxyFailed(logger, method, path, route, end, detail, 502);
-            await ErrorPages.BadGateway(context, route);
-        }
-
+        await ProxyOutcome.FinishAsync(context, logger, route, end, detail, _responseStarted, _clientFailed);
         return true;
     }
 

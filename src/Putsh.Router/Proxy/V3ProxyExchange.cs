@@ -73,36 +73,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         await bodyTask;
         DrainQueue();
 
-        var method = request.Method;
-        var path = request.Path.Value ?? "/";
-        if (_clientGone || context.RequestAborted.IsCancellationRequested)
-        {
-            RouterLog.ClientGone(logger, method, path);
-            context.Abort();
-            return true;
-        }
-
-        if (end == SocketEnd.Completed && started)
-        {
-            return true;
-        }
-
-        if (started)
-        {
-            RouterLog.ProxyAborted(logger, method, path, route, end, detail);
-            context.Abort();
-        }
-        else if (end == SocketEnd.TimedOut)
-        {
-            RouterLog.ProxyFailed(logger, method, path, route, end, detail, 504);
-            await ErrorPages.GatewayTimeout(context, route);
-        }
-        else
-        {
-            RouterLog.ProxyFailed(logger, method, path, route, end, detail, 502);
-            await ErrorPages.BadGateway(context, route);
-        }
-
+        await ProxyOutcome.FinishAsync(context, logger, route, end, detail, started, _clientGone);
         return true;
     }
 

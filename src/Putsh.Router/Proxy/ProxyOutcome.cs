@@ -1,0 +1,44 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Putsh.Router.Sockets;
+
+namespace Putsh.Router.Proxy;
+
+/// <summary>How an exchange that has ended is answered to its client (§3.5), the same for both protocol versions.</summary>
+internal static class ProxyOutcome
+{
+    public static async Task FinishAsync(HttpContext context, ILogger logger, string route, SocketEnd end, string? detail, bool responseStarted, bool clientGone)
+    {
+        var method = context.Request.Method;
+        var path = context.Request.Path.Value ?? "/";
+        if (clientGone || context.RequestAborted.IsCancellationRequested)
+        {
+            RouterLog.ClientGone(logger, method, path);
+            context.Abort();
+            return;
+        }
+
+        if (end == SocketEnd.Completed && responseStarted)
+        {
+            return;
+        }
+
+        if (responseStarted)
+        {
+            // Too late for a status: the client must see a failure, not a clean end (§3.5).
+            RouterLog.ProxyAborted(logger, method, path, route, end, detail);
+            context.Abort();
+        }
+        else if (end == SocketEnd.TimedOut)
+        {
+            RouterLog.ProxyFailed(logger, method, path, route, end, detail, 504);
+            await ErrorPages.GatewayTimeout(context, route);
+        }
+        else
+        {
+            // Also for a v1 close other than 1000 before the head: 502, where mu ends with a 500 page (§4.6, §11.2).
+            RouterLog.ProxyFailed(logger, method, path, route, end, detail, 502);
+            await ErrorPages.BadGateway(context, route);
+        }
+    }
+}
