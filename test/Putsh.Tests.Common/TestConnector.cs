@@ -58,6 +58,31 @@ public static class TestConnector
         return connector;
     }
 
-    public static Task<CrankerConnector> StartAsync(TestRouter router, string route, TestBackend backend, ITestOutputHelper? output = null, Action<ConnectorOptions>? configure = null, int sockets = 2, string name = "connector") =>
-        StartAsync([router.RegisterUri], route, backend.Uri, output, configure, sockets, name);
+    /// <summary>
+    /// Starts a connector for <paramref name="router"/> and returns once the router itself holds its sockets (the
+    /// connector sees a socket open a moment before the router has put it in its pool).
+    /// </summary>
+    public static async Task<CrankerConnector> StartAsync(TestRouter router, string route, TestBackend backend, ITestOutputHelper? output = null, Action<ConnectorOptions>? configure = null, int sockets = 2, string name = "connector")
+    {
+        ArgumentNullException.ThrowIfNull(router);
+        var domain = "*";
+        var connector = await StartAsync([router.RegisterUri], route, backend.Uri, output, o =>
+        {
+            configure?.Invoke(o);
+            domain = o.Domain;
+        }, sockets, name);
+        var v3 = connector.Routers[0].Protocol == "cranker_3.0";
+        var deadline = DateTime.UtcNow + TestTimeouts.Default;
+        while ((v3 ? router.V3Pool(route, domain)?.Count : router.V1Pool(route)?.IdleCount) < sockets)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the router never held {sockets} sockets for route {route}");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(10));
+        }
+
+        return connector;
+    }
 }

@@ -121,7 +121,11 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 await Sender.SendWindowUpdateAsync(id, payload.Length, CancellationToken.None).ConfigureAwait(false);
                 if (stream.AppendHead(Encoding.UTF8.GetString(payload.Span), flags) is { } head)
                 {
-                    _ = stream.RunAsync(head, (flags & V3Flags.EndStream) != 0);
+                    // Off the receive loop: neither a backend call nor an in-process handler may hold it up.
+                    // The body queue must exist before the next message (DATA) is read, so it is made here.
+                    var endStream = (flags & V3Flags.EndStream) != 0;
+                    stream.PrepareBody(endStream);
+                    _ = Task.Run(() => stream.RunAsync(head));
                 }
 
                 break;
@@ -248,7 +252,16 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             }
         }
 
-        public async Task RunAsync(string headText, bool endStream)
+        /// <summary>Creates the request body queue unless the head ended the stream. Call before reading on.</summary>
+        public void PrepareBody(bool endStream)
+        {
+            if (!endStream)
+            {
+                _body = new QueuedBodyStream((n, ct) => owner.Sender.SendWindowUpdateAsync(Id, n, ct));
+            }
+        }
+
+        public async Task RunAsync(string headText)
         {
             var sender = owner.Sender;
             var token = _cts.Token;
@@ -257,11 +270,6 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 ConnectorLog.BadRequestHead(owner._logger, owner._routerName, error!);
                 await TryResetAsync("bad request head: " + error).ConfigureAwait(false);
                 return;
-            }
-
-            if (!endStream)
-            {
-                _body = new QueuedBodyStream((n, ct) => sender.SendWindowUpdateAsync(Id, n, ct));
             }
 
             if (owner._options.Handler is { } handler)
