@@ -11,6 +11,8 @@ using Microsoft.Extensions.Logging;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
+using Putsh.Connector.Tests.V3;
+
 namespace Putsh.Connector.Tests;
 
 /// <summary>What a connector sent when it opened a socket to the fake router.</summary>
@@ -36,6 +38,19 @@ internal sealed record Handshake(
 
     /// <summary>The single value of <paramref name="name"/>; null when absent; throws when it was sent more than once.</summary>
     public string? Header(string name) => Headers.TryGetValue(name, out var values) ? values.Single() : null;
+}
+
+/// <summary>Which protocols the fake router speaks, and how it answers the handshake.</summary>
+internal enum FakeRouterProtocols
+{
+    /// <summary>A current mu router: supports 1.0 and 3.0 and picks the connector's first supported choice (§1.3).</summary>
+    Both,
+
+    /// <summary>A mu router configured for 1.0 only: echoes <c>cranker_1.0</c> when it was offered.</summary>
+    V1Only,
+
+    /// <summary>A pre-3.0 router (crank4j era): accepts on <c>CrankerProtocol: 1.0</c> and returns no subprotocol.</summary>
+    V1WithoutSubProtocol,
 }
 
 /// <summary>
@@ -65,7 +80,7 @@ internal sealed class FakeRouter : IAsyncDisposable
     /// <summary>Sockets accepted so far (registrations and deregistrations).</summary>
     public int AcceptedCount => _all.Count;
 
-    public static async Task<FakeRouter> StartAsync(ITestOutputHelper? output = null)
+    public static async Task<FakeRouter> StartAsync(ITestOutputHelper? output = null, FakeRouterProtocols protocols = FakeRouterProtocols.V1Only)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.Sources.Clear();
@@ -93,15 +108,18 @@ internal sealed class FakeRouter : IAsyncDisposable
 
             var requested = context.WebSockets.WebSocketRequestedProtocols.ToList();
             var legacy = context.Request.Headers["CrankerProtocol"].ToString();
-            var offersV1 = requested.Contains("cranker_1.0", StringComparer.OrdinalIgnoreCase);
-            if (!offersV1 && legacy != "1.0")
+            var version = Negotiate(requested, legacy, protocols);
+            if (version is null)
             {
                 // §1.3: no usable protocol offered; the Rust router answers 400.
                 context.Response.StatusCode = StatusCodes.Status400BadRequest;
                 return;
             }
 
-            var subProtocol = offersV1 ? "cranker_1.0" : null;
+            var name = "cranker_" + version;
+            var subProtocol = protocols != FakeRouterProtocols.V1WithoutSubProtocol && requested.Contains(name, StringComparer.OrdinalIgnoreCase)
+                ? name
+                : null;
             var handshake = new Handshake(
                 path,
                 context.Request.QueryString.Value ?? "",
@@ -110,8 +128,12 @@ internal sealed class FakeRouter : IAsyncDisposable
                 requested,
                 subProtocol);
 
-            // A cranker_1.0 router always answers with the legacy header, and echoes the subprotocol only if it was requested.
-            context.Response.Headers["CrankerProtocol"] = "1.0";
+            // A cranker_1.0 answer carries the legacy header; the subprotocol is echoed only if it was requested.
+            if (version == "1.0")
+            {
+                context.Response.Headers["CrankerProtocol"] = "1.0";
+            }
+
             var webSocket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = subProtocol });
             var socket = new RouterSocket(handshake, webSocket);
             all.Enqueue(socket);
@@ -130,6 +152,25 @@ internal sealed class FakeRouter : IAsyncDisposable
         return new FakeRouter(app, accepted, all, closing, new Uri($"ws://{address.Authority}"));
     }
 
+    /// <summary>mu's rule (§1.3): the connector's order wins; the legacy header is the fallback for 1.0.</summary>
+    private static string? Negotiate(List<string> requested, string legacy, FakeRouterProtocols protocols)
+    {
+        string[] supported = protocols == FakeRouterProtocols.Both ? ["1.0", "3.0"] : ["1.0"];
+        if (protocols != FakeRouterProtocols.V1WithoutSubProtocol)
+        {
+            foreach (var token in requested)
+            {
+                var version = token.Trim().ToLowerInvariant().Replace("cranker_", "", StringComparison.Ordinal);
+                if (supported.Contains(version))
+                {
+                    return version;
+                }
+            }
+        }
+
+        return legacy == "1.0" ? "1.0" : null;
+    }
+
     /// <summary>The next socket the connector opened, in the order they were accepted.</summary>
     public Task<RouterSocket> NextSocketAsync([CallerFilePath] string file = "", [CallerLineNumber] int line = 0) =>
         _accepted.Reader.ReadAsync().AsTask().DefaultTimeout(file, line);
@@ -144,6 +185,26 @@ internal sealed class FakeRouter : IAsyncDisposable
         }
 
         return sockets;
+    }
+
+    /// <summary>The next registration socket, which must have negotiated cranker_3.0, driven as a v3 peer.</summary>
+    public async Task<V3Peer> NextPeerAsync([CallerFilePath] string file = "", [CallerLineNumber] int line = 0)
+    {
+        var socket = await NextSocketAsync(file, line);
+        Assert.Equal("/register/", socket.Handshake.Path);
+        Assert.Equal("cranker_3.0", socket.Handshake.AcceptedSubProtocol);
+        return new V3Peer(socket);
+    }
+
+    public async Task<V3Peer[]> NextPeersAsync(int count, [CallerFilePath] string file = "", [CallerLineNumber] int line = 0)
+    {
+        var peers = new V3Peer[count];
+        for (var i = 0; i < count; i++)
+        {
+            peers[i] = await NextPeerAsync(file, line);
+        }
+
+        return peers;
     }
 
     /// <summary>True when a socket is already waiting in the channel (no waiting).</summary>

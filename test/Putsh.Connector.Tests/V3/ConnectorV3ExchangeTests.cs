@@ -39,7 +39,7 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
                 await context.Response.Body.WriteAsync("hi"u8.ToArray());
             }),
             output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
         var peer = await router.NextPeerAsync();
@@ -101,7 +101,7 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
                 await context.Response.Body.WriteAsync(body.AsMemory(body.Length / 2));
             }),
             output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
         var peer = await router.NextPeerAsync();
@@ -149,7 +149,7 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
                 await context.Response.WriteAsync($"got {received.Length}");
             }),
             output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
         var peer = await router.NextPeerAsync();
@@ -219,7 +219,7 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
                 }
             }),
             output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
         var peer = await router.NextPeerAsync();
@@ -277,7 +277,7 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
                 await context.Response.WriteAsync("done");
             }),
             output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
         var peer = await router.NextPeerAsync();
@@ -310,7 +310,7 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
                 await context.Response.WriteAsync("ok");
             }),
             output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
         var peer = await router.NextPeerAsync();

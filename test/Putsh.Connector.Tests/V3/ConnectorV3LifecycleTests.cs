@@ -55,7 +55,7 @@ public sealed class ConnectorV3LifecycleTests(ITestOutputHelper output)
                 await context.Response.WriteAsync("other");
             }),
             output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
         var peer = await router.NextPeerAsync();
@@ -106,7 +106,7 @@ public sealed class ConnectorV3LifecycleTests(ITestOutputHelper output)
     public async Task Target_down_resets_the_stream_with_1011_and_a_message_and_the_socket_serves_the_next_stream()
     {
         var port = ClosedPort();
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, new Uri($"http://127.0.0.1:{port}"), output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
         var peer = await router.NextPeerAsync();
@@ -137,7 +137,7 @@ public sealed class ConnectorV3LifecycleTests(ITestOutputHelper output)
     public async Task Unknown_types_messages_for_unknown_or_finished_ids_and_text_messages_are_ignored()
     {
         await using var backend = await TestBackend.StartAsync(app => app.Run(context => context.Response.WriteAsync("ok")), output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
         var peer = await router.NextPeerAsync();
@@ -199,7 +199,7 @@ public sealed class ConnectorV3LifecycleTests(ITestOutputHelper output)
                 await context.Response.WriteAsync("finished");
             }),
             output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 2);
         await using var disposer = new ConnectorDisposer(connector);
         var peers = await router.NextPeersAsync(2);
@@ -254,7 +254,7 @@ public sealed class ConnectorV3LifecycleTests(ITestOutputHelper output)
     public async Task StopAsync_closes_an_idle_v3_socket_with_1000_once_deregistered_and_returns_true()
     {
         await using var backend = await TestBackend.StartAsync(app => app.Run(context => context.Response.WriteAsync("ok")), output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
         var peer = await router.NextPeerAsync();
@@ -280,7 +280,7 @@ public sealed class ConnectorV3LifecycleTests(ITestOutputHelper output)
         await using var backend = await TestBackend.StartAsync(
             app => app.Run(context => context.Response.WriteAsync("n" + context.Request.Path.Value!.Split('/')[^1])),
             output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 2);
         await using var disposer = new ConnectorDisposer(connector);
         var peers = await router.NextPeersAsync(2);

@@ -26,7 +26,7 @@ public sealed class ConnectorV3NegotiationTests(ITestOutputHelper output)
     public async Task By_default_the_connector_offers_cranker_3_0_then_cranker_1_0_and_speaks_v3_when_the_router_picks_it()
     {
         await using var backend = await StartHiBackendAsync(output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
 
@@ -55,7 +55,7 @@ public sealed class ConnectorV3NegotiationTests(ITestOutputHelper output)
     public async Task A_router_that_picks_cranker_1_0_or_returns_no_subprotocol_gets_cranker_1_0(bool routerEchoesSubProtocol)
     {
         await using var backend = await StartHiBackendAsync(output);
-        await using var router = await V3FakeRouter.StartAsync(
+        await using var router = await FakeRouter.StartAsync(
             output, routerEchoesSubProtocol ? FakeRouterProtocols.V1Only : FakeRouterProtocols.V1WithoutSubProtocol);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
@@ -81,7 +81,7 @@ public sealed class ConnectorV3NegotiationTests(ITestOutputHelper output)
     public async Task With_protocols_cranker_1_0_only_the_connector_offers_only_cranker_1_0_even_to_a_3_0_router()
     {
         await using var backend = await StartHiBackendAsync(output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, TestConnector.V1Only, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
 
@@ -103,7 +103,7 @@ public sealed class ConnectorV3NegotiationTests(ITestOutputHelper output)
     public async Task With_protocols_cranker_3_0_only_the_connector_offers_only_cranker_3_0()
     {
         await using var backend = await StartHiBackendAsync(output);
-        await using var router = await V3FakeRouter.StartAsync(output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, TestConnector.V3Only, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
 
