@@ -43,6 +43,12 @@ public sealed class ConnectorOptions
     /// </summary>
     public IList<string> Protocols { get; } = [CrankerProtocol.V3, CrankerProtocol.V1];
 
+    /// <summary>
+    /// Ask routers for the putsh <c>websocket</c> extension (docs/websocket-extension.md) on cranker_3.0 sockets, and
+    /// carry client WebSockets to the backend (or to <see cref="Handler"/>) where a router agreed. Default true.
+    /// </summary>
+    public bool WebSockets { get; set; } = true;
+
     /// <summary>WebSocket ping interval towards routers (§1.6). Default 5 s.</summary>
     public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(5);
 

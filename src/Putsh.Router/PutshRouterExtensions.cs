@@ -65,6 +65,12 @@ public static class PutshRouterExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         var proxy = app.ApplicationServices.GetRequiredService<CrankerProxy>();
+        if (app.ApplicationServices.GetRequiredService<IOptions<RouterOptions>>().Value.WebSockets)
+        {
+            // Client WebSockets are carried with the putsh websocket extension (docs/websocket-extension.md).
+            app.UseWebSockets();
+        }
+
         app.Run(proxy.HandleAsync);
     }
 }

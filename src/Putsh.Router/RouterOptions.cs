@@ -12,6 +12,13 @@ public sealed class RouterOptions
     /// </summary>
     public IList<string> Protocols { get; } = [CrankerProtocol.V1, CrankerProtocol.V3];
 
+    /// <summary>
+    /// Offer the putsh <c>websocket</c> extension (docs/websocket-extension.md) to cranker_3.0 connectors that ask for
+    /// it, and carry client WebSockets over their sockets. Default true; when false, upgrade requests are proxied as
+    /// plain HTTP requests, as a Cranker router does.
+    /// </summary>
+    public bool WebSockets { get; set; } = true;
+
     /// <summary>How long a request waits for a free connector socket before a 503 (mu's maxWait, §3.3). Default 5 s.</summary>
     public TimeSpan SocketAcquireTimeout { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -51,6 +51,7 @@ internal static class ConnectorCommand
             S("--shutdown-timeout", "ShutdownTimeout", SettingKind.Text, "1m", "on SIGTERM or Ctrl-C, how long requests in flight may take to finish", (t, v, s) => t.ShutdownTimeout = s.Duration(v[0])),
             S("--trusted-ca", "TrustedCa", SettingKind.Text, "none", "PEM file of extra CA certificates to trust for wss:// routers", (t, v, _) => t.TrustedCaFile = v[0]),
             S("--preserve-host", "PreserveHost", SettingKind.Flag, "true", "send the client's Host header to the backend", (t, v, s) => t.PreserveHost = s.Bool(v[0])),
+            S("--websockets", "WebSockets", SettingKind.Flag, "true", "carry client WebSockets to the backend where the router agrees (putsh extension, cranker_3.0)", (t, v, s) => t.WebSockets = s.Bool(v[0])),
         ];
     }
 

@@ -60,6 +60,7 @@ internal static class RouterCommand
             S("--discard-client-forwarded", "DiscardClientForwarded", SettingKind.Flag, "false", "drop forwarding headers sent by clients instead of passing them on", (t, v, s) => t.Options.DiscardClientForwardedHeaders = s.Bool(v[0])),
             S("--proxy-host-header", "ProxyHostHeader", SettingKind.Flag, "true", "forward the client's Host header to the backend", (t, v, s) => t.Options.ProxyHostHeader = s.Bool(v[0])),
             S("--max-request-body", "MaxRequestBody", SettingKind.Text, "unlimited", "largest request body accepted, in bytes", (t, v, s) => t.Options.MaxRequestBodySize = v[0] == "unlimited" ? null : s.Long(v[0], 0)),
+            S("--websockets", "WebSockets", SettingKind.Flag, "true", "carry client WebSockets to cranker_3.0 connectors that support it (putsh extension)", (t, v, s) => t.Options.WebSockets = s.Bool(v[0])),
         ];
     }
 

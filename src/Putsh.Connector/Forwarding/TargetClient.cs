@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.WebSockets;
 using Putsh.Protocol.Headers;
 
 namespace Putsh.Connector.Forwarding;
@@ -91,6 +92,53 @@ internal sealed class TargetClient : IDisposable
         }
 
         return request;
+    }
+
+    /// <summary>
+    /// A WebSocket to the backend for an upgrade head (putsh websocket extension): <c>ws://</c> or <c>wss://</c> on the
+    /// target's authority, the same path and query, the requested subprotocols, and the request's other end-to-end
+    /// headers where <see cref="ClientWebSocket"/> allows them. No compression.
+    /// </summary>
+    public (ClientWebSocket Socket, Uri Uri) CreateWebSocket(ParsedRequestHead head)
+    {
+        var scheme = _targetBase.StartsWith("https:", StringComparison.OrdinalIgnoreCase) ? "wss" : "ws";
+        var uri = new Uri(scheme + _targetBase[_targetBase.IndexOf(':', StringComparison.Ordinal)..] + head.Target, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+        var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+        socket.Options.KeepAliveInterval = TimeSpan.FromSeconds(30);
+        var connectionTokens = HopByHopHeaders.ParseConnectionTokens(head.Headers.Where(h => h.Key.Equals("connection", StringComparison.OrdinalIgnoreCase)).Select(h => h.Value));
+        foreach (var (name, value) in head.Headers)
+        {
+            if (name.Equals("sec-websocket-protocol", StringComparison.OrdinalIgnoreCase))
+            {
+                foreach (var protocol in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+                {
+                    socket.Options.AddSubProtocol(protocol);
+                }
+
+                continue;
+            }
+
+            if (HopByHopHeaders.ShouldSkip(name, connectionTokens)
+                || name.StartsWith("sec-websocket-", StringComparison.OrdinalIgnoreCase)
+                || name.StartsWith("content-", StringComparison.OrdinalIgnoreCase)
+                || name.Equals("expect", StringComparison.OrdinalIgnoreCase)
+                || (name.Equals("host", StringComparison.OrdinalIgnoreCase) && !_preserveHost))
+            {
+                continue;
+            }
+
+            try
+            {
+                socket.Options.SetRequestHeader(name, value);
+            }
+            catch (ArgumentException)
+            {
+                // A header ClientWebSocket manages itself, or an invalid one: not forwarded.
+            }
+        }
+
+        return (socket, uri);
     }
 
     public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>

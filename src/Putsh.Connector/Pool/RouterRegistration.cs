@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Putsh.Connector.Forwarding;
 using Putsh.Connector.Sockets;
 using Putsh.Protocol;
+using Putsh.Protocol.V3;
 
 namespace Putsh.Connector.Pool;
 
@@ -118,6 +119,13 @@ internal sealed class RouterRegistration : IDisposable
             ws.Options.SetRequestHeader(CrankerProtocol.LegacyHeaderName, CrankerProtocol.LegacyHeaderValue);
             ws.Options.SetRequestHeader(CrankerProtocol.RouteHeaderName, _options.Route);
             ws.Options.SetRequestHeader(CrankerProtocol.DomainHeaderName, _options.Domain);
+            var offerWebSockets = _options.WebSockets && _options.Protocols.Any(p => CrankerProtocol.Normalize(p) == CrankerProtocol.V3);
+            if (offerWebSockets)
+            {
+                ws.Options.SetRequestHeader(WsFrame.ExtensionsHeaderName, WsFrame.WebSocketExtension);
+                ws.Options.CollectHttpResponseDetails = true;
+            }
+
             ws.Options.KeepAliveInterval = _options.PingInterval;
             ws.Options.KeepAliveTimeout = _options.PingInterval == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : _options.SilenceTimeout;
 
@@ -127,6 +135,12 @@ internal sealed class RouterRegistration : IDisposable
 
             // §1.4: cranker_3.0 only when the router picked it; anything else, including no subprotocol, is 1.0.
             Protocol = ws.SubProtocol == CrankerProtocol.V3 ? CrankerProtocol.V3 : CrankerProtocol.V1;
+            // Upgrade heads are WebSockets only where the router answered that it speaks the extension.
+            var webSockets = offerWebSockets && Protocol == CrankerProtocol.V3
+                && ws.HttpResponseHeaders is { } responseHeaders
+                && responseHeaders.TryGetValue(WsFrame.ExtensionsHeaderName, out var extensions)
+                && WsFrame.Names(extensions, WsFrame.WebSocketExtension);
+            ws.HttpResponseHeaders = null;
             var hadFailures = Interlocked.Exchange(ref _failures, 0) > 0;
             LastError = null;
             if (!_announced || hadFailures)
@@ -136,7 +150,7 @@ internal sealed class RouterRegistration : IDisposable
             }
 
             IConnectorSocket socket = Protocol == CrankerProtocol.V3
-                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name)
+                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name, webSockets)
                 : new ConnectorSocketV1(ws, _target, _options, _time, _logger, Endpoint.Name);
             ws = null;
             Interlocked.Increment(ref _idle);

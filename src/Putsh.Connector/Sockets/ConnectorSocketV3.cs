@@ -27,8 +27,11 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
     private int _closing;
     private int _disposed;
 
-    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName)
+    private readonly bool _webSockets;
+
+    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, bool webSockets = false)
     {
+        _webSockets = webSockets;
         _socket = socket;
         _target = target;
         _options = options;
@@ -98,7 +101,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             foreach (var (id, stream) in _streams)
             {
                 _streams.TryRemove(id, out _);
-                stream.Cancel();
+                stream.Cancel(lost: true);
             }
 
             _socket.Abort();
@@ -124,7 +127,15 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                     // Off the receive loop: neither a backend call nor an in-process handler may hold it up.
                     // The body queue must exist before the next message (DATA) is read, so it is made here.
                     var endStream = (flags & V3Flags.EndStream) != 0;
-                    stream.PrepareBody(endStream);
+                    if (_webSockets && !endStream && IsWebSocketUpgrade(head))
+                    {
+                        stream.PrepareTunnel();
+                    }
+                    else
+                    {
+                        stream.PrepareBody(endStream);
+                    }
+
                     _ = Task.Run(() => stream.RunAsync(head));
                 }
 
@@ -155,6 +166,25 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             default:
                 break; // unknown types and ids are ignored (§5.1, §5.2)
         }
+    }
+
+    /// <summary>An upgrade to websocket (the putsh websocket extension), on a socket that negotiated it.</summary>
+    private static bool IsWebSocketUpgrade(string head)
+    {
+        if (!HeadParser.TryParseRequest(head, expectMarker: false, out var parsed, out _) || !parsed!.Method.Equals("GET", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        foreach (var (name, value) in parsed.Headers)
+        {
+            if (name.Equals("upgrade", StringComparison.OrdinalIgnoreCase) && value.Trim().Equals("websocket", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void Forget(TargetStream stream)
@@ -198,6 +228,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
         private readonly CancellationTokenSource _cts = new();
         private StringBuilder? _head = new();
         private QueuedBodyStream? _body;
+        private WsTunnel? _tunnel;
 
         public int Id { get; } = id;
 
@@ -224,6 +255,17 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
         public void OnData(ReadOnlySpan<byte> payload, bool endStream)
         {
+            if (_tunnel is { } tunnel)
+            {
+                if (!tunnel.OnData(payload, endStream))
+                {
+                    _ = tunnel.ResetAsync(1011, "flow control window exceeded").AsTask();
+                    owner.Forget(this);
+                }
+
+                return;
+            }
+
             var body = _body;
             if (body is null)
             {
@@ -239,8 +281,18 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             }
         }
 
-        public void Cancel()
+        /// <summary>Cancels the stream: reset by the router, or its socket <paramref name="lost"/>.</summary>
+        public void Cancel(bool lost = false)
         {
+            if (lost)
+            {
+                _tunnel?.OnLost();
+            }
+            else
+            {
+                _tunnel?.OnReset();
+            }
+
             Window.Release();
             _body?.Fail(new OperationCanceledException("The router reset the stream."));
             try
@@ -261,6 +313,9 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             }
         }
 
+        /// <summary>The stream carries a WebSocket: DATA goes to a tunnel instead of a request body. Call before reading on.</summary>
+        public void PrepareTunnel() => _tunnel = new WsTunnel(owner.Sender, Id, Window);
+
         public async Task RunAsync(string headText)
         {
             var sender = owner.Sender;
@@ -269,6 +324,29 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             {
                 ConnectorLog.BadRequestHead(owner._logger, owner._routerName, error!);
                 await TryResetAsync("bad request head: " + error).ConfigureAwait(false);
+                return;
+            }
+
+            if (_tunnel is { } tunnel)
+            {
+                try
+                {
+                    await RunWebSocketAsync(tunnel, head!, token).ConfigureAwait(false);
+                }
+                catch (Exception) when (token.IsCancellationRequested)
+                {
+                }
+                catch (Exception ex)
+                {
+                    ConnectorLog.TargetFailed(owner._logger, head!.Method, head.Target, ex.Message);
+                    await tunnel.ResetAsync(1011, "target request failed: " + ex.Message).ConfigureAwait(false);
+                }
+                finally
+                {
+                    owner.Forget(this);
+                    _cts.Dispose();
+                }
+
                 return;
             }
 
@@ -340,6 +418,60 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 _body?.Fail(new OperationCanceledException("The stream ended."));
                 owner.Forget(this);
                 _cts.Dispose();
+            }
+        }
+
+        /// <summary>
+        /// A WebSocket (putsh websocket extension): to the in-process handler, or to the backend; 101 when it is open,
+        /// the backend's refusal as a normal response otherwise.
+        /// </summary>
+        private async Task RunWebSocketAsync(WsTunnel tunnel, ParsedRequestHead head, CancellationToken token)
+        {
+            var sender = owner.Sender;
+            if (owner._options.Handler is { } handler)
+            {
+                await sender.SendHeadAsync(Id, "HTTP/1.1 101 Switching Protocols\n", endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
+                var channel = new WebSocketHandlerChannel(tunnel);
+                await channel.RunAsync(handler, new ChannelRequest(head.Method, head.Target, head.Headers, Stream.Null), owner._logger).ConfigureAwait(false);
+                return;
+            }
+
+            var (socket, uri) = owner._target.CreateWebSocket(head);
+            using (socket)
+            {
+                try
+                {
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+                    timeout.CancelAfter(owner._options.TargetConnectTimeout + TimeSpan.FromSeconds(30));
+                    await socket.ConnectAsync(uri, timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!token.IsCancellationRequested)
+                {
+                    // Refused or unreachable: a normal response, the target's status if it gave one.
+                    var status = (int)socket.HttpStatusCode is >= 200 and <= 999 and not 101 ? (int)socket.HttpStatusCode : 502;
+                    ConnectorLog.Forwarded(owner._logger, head.Method, head.Target, status);
+                    var body = Encoding.UTF8.GetBytes(status == 502 ? "WebSocket connection to the target failed: " + ex.Message + "\n" : "The target refused the WebSocket.\n");
+                    var refusal = HeadText.ForResponse(status, null);
+                    refusal.Add("content-type", "text/plain; charset=utf-8");
+                    refusal.Add("content-length", body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    await sender.SendHeadAsync(Id, refusal.ToResponseString(), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
+                    var buffer = new byte[V3Frame.PrefixLength + body.Length];
+                    body.CopyTo(buffer, V3Frame.PrefixLength);
+                    await sender.SendDataAsync(buffer, body.Length, Id, V3Flags.None, Window, token).ConfigureAwait(false);
+                    await sender.SendEndAsync(Id, token).ConfigureAwait(false);
+                    return;
+                }
+
+                ConnectorLog.Forwarded(owner._logger, head.Method, head.Target, 101);
+                socket.HttpResponseHeaders = null;
+                var accepted = HeadText.ForResponse(101, "Switching Protocols");
+                if (!string.IsNullOrEmpty(socket.SubProtocol))
+                {
+                    accepted.Add("sec-websocket-protocol", socket.SubProtocol);
+                }
+
+                await sender.SendHeadAsync(Id, accepted.ToResponseString(), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
+                await tunnel.RunAsync(socket).ConfigureAwait(false);
             }
         }
 

@@ -26,11 +26,20 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
         }
 
         var decodedPath = request.PathBase.Add(request.Path).Value ?? "/";
-        var choice = table.Choose(Domain(context), decodedPath);
-        if (choice.V3 is null && choice.V1 is null)
+        var webSocket = _options.WebSockets && context.WebSockets.IsWebSocketRequest;
+        var choice = table.Choose(Domain(context), decodedPath, webSocket);
+        if (choice.Route is null)
         {
             RouterLog.NoRoute(logger, request.Method, path);
             await ErrorPages.NotFound(context);
+            return;
+        }
+
+        if (webSocket && choice.V3 is null)
+        {
+            // Never an upgrade to a connector that did not declare the websocket extension.
+            RouterLog.ProxyFailed(logger, request.Method, path, choice.Route, Sockets.SocketEnd.ProtocolError, "no connector of the route supports WebSockets", 502);
+            await ErrorPages.NoWebSocketConnector(context, choice.Route);
             return;
         }
 
@@ -44,12 +53,12 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
             // A v3 socket that closed between the choice and now takes no stream; nothing was sent, so choose again.
             for (var attempt = 0; attempt < 3 && v3 is not null; attempt++)
             {
-                if (await new V3ProxyExchange(context, v3, choice.Route, _options, logger).RunAsync())
+                if (await new V3ProxyExchange(context, v3, choice.Route, _options, logger, webSocket).RunAsync())
                 {
                     return;
                 }
 
-                v3 = table.Choose(Domain(context), decodedPath).V3;
+                v3 = table.Choose(Domain(context), decodedPath, webSocket).V3;
             }
 
             await ErrorPages.WriteAsync(context, 503, "503 Service Unavailable", "V3 connector not available");

@@ -32,6 +32,9 @@ internal static class ErrorPages
     public static Task BadGateway(HttpContext context, string route) =>
         WriteAsync(context, 502, "502 Bad Gateway", $"The <code>{WebUtility.HtmlEncode(route)}</code> service error.");
 
+    public static Task NoWebSocketConnector(HttpContext context, string route) =>
+        WriteAsync(context, 502, "502 Bad Gateway", $"The connectors of the <code>{WebUtility.HtmlEncode(route)}</code> route do not support WebSockets.");
+
     public static Task GatewayTimeout(HttpContext context, string route) =>
         WriteAsync(context, 504, "504 Gateway Timeout", $"The <code>{WebUtility.HtmlEncode(route)}</code> service did not respond in time.");
 

@@ -36,10 +36,15 @@ internal static class RequestHeadBuilder
     }
 
     /// <summary>Builds the head text, ending with <paramref name="v1Marker"/> when given.</summary>
-    public static string Build(HttpContext context, RouterOptions options, string? v1Marker)
+    /// <remarks>
+    /// A <paramref name="webSocket"/> head (the putsh websocket extension) is a GET that keeps <c>upgrade: websocket</c>
+    /// and <c>connection: Upgrade</c> and the <c>sec-websocket-protocol</c> and <c>sec-websocket-version</c> headers,
+    /// without <c>sec-websocket-key</c> and <c>sec-websocket-extensions</c> (each hop makes its own handshake).
+    /// </remarks>
+    public static string Build(HttpContext context, RouterOptions options, string? v1Marker, bool webSocket = false)
     {
         var request = context.Request;
-        var head = HeadText.ForRequest(request.Method, RawTarget(context));
+        var head = HeadText.ForRequest(webSocket ? "GET" : request.Method, RawTarget(context));
         var headers = request.Headers;
         var connectionTokens = HopByHopHeaders.ParseConnectionTokens(headers.Connection);
 
@@ -48,6 +53,7 @@ internal static class RequestHeadBuilder
             if (name.Length == 0 || name[0] == ':'
                 || HopByHopHeaders.ShouldSkip(name, connectionTokens)
                 || s_regenerated.Contains(name)
+                || (webSocket && (name.Equals("sec-websocket-key", StringComparison.OrdinalIgnoreCase) || name.Equals("sec-websocket-extensions", StringComparison.OrdinalIgnoreCase)))
                 || (!options.ProxyHostHeader && name.Equals("host", StringComparison.OrdinalIgnoreCase)))
             {
                 continue;
@@ -64,6 +70,12 @@ internal static class RequestHeadBuilder
             {
                 head.Add(name, value);
             }
+        }
+
+        if (webSocket)
+        {
+            head.Add("upgrade", "websocket");
+            head.Add("connection", "Upgrade");
         }
 
         // Exactly one via (§2.3 point 2): prior values, then ours.

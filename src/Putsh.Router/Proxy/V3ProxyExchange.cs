@@ -14,7 +14,7 @@ namespace Putsh.Router.Proxy;
 /// only queues what arrives; this exchange writes it to the client at the client's pace and acknowledges each
 /// chunk after it was written (§5.6), so the connector pauses this stream alone when its client is slow.
 /// </summary>
-internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket, string route, RouterOptions options, ILogger logger) : IV3Stream
+internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket, string route, RouterOptions options, ILogger logger, bool webSocket = false) : IV3Stream
 {
     /// <summary>
     /// A connector that keeps to the flow-control rules never has more than 64 KiB plus one message
@@ -29,6 +29,9 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     private int _id;
     private int _resetSent;
     private volatile bool _clientGone;
+
+    // Set by the receive loop when the connector answered a WebSocket request with 101: DATA goes there from then on.
+    private volatile WsTunnel? _tunnel;
 
     private enum Kind
     {
@@ -48,14 +51,14 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         }
 
         var request = context.Request;
-        var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? (request.ContentLength > 0);
+        var hasBody = !webSocket && (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? (request.ContentLength > 0));
         using var bodyCts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         using var abort = context.RequestAborted.Register(static s => ((V3ProxyExchange)s!).OnClientGone(), this);
         Task bodyTask = Task.CompletedTask;
         try
         {
-            var head = RequestHeadBuilder.Build(context, options, v1Marker: null);
-            await socket.Sender.SendHeadAsync(_id, head, endStream: !hasBody, endStreamOnEveryPiece: true, _window, context.RequestAborted);
+            var head = RequestHeadBuilder.Build(context, options, v1Marker: null, webSocket);
+            await socket.Sender.SendHeadAsync(_id, head, endStream: !hasBody && !webSocket, endStreamOnEveryPiece: true, _window, context.RequestAborted);
             if (hasBody)
             {
                 bodyTask = PumpRequestBodyAsync(bodyCts.Token);
@@ -92,6 +95,17 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                     {
                         await ResetAsync(1, "Bad response head");
                         return (SocketEnd.ProtocolError, "unparseable response head", false);
+                    }
+
+                    if (status == 101 && _tunnel is { } tunnel)
+                    {
+                        return await RunWebSocketAsync(tunnel, headers);
+                    }
+
+                    if (webSocket)
+                    {
+                        // Refused: an ordinary response, and the request (which has no body) ends here.
+                        _ = SendEndQuietlyAsync();
                     }
 
                     try
@@ -169,6 +183,55 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         return (SocketEnd.SocketLost, "stream ended without a response", started);
     }
 
+    /// <summary>The connector accepted the WebSocket: accept the client's and relay until both are closed.</summary>
+    private async Task<(SocketEnd End, string? Detail, bool Started)> RunWebSocketAsync(WsTunnel tunnel, List<KeyValuePair<string, string>> headers)
+    {
+        string? subProtocol = null;
+        foreach (var (name, value) in headers)
+        {
+            if (name.Equals("sec-websocket-protocol", StringComparison.OrdinalIgnoreCase))
+            {
+                subProtocol = value.Trim();
+            }
+        }
+
+        System.Net.WebSockets.WebSocket client;
+        try
+        {
+            client = await context.WebSockets.AcceptWebSocketAsync(new Microsoft.AspNetCore.Http.WebSocketAcceptContext
+            {
+                SubProtocol = string.IsNullOrEmpty(subProtocol) ? null : subProtocol,
+                DangerousEnableCompression = false,
+            });
+        }
+        catch (Exception ex)
+        {
+            await tunnel.ResetAsync(1, "Client early closed");
+            return context.RequestAborted.IsCancellationRequested
+                ? (SocketEnd.ClosedByRouter, null, false)
+                : (SocketEnd.ProtocolError, "WebSocket accept failed: " + ex.Message, false);
+        }
+
+        using (client)
+        {
+            await tunnel.RunAsync(client);
+        }
+
+        return (SocketEnd.Completed, null, true);
+    }
+
+    private async Task SendEndQuietlyAsync()
+    {
+        try
+        {
+            await socket.Sender.SendEndAsync(_id, CancellationToken.None);
+        }
+        catch (Exception)
+        {
+            // The socket broke: its receive loop tells us.
+        }
+    }
+
     private async Task PumpRequestBodyAsync(CancellationToken cancellationToken)
     {
         var size = Math.Min(options.BodyBufferSize, V3Frame.MaxPayload);
@@ -209,6 +272,11 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     private void OnClientGone()
     {
+        if (_tunnel is not null)
+        {
+            return; // the tunnel sees its WebSocket go and closes the other side with 1001
+        }
+
         _clientGone = true;
         _ = ResetAsync(1, "Client early closed");
         _items.Writer.TryWrite(new Item(Kind.ClientGone));
@@ -238,6 +306,12 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         _head.Append(text);
         if ((flags & V3Flags.EndHeader) != 0)
         {
+            if (webSocket && _tunnel is null && Putsh.Protocol.Headers.HeadParser.TryParseResponse(_head.ToString(), out var status, []) && status == 101)
+            {
+                // Made here, on the receive loop, so that no DATA after the 101 can miss it.
+                _tunnel = new WsTunnel(socket.Sender, _id, _window);
+            }
+
             // END_STREAM counts only on the final piece: we are lenient where mu is not (§5.3).
             _items.Writer.TryWrite(new Item(Kind.Head) { Text = _head.ToString(), EndStream = (flags & V3Flags.EndStream) != 0 });
             _head = null;
@@ -246,6 +320,17 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     public void OnData(ReadOnlySpan<byte> payload, bool endStream)
     {
+        if (_tunnel is { } tunnel)
+        {
+            if (!tunnel.OnData(payload, endStream))
+            {
+                socket.Forget(_id);
+                _ = tunnel.ResetAsync(1, "Flow control window exceeded").AsTask();
+            }
+
+            return;
+        }
+
         if (Interlocked.Add(ref _queued, payload.Length) > MaxQueuedBytes)
         {
             _ = ResetAsync(1, "Flow control window exceeded");
@@ -266,11 +351,23 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         }
     }
 
-    public void OnReset(int code, string message) => _items.Writer.TryWrite(new Item(Kind.Reset) { Code = code, Text = message });
+    public void OnReset(int code, string message)
+    {
+        _tunnel?.OnReset();
+        OnResetQueued(code, message);
+    }
+
+    private void OnResetQueued(int code, string message) => _items.Writer.TryWrite(new Item(Kind.Reset) { Code = code, Text = message });
 
     public void OnWindowUpdate(int consumed) => _window.OnAcknowledged(consumed);
 
-    public void OnSocketEnded(SocketEnd end, string? detail) => _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = end, Text = detail });
+    public void OnSocketEnded(SocketEnd end, string? detail)
+    {
+        _tunnel?.OnLost();
+        OnSocketEndedQueued(end, detail);
+    }
+
+    private void OnSocketEndedQueued(SocketEnd end, string? detail) => _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = end, Text = detail });
 
     private void ReturnBuffer(Item item)
     {

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Putsh.Protocol;
+using Putsh.Protocol.V3;
 using Putsh.Router.Proxy;
 using Putsh.Router.Routing;
 using Putsh.Router.Sockets;
@@ -75,6 +76,14 @@ internal sealed class RegistrationHandler
             return;
         }
 
+        // The putsh websocket extension: only over cranker_3.0, only when the connector asked for it.
+        var webSockets = negotiation.Version == CrankerProtocol.V3 && _options.WebSockets
+            && WsFrame.Names(request.Headers[WsFrame.ExtensionsHeaderName], WsFrame.WebSocketExtension);
+        if (webSockets)
+        {
+            context.Response.Headers[WsFrame.ExtensionsHeaderName] = WsFrame.WebSocketExtension;
+        }
+
         if (negotiation.SendLegacyHeader)
         {
             context.Response.Headers[CrankerProtocol.LegacyHeaderName] = CrankerProtocol.LegacyHeaderValue;
@@ -106,7 +115,7 @@ internal sealed class RegistrationHandler
             {
                 // v3 sockets live in per-domain pools (§3.4); v1 sockets ignore Domain (§1.5).
                 var pool = _table.GetOrAddV3(info.Domain, route);
-                using var routerSocket = new RouterSocketV3(socket, info, _time, _logger);
+                using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets);
                 RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
                 var run = routerSocket.RunAsync(context.RequestAborted);
                 pool.Add(routerSocket);

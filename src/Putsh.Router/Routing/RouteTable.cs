@@ -35,12 +35,16 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
     /// beats the catch-all whatever the protocol; where both a cranker_3.0 socket and an idle cranker_1.0 socket can
     /// serve, one is picked at random (the migration period); a known cranker_1.0 route with no idle socket waits.
     /// </summary>
-    public RouteChoice Choose(string domain, string decodedPath)
+    /// <remarks>
+    /// With <paramref name="webSocket"/>, only cranker_3.0 sockets that negotiated the websocket extension are chosen;
+    /// a route that resolves but has none gives a choice with <see cref="RouteChoice.Route"/> set and no socket.
+    /// </remarks>
+    public RouteChoice Choose(string domain, string decodedPath, bool webSocket = false)
     {
         if (domain != CrankerProtocol.CatchAll)
         {
             var key = ResolveKey(decodedPath, r => HasV3(domain, r)) ?? (HasV3(domain, CrankerProtocol.CatchAll) ? CrankerProtocol.CatchAll : null);
-            if (key is not null && _v3.TryGetValue((domain, key), out var farm) && farm.Next() is { } socket)
+            if (key is not null && _v3.TryGetValue((domain, key), out var farm) && farm.Next(webSocket) is { } socket)
             {
                 return new RouteChoice(key, socket, null);
             }
@@ -49,8 +53,18 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
         var specific = ResolveKey(decodedPath, r => HasV3(CrankerProtocol.CatchAll, r) || LiveV1(r) is not null);
         foreach (var route in specific is null ? [CrankerProtocol.CatchAll] : new[] { specific, CrankerProtocol.CatchAll })
         {
-            var v3 = _v3.TryGetValue((CrankerProtocol.CatchAll, route), out var pool) ? pool.Next() : null;
+            var v3 = _v3.TryGetValue((CrankerProtocol.CatchAll, route), out var pool) ? pool.Next(webSocket) : null;
             var v1 = LiveV1(route);
+            if (webSocket)
+            {
+                if (v3 is not null || v1 is not null || HasV3(CrankerProtocol.CatchAll, route))
+                {
+                    return new RouteChoice(route, v3, null);
+                }
+
+                continue;
+            }
+
             if (v3 is not null && v1 is { IdleCount: > 0 })
             {
                 return Random.Shared.Next(2) == 0 ? new RouteChoice(route, v3, null) : new RouteChoice(route, null, v1);

@@ -61,14 +61,14 @@ internal sealed class V3RoutePool(string domain, string route)
     }
 
     /// <summary>The next usable socket in turn, or null.</summary>
-    public RouterSocketV3? Next()
+    public RouterSocketV3? Next(bool webSocket = false)
     {
         lock (_lock)
         {
             for (var tried = 0; tried < _sockets.Count; tried++)
             {
                 var socket = _sockets[(int)((uint)_next++ % (uint)_sockets.Count)];
-                if (socket.IsUsable)
+                if (socket.IsUsable && (!webSocket || socket.SupportsWebSockets))
                 {
                     return socket;
                 }

@@ -21,8 +21,9 @@ internal sealed class RouterSocketV3 : IDisposable
     private int _lastId;
     private volatile bool _closed;
 
-    public RouterSocketV3(WebSocket socket, ConnectorInfo connector, TimeProvider time, ILogger logger)
+    public RouterSocketV3(WebSocket socket, ConnectorInfo connector, TimeProvider time, ILogger logger, bool webSockets = false)
     {
+        SupportsWebSockets = webSockets;
         _socket = socket;
         Connector = connector;
         _time = time;
@@ -31,6 +32,9 @@ internal sealed class RouterSocketV3 : IDisposable
     }
 
     public ConnectorInfo Connector { get; }
+
+    /// <summary>The connector negotiated the putsh <c>websocket</c> extension on this socket.</summary>
+    public bool SupportsWebSockets { get; }
 
     public string Id { get; } = Guid.NewGuid().ToString("N");
 

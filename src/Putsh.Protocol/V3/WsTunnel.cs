@@ -1,0 +1,427 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.WebSockets;
+using System.Text;
+using System.Threading.Channels;
+using Putsh.Protocol.Transport;
+
+namespace Putsh.Protocol.V3;
+
+/// <summary>
+/// The putsh <c>websocket</c> extension's message framing inside cranker_3.0 DATA payloads
+/// (docs/websocket-extension.md): byte 0 the kind, byte 1 the flags, then the fragment bytes.
+/// </summary>
+internal static class WsFrame
+{
+    public const string ExtensionsHeaderName = "Putsh-Extensions";
+
+    public const string WebSocketExtension = "websocket";
+
+    public const byte Text = 0x01;
+    public const byte Binary = 0x02;
+    public const byte Close = 0x08;
+
+    /// <summary>Flag: this fragment is the last of its message.</summary>
+    public const byte Last = 0x01;
+
+    public const int HeaderLength = 2;
+
+    /// <summary>Largest fragment that fits one DATA payload.</summary>
+    public const int MaxFragment = V3Frame.MaxPayload - HeaderLength;
+
+    /// <summary>True when a comma-separated <c>Putsh-Extensions</c> value names <paramref name="extension"/>.</summary>
+    public static bool Names(IEnumerable<string?> values, string extension)
+    {
+        foreach (var value in values)
+        {
+            if (value is null)
+            {
+                continue;
+            }
+
+            foreach (var token in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (token.Equals(extension, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>A close code may be sent on a WebSocket (RFC 6455 §7.4): 1000–1003, 1007–1011, 3000–4999.</summary>
+    public static bool IsSendable(int code) => code is (>= 1000 and <= 1003) or (>= 1007 and <= 1014) or (>= 3000 and <= 4999);
+
+    /// <summary>Writes a close payload (kind, flags, optional code, reason) at <paramref name="destination"/>; returns its length.</summary>
+    public static int WriteClose(Span<byte> destination, int? code, string? reason)
+    {
+        destination[0] = Close;
+        destination[1] = Last;
+        if (code is null)
+        {
+            return HeaderLength;
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(destination[HeaderLength..], (ushort)code.Value);
+        var n = Encoding.UTF8.GetBytes(WebSocketClose.TruncateReason(reason), destination[(HeaderLength + 2)..]);
+        return HeaderLength + 2 + n;
+    }
+
+    /// <summary>Reads a close payload's code (null when absent) and reason.</summary>
+    public static (int? Code, string Reason) ReadClose(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length < HeaderLength + 2)
+        {
+            return (null, "");
+        }
+
+        var code = BinaryPrimitives.ReadUInt16BigEndian(payload[HeaderLength..]);
+        return (code, Encoding.UTF8.GetString(payload[(HeaderLength + 2)..]));
+    }
+}
+
+/// <summary>
+/// One WebSocket carried on a cranker_3.0 stream, either side: DATA from the peer is queued (bounded by the flow
+/// window) and written to the local WebSocket, acknowledged once written; messages from the local WebSocket are
+/// cut into fragments and sent as DATA within the window. Used with a real WebSocket (<see cref="RunAsync"/>) or
+/// by an in-process channel (<see cref="ReadAsync"/>, <see cref="SendMessageAsync"/>).
+/// </summary>
+#pragma warning disable CA1001 // _cts has no timer and no wait handle: nothing to release.
+internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window)
+#pragma warning restore CA1001
+{
+    /// <summary>How long a side waits for the other half of a close handshake before giving up.</summary>
+    public static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(10);
+
+    // A peer that keeps to flow control never has more than 64 KiB plus one message unacknowledged.
+    private const long MaxQueuedBytes = 1024 * 1024;
+
+    private readonly Channel<Incoming> _incoming = Channel.CreateUnbounded<Incoming>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _cts = new();
+    private long _queued;
+    private int _closeSent;
+    private int _endSent;
+    private volatile bool _reset;
+
+    /// <summary>What arrived from the peer.</summary>
+    internal enum IncomingKind
+    {
+        Data,
+        Reset,
+        Lost,
+    }
+
+    /// <summary>One item from the peer: a DATA payload (rented buffer), a reset, or the loss of the socket.</summary>
+    internal readonly record struct Incoming(IncomingKind Kind, byte[]? Buffer, int Length, bool EndStream);
+
+    public int RequestId => requestId;
+
+    /// <summary>True once the peer reset the stream.</summary>
+    public bool WasReset => _reset;
+
+    /// <summary>A DATA payload from the peer (receive loop). False when the peer overran the window.</summary>
+    public bool OnData(ReadOnlySpan<byte> payload, bool endStream)
+    {
+        if (Interlocked.Add(ref _queued, payload.Length) > MaxQueuedBytes)
+        {
+            return false;
+        }
+
+        byte[]? buffer = null;
+        if (payload.Length > 0)
+        {
+            buffer = ArrayPool<byte>.Shared.Rent(payload.Length);
+            payload.CopyTo(buffer);
+        }
+
+        if (!_incoming.Writer.TryWrite(new Incoming(IncomingKind.Data, buffer, payload.Length, endStream)) && buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        return true;
+    }
+
+    /// <summary>The peer reset the stream: both WebSockets are aborted.</summary>
+    public void OnReset()
+    {
+        _reset = true;
+        window.Release();
+        _incoming.Writer.TryWrite(new Incoming(IncomingKind.Reset, null, 0, false));
+        _cts.Cancel();
+    }
+
+    /// <summary>The socket carrying the stream ended.</summary>
+    public void OnLost()
+    {
+        // Nothing more can be sent; the local WebSocket is closed with 1001 by the write loop.
+        _reset = true;
+        window.Release();
+        _incoming.Writer.TryWrite(new Incoming(IncomingKind.Lost, null, 0, false));
+    }
+
+    /// <summary>The next item from the peer; the caller returns the buffer with <see cref="Release"/> and acknowledges.</summary>
+    public ValueTask<Incoming> ReadAsync(CancellationToken cancellationToken) => _incoming.Reader.ReadAsync(cancellationToken);
+
+    /// <summary>Returns an item's buffer.</summary>
+    public void Release(Incoming item)
+    {
+        Interlocked.Add(ref _queued, -item.Length);
+        if (item.Buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(item.Buffer);
+        }
+    }
+
+    /// <summary>Acknowledges <paramref name="bytes"/> of DATA payload (§5.6). Never throws.</summary>
+    public async ValueTask AcknowledgeAsync(int bytes)
+    {
+        if (bytes <= 0 || _reset)
+        {
+            return;
+        }
+
+        try
+        {
+            await sender.SendWindowUpdateAsync(requestId, bytes, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The socket is gone; its receive loop reports it.
+        }
+    }
+
+    /// <summary>Sends a whole message as fragments within the window.</summary>
+    public async ValueTask SendMessageAsync(bool text, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        var size = Math.Min(message.Length, WsFrame.MaxFragment);
+        var buffer = ArrayPool<byte>.Shared.Rent(V3Frame.PrefixLength + WsFrame.HeaderLength + size);
+        try
+        {
+            var offset = 0;
+            do
+            {
+                var n = Math.Min(WsFrame.MaxFragment, message.Length - offset);
+                message.Span.Slice(offset, n).CopyTo(buffer.AsSpan(V3Frame.PrefixLength + WsFrame.HeaderLength));
+                offset += n;
+                await SendFragmentAsync(buffer, text ? WsFrame.Text : WsFrame.Binary, offset == message.Length, n, cancellationToken).ConfigureAwait(false);
+            }
+            while (offset < message.Length);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Sends a close (once); null code means a close without a code. Never throws.</summary>
+    public async ValueTask SendCloseAsync(int? code, string? reason)
+    {
+        if (_reset || Interlocked.Exchange(ref _closeSent, 1) != 0)
+        {
+            return;
+        }
+
+        var buffer = new byte[V3Frame.PrefixLength + WsFrame.HeaderLength + 2 + WebSocketClose.MaxReasonBytes];
+        var n = WsFrame.WriteClose(buffer.AsSpan(V3Frame.PrefixLength), code, reason);
+        try
+        {
+            // A close is not held back by the window: it is small and ends the flow.
+            await sender.SendDataAsync(buffer, n, requestId, V3Flags.None, window, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+        }
+    }
+
+    /// <summary>True once a close was sent to the peer.</summary>
+    public bool CloseSent => Volatile.Read(ref _closeSent) != 0;
+
+    /// <summary>Sends the empty DATA with END_STREAM that ends the stream (once). Never throws.</summary>
+    public async ValueTask SendEndAsync()
+    {
+        if (_reset || Interlocked.Exchange(ref _endSent, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await sender.SendEndAsync(requestId, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+        }
+    }
+
+    /// <summary>Resets the stream (once) and stops. Never throws.</summary>
+    public async ValueTask ResetAsync(int code, string message)
+    {
+        if (_reset)
+        {
+            return;
+        }
+
+        OnReset();
+        try
+        {
+            await sender.SendRstAsync(requestId, code, message, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+        }
+    }
+
+    private async ValueTask SendFragmentAsync(byte[] buffer, byte kind, bool last, int length, CancellationToken cancellationToken)
+    {
+        await window.WaitWritableAsync(cancellationToken).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        buffer[V3Frame.PrefixLength] = kind;
+        buffer[V3Frame.PrefixLength + 1] = last ? WsFrame.Last : (byte)0;
+        await sender.SendDataAsync(buffer, WsFrame.HeaderLength + length, requestId, V3Flags.None, window, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Relays between <paramref name="socket"/> and the stream until both directions are closed, then ends the stream.
+    /// Completes when the WebSocket is finished; never throws.
+    /// </summary>
+    public async Task RunAsync(WebSocket socket)
+    {
+        using var abort = _cts.Token.Register(static s => ((WebSocket)s!).Abort(), socket);
+        var read = ReadLoopAsync(socket);
+        var write = WriteLoopAsync(socket);
+        var first = await Task.WhenAny(read, write).ConfigureAwait(false);
+        var other = first == read ? write : read;
+        try
+        {
+            // One direction is closed (or broke); the other half of the close handshake must follow within the timeout.
+            await other.WaitAsync(CloseTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _cts.Cancel();
+            socket.Abort();
+            await other.ConfigureAwait(false);
+        }
+
+        await SendEndAsync().ConfigureAwait(false);
+        Drain();
+    }
+
+    private void Drain()
+    {
+        _incoming.Writer.TryComplete();
+        while (_incoming.Reader.TryRead(out var item))
+        {
+            Release(item);
+        }
+    }
+
+    /// <summary>Local WebSocket to the stream.</summary>
+    private async Task ReadLoopAsync(WebSocket socket)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(V3Frame.PrefixLength + WsFrame.HeaderLength + WsFrame.MaxFragment);
+        var token = _cts.Token;
+        try
+        {
+            while (true)
+            {
+                // Read from the local WebSocket only while the peer keeps up (§5.6).
+                await window.WaitWritableAsync(token).ConfigureAwait(false);
+                var result = await socket.ReceiveAsync(buffer.AsMemory(V3Frame.PrefixLength + WsFrame.HeaderLength, WsFrame.MaxFragment), token).ConfigureAwait(false);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    var status = socket.CloseStatus;
+                    await SendCloseAsync(status is null or WebSocketCloseStatus.Empty ? null : (int)status.Value, socket.CloseStatusDescription).ConfigureAwait(false);
+                    return;
+                }
+
+                await SendFragmentAsync(buffer, result.MessageType == WebSocketMessageType.Text ? WsFrame.Text : WsFrame.Binary, result.EndOfMessage, result.Count, token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception)
+        {
+            // The local side went away without a close: the other side is closed with 1001.
+            await SendCloseAsync((int)WebSocketCloseStatus.EndpointUnavailable, "Going away").ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>The stream to the local WebSocket; acknowledges each payload once written.</summary>
+    private async Task WriteLoopAsync(WebSocket socket)
+    {
+        var token = _cts.Token;
+        var closeWritten = false;
+        try
+        {
+            while (true)
+            {
+                var item = await _incoming.Reader.ReadAsync(token).ConfigureAwait(false);
+                try
+                {
+                    if (item.Kind == IncomingKind.Reset)
+                    {
+                        socket.Abort();
+                        return;
+                    }
+
+                    if (item.Kind == IncomingKind.Lost)
+                    {
+                        break;
+                    }
+
+                    if (item.Length >= WsFrame.HeaderLength && !closeWritten)
+                    {
+                        var payload = item.Buffer.AsMemory(0, item.Length);
+                        var kind = payload.Span[0];
+                        var last = (payload.Span[1] & WsFrame.Last) != 0;
+                        if (kind == WsFrame.Close)
+                        {
+                            var (code, reason) = WsFrame.ReadClose(payload.Span);
+                            var status = code is null ? WebSocketCloseStatus.Empty : WsFrame.IsSendable(code.Value) ? (WebSocketCloseStatus)code.Value : WebSocketCloseStatus.ProtocolError;
+                            closeWritten = true;
+                            if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                            {
+                                await socket.CloseOutputAsync(status, status == WebSocketCloseStatus.Empty ? null : WebSocketClose.TruncateReason(reason), token).ConfigureAwait(false);
+                            }
+                        }
+                        else if (kind is WsFrame.Text or WsFrame.Binary)
+                        {
+                            await socket.SendAsync(payload[WsFrame.HeaderLength..], kind == WsFrame.Text ? WebSocketMessageType.Text : WebSocketMessageType.Binary, last, token).ConfigureAwait(false);
+                        }
+                    }
+
+                    await AcknowledgeAsync(item.Length).ConfigureAwait(false);
+                    if (item.EndStream)
+                    {
+                        break;
+                    }
+                }
+                finally
+                {
+                    Release(item);
+                }
+
+                if (closeWritten && socket.State is WebSocketState.Closed or WebSocketState.Aborted)
+                {
+                    return;
+                }
+            }
+
+            if (!closeWritten)
+            {
+                // The peer ended without a close: its WebSocket went away.
+                await WebSocketClose.CloseOutputQuietlyAsync(socket, WebSocketCloseStatus.EndpointUnavailable, "Going away", CloseTimeout, TimeProvider.System).ConfigureAwait(false);
+            }
+        }
+        catch (Exception)
+        {
+            socket.Abort();
+        }
+    }
+}
