@@ -42,60 +42,6 @@ public sealed class V3Tests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task A_client_that_reads_nothing_stalls_only_its_own_stream_and_memory_stays_bounded()
-    {
-        const long big = 256L * 1024 * 1024;
-        await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/iso"), output);
-        await using var router = await TestRouter.StartAsync(output);
-        await using var connector = await TestConnector.StartAsync(router, "iso", backend, output, TestConnector.V3Only, sockets: 1);
-        GC.Collect();
-        var before = Process.GetCurrentProcess().WorkingSet64;
-
-        // This client takes the headers of a 256 MiB download and then reads nothing.
-        using var stalled = await router.Client.GetAsync($"/iso/download?size={big}&chunked=false", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
-        Assert.Equal(HttpStatusCode.OK, stalled.StatusCode);
-
-        // Meanwhile other streams on the same socket go through, large ones included.
-        var scratch = new byte[64 * 1024];
-        for (var i = 0; i < 5; i++)
-        {
-            using var other = await router.Client.GetAsync($"/iso/download?size={TenMiB}&chunked=true", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
-            await using var stream = await other.Content.ReadAsStreamAsync().DefaultTimeout();
-            long read = 0;
-            int got;
-            while ((got = await stream.ReadAsync(scratch).AsTask().DefaultTimeout()) > 0)
-            {
-                read += got;
-            }
-
-            Assert.Equal(TenMiB, read);
-        }
-
-        var growth = Process.GetCurrentProcess().WorkingSet64 - before;
-        output.WriteLine($"working-set growth with a stalled 256 MiB stream: {growth / (1024 * 1024)} MiB");
-        Assert.True(growth < 64L * 1024 * 1024, $"grew by {growth / (1024 * 1024)} MiB");
-
-        // The stalled stream resumes where it stopped and completes byte-exact.
-        await using var body = await stalled.Content.ReadAsStreamAsync().DefaultTimeout();
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[64 * 1024];
-        var expected = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        long total = 0;
-        int n;
-        while ((n = await body.ReadAsync(buffer).AsTask().DefaultTimeout()) > 0)
-        {
-            sha.AppendData(buffer, 0, n);
-            var pattern = new byte[n];
-            Backends.FillPattern(pattern, total);
-            expected.AppendData(pattern);
-            total += n;
-        }
-
-        Assert.Equal(big, total);
-        Assert.Equal(expected.GetHashAndReset(), sha.GetHashAndReset());
-    }
-
-    [Fact]
     public async Task A_client_abort_resets_only_its_stream_and_stops_the_target_call()
     {
         var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -267,5 +213,69 @@ public sealed class V3Tests(ITestOutputHelper output)
 
         Assert.Equal("cranker_3.0", connector.Routers[0].Protocol);
         Assert.StartsWith("method=GET", await router.Client.GetStringAsync("/new/method").DefaultTimeout());
+    }
+}
+
+/// <summary>
+/// Measures this process's memory, so it runs in the collection that runs alone (with <see cref="LargeBodyTests"/>):
+/// other tests' allocations must not count against it.
+/// </summary>
+[Collection(nameof(LargeBodyTests))]
+public sealed class V3IsolationTests(ITestOutputHelper output)
+{
+    private const int TenMiB = 10 * 1024 * 1024;
+
+    [Fact]
+    public async Task A_client_that_reads_nothing_stalls_only_its_own_stream_and_memory_stays_bounded()
+    {
+        const long big = 256L * 1024 * 1024;
+        await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/iso"), output);
+        await using var router = await TestRouter.StartAsync(output);
+        await using var connector = await TestConnector.StartAsync(router, "iso", backend, output, TestConnector.V3Only, sockets: 1);
+        GC.Collect();
+        var before = Process.GetCurrentProcess().WorkingSet64;
+
+        // This client takes the headers of a 256 MiB download and then reads nothing.
+        using var stalled = await router.Client.GetAsync($"/iso/download?size={big}&chunked=false", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
+        Assert.Equal(HttpStatusCode.OK, stalled.StatusCode);
+
+        // Meanwhile other streams on the same socket go through, large ones included.
+        var scratch = new byte[64 * 1024];
+        for (var i = 0; i < 5; i++)
+        {
+            using var other = await router.Client.GetAsync($"/iso/download?size={TenMiB}&chunked=true", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
+            await using var stream = await other.Content.ReadAsStreamAsync().DefaultTimeout();
+            long read = 0;
+            int got;
+            while ((got = await stream.ReadAsync(scratch).AsTask().DefaultTimeout()) > 0)
+            {
+                read += got;
+            }
+
+            Assert.Equal(TenMiB, read);
+        }
+
+        var growth = Process.GetCurrentProcess().WorkingSet64 - before;
+        output.WriteLine($"working-set growth with a stalled 256 MiB stream: {growth / (1024 * 1024)} MiB");
+        Assert.True(growth < 64L * 1024 * 1024, $"grew by {growth / (1024 * 1024)} MiB");
+
+        // The stalled stream resumes where it stopped and completes byte-exact.
+        await using var body = await stalled.Content.ReadAsStreamAsync().DefaultTimeout();
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[64 * 1024];
+        var expected = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long total = 0;
+        int n;
+        while ((n = await body.ReadAsync(buffer).AsTask().DefaultTimeout()) > 0)
+        {
+            sha.AppendData(buffer, 0, n);
+            var pattern = new byte[n];
+            Backends.FillPattern(pattern, total);
+            expected.AppendData(pattern);
+            total += n;
+        }
+
+        Assert.Equal(big, total);
+        Assert.Equal(expected.GetHashAndReset(), sha.GetHashAndReset());
     }
 }
