@@ -6,6 +6,7 @@ using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Putsh.Connector.Tests.V3;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -52,7 +53,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
                 o.ComponentName = "my component&x=y";
             },
             sockets: 3);
-        await using var connectorTeardown = new ConnectorTeardown(connector, output);
+        await using var connectorTeardown = new ConnectorDisposer(connector);
 
         foreach (var router in new[] { router1, router2 })
         {
@@ -109,7 +110,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             output);
         await using var router = await FakeRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 2);
-        await using var connectorTeardown = new ConnectorTeardown(connector, output);
+        await using var connectorTeardown = new ConnectorDisposer(connector);
         var sockets = await router.NextSocketsAsync(2);
 
         var socket = sockets[0];
@@ -169,7 +170,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             output);
         await using var router = await FakeRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
-        await using var connectorTeardown = new ConnectorTeardown(connector, output);
+        await using var connectorTeardown = new ConnectorDisposer(connector);
         var socket = await router.NextSocketAsync();
 
         await socket.SendTextAsync("GET /my-app/lenient?a=b%20c HTTP/1.1\r\nHost: router:8443\r\nX-Custom: some value\r\nAccept:  text/html\r\n\r\n_2");
@@ -201,7 +202,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             output);
         await using var router = await FakeRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
-        await using var connectorTeardown = new ConnectorTeardown(connector, output);
+        await using var connectorTeardown = new ConnectorDisposer(connector);
         var socket = await router.NextSocketAsync();
 
         await socket.SendTextAsync("GET /my-app/nobody HTTP/1.1\nHost:router:8443\n\n_2");
@@ -236,7 +237,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             output);
         await using var router = await FakeRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
-        await using var connectorTeardown = new ConnectorTeardown(connector, output);
+        await using var connectorTeardown = new ConnectorDisposer(connector);
         var socket = await router.NextSocketAsync();
 
         await socket.SendTextAsync("HEAD /my-app/head HTTP/1.1\nHost:router:8443\n\n_2");
@@ -260,7 +261,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
         await using var router = await FakeRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync(
             [router.RegisterUri], Route, new Uri($"http://127.0.0.1:{closedPort}"), output, sockets: 2);
-        await using var connectorTeardown = new ConnectorTeardown(connector, output);
+        await using var connectorTeardown = new ConnectorDisposer(connector);
         var sockets = await router.NextSocketsAsync(2);
 
         var socket = sockets[0];
@@ -320,7 +321,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             output);
         await using var router = await FakeRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
-        await using var connectorTeardown = new ConnectorTeardown(connector, output);
+        await using var connectorTeardown = new ConnectorDisposer(connector);
         var socket = await router.NextSocketAsync();
 
         try
@@ -357,7 +358,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
         await using var backend = await TestBackend.StartAsync(app => app.Run(_ => Task.CompletedTask), output);
         await using var router = await FakeRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
-        await using var connectorTeardown = new ConnectorTeardown(connector, output);
+        await using var connectorTeardown = new ConnectorDisposer(connector);
         var socket = await router.NextSocketAsync();
 
         await socket.CloseOutputAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away");
@@ -378,7 +379,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
         await using var router = await FakeRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync(
             [router.RegisterUri], Route, backend.Uri, output, o => o.Domain = "api.example.com", sockets: 2);
-        await using var connectorTeardown = new ConnectorTeardown(connector, output);
+        await using var connectorTeardown = new ConnectorDisposer(connector);
         var idle = await router.NextSocketsAsync(2);
 
         var stopping = connector.StopAsync();
@@ -424,7 +425,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
         await using var backend = await TestBackend.StartAsync(app => app.Run(_ => Task.CompletedTask), output);
         await using var router = await FakeRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 2);
-        await using var connectorTeardown = new ConnectorTeardown(connector, output);
+        await using var connectorTeardown = new ConnectorDisposer(connector);
         var idle = await router.NextSocketsAsync(2);
 
         var stopping = connector.StopAsync();
@@ -462,7 +463,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
             output);
         await using var router = await FakeRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
-        await using var connectorTeardown = new ConnectorTeardown(connector, output);
+        await using var connectorTeardown = new ConnectorDisposer(connector);
         var socket = await router.NextSocketAsync();
 
         await socket.SendTextAsync("GET /my-app/headers HTTP/1.1\nHost:router:8443\n\n_2");
@@ -495,7 +496,7 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
         await using var router = await FakeRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync(
             [router.RegisterUri], Route, backend.Uri, output, o => o.BodyBufferSize = 65536, sockets: 1);
-        await using var connectorTeardown = new ConnectorTeardown(connector, output);
+        await using var connectorTeardown = new ConnectorDisposer(connector);
         var socket = await router.NextSocketAsync();
 
         await socket.SendTextAsync("GET /my-app/big HTTP/1.1\nHost:router:8443\n\n_2");
@@ -573,20 +574,5 @@ public sealed class ConnectorV1Tests(ITestOutputHelper output)
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
         return port;
-    }
-
-    /// <summary>
-    /// Disposes a test's connector. The idle-socket case of the Dispose race is fixed and pinned by
-    /// <see cref="DisposeAsync_with_idle_sockets_does_not_throw"/>, but RouterRegistration.Dispose can still call
-    /// ConnectorSocketV1.Abort on a socket that ended on its own and was disposed a moment before. That one exception
-    /// is logged here so it does not fail tests about other features at random.
-    /// </summary>
-    private sealed class ConnectorTeardown(CrankerConnector connector, ITestOutputHelper output) : IAsyncDisposable
-    {
-        public async ValueTask DisposeAsync()
-        {
-            output.WriteLine("disposing the connector");
-            await connector.DisposeAsync().AsTask().DefaultTimeout();
-        }
     }
 }
