@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Putsh.Connector.Forwarding;
 using Putsh.Connector.Sockets;
 using Putsh.Protocol;
+using Putsh.Protocol.Transport;
 using Putsh.Protocol.V3;
 
 namespace Putsh.Connector.Pool;
@@ -269,23 +270,33 @@ internal sealed class RouterRegistration : IDisposable
             ActivityHeadersPropagator = null,
         };
 
-        if (endpoint.PinnedAddress is { } address)
+        // Every router connection is a WriteQueueStream: the socket's small messages (acknowledgements, heads, short
+        // bodies and their ends) leave in one send per burst, and pongs never wait behind a stalled send.
+        var pinned = endpoint.PinnedAddress;
+        handler.ConnectCallback = async (context, ct) =>
         {
-            handler.ConnectCallback = async (context, ct) =>
+            var socket = pinned is null
+                ? new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
+                : new Socket(pinned.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
             {
-                var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
+                if (pinned is null)
                 {
-                    await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), ct).ConfigureAwait(false);
-                    return new NetworkStream(socket, ownsSocket: true);
+                    await socket.ConnectAsync(context.DnsEndPoint, ct).ConfigureAwait(false);
                 }
-                catch
+                else
                 {
-                    socket.Dispose();
-                    throw;
+                    await socket.ConnectAsync(new IPEndPoint(pinned, context.DnsEndPoint.Port), ct).ConfigureAwait(false);
                 }
-            };
-        }
+
+                return new WriteQueueStream(socket);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        };
 
         if (extraRoots is { Count: > 0 })
         {

@@ -85,8 +85,14 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     {
         var started = false;
         var response = context.Response;
-        await foreach (var item in _items.Reader.ReadAllAsync())
+        var reader = _items.Reader;
+        while (await reader.WaitToReadAsync())
         {
+            if (!reader.TryRead(out var item))
+            {
+                continue;
+            }
+
             switch (item.Kind)
             {
                 case Kind.Head:
@@ -150,9 +156,10 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                         ReturnBuffer(item);
                     }
 
-                    if (item.Length > 0)
+                    if (item.Length > 0 && !item.EndStream)
                     {
-                        // Acknowledged once written to the client (§5.6).
+                        // Acknowledged once written to the client (§5.6). Not the last one: its sender has already
+                        // forgotten the stream (§5.7), so that acknowledgement would only be discarded.
                         try
                         {
                             await socket.Sender.SendWindowUpdateAsync(_id, item.Length, CancellationToken.None);
@@ -239,6 +246,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         try
         {
             var body = context.Request.Body;
+            var remaining = context.Request.ContentLength ?? -1;
             while (true)
             {
                 // Read more from the client only while the connector keeps up (§5.6).
@@ -249,7 +257,14 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                     break;
                 }
 
-                await socket.Sender.SendDataAsync(buffer, n, _id, V3Flags.None, _window, cancellationToken);
+                // The last bytes of a body of known length carry END_STREAM themselves, which every peer accepts
+                // (§5.4), instead of an empty DATA of their own.
+                remaining -= n;
+                await socket.Sender.SendDataAsync(buffer, n, _id, remaining == 0 ? V3Flags.EndStream : V3Flags.None, _window, cancellationToken);
+                if (remaining == 0)
+                {
+                    return;
+                }
             }
 
             await socket.Sender.SendEndAsync(_id, cancellationToken);
@@ -302,20 +317,32 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     public void OnHeadPiece(string text, byte flags)
     {
-        _head ??= new StringBuilder(text.Length);
-        _head.Append(text);
-        if ((flags & V3Flags.EndHeader) != 0)
+        var last = (flags & V3Flags.EndHeader) != 0;
+        if (_head is null && last)
         {
-            if (webSocket && _tunnel is null && Putsh.Protocol.Headers.HeadParser.TryParseResponse(_head.ToString(), out var status, []) && status == 101)
-            {
-                // Made here, on the receive loop, so that no DATA after the 101 can miss it.
-                _tunnel = new WsTunnel(socket.Sender, _id, _window);
-            }
+            OnHead(text, flags); // the usual case: the whole head in one piece
+            return;
+        }
 
-            // END_STREAM counts only on the final piece: we are lenient where mu is not (§5.3).
-            _items.Writer.TryWrite(new Item(Kind.Head) { Text = _head.ToString(), EndStream = (flags & V3Flags.EndStream) != 0 });
+        _head ??= new StringBuilder();
+        _head.Append(text);
+        if (last)
+        {
+            OnHead(_head.ToString(), flags);
             _head = null;
         }
+    }
+
+    private void OnHead(string head, byte flags)
+    {
+        if (webSocket && _tunnel is null && Putsh.Protocol.Headers.HeadParser.TryParseResponse(head, out var status, []) && status == 101)
+        {
+            // Made here, on the receive loop, so that no DATA after the 101 can miss it.
+            _tunnel = new WsTunnel(socket.Sender, _id, _window);
+        }
+
+        // END_STREAM counts only on the final piece: we are lenient where mu is not (§5.3).
+        _items.Writer.TryWrite(new Item(Kind.Head) { Text = head, EndStream = (flags & V3Flags.EndStream) != 0 });
     }
 
     public void OnData(ReadOnlySpan<byte> payload, bool endStream)
@@ -387,7 +414,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         }
     }
 
-    private sealed class Item(Kind kind)
+    private readonly struct Item(Kind kind)
     {
         public Kind Kind { get; } = kind;
 

@@ -60,12 +60,10 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
         Assert.Contains("content-length:2", lines);
         await peer.SendWindowUpdateAsync(1, head.Payload.Length);
 
+        // Where jconn sends "hi" and then an empty DATA with END_STREAM, putsh puts END_STREAM on "hi" itself: the
+        // target said content-length:2, so these are the last bytes. Routers must accept that (§5.4).
         var data = await peer.NextAsync();
-        Assert.Equal("0000000000016869", V3Wire.ToHex(data.Raw));
-        await peer.SendWindowUpdateAsync(1, 2);
-
-        var end = await peer.NextAsync();
-        Assert.Equal("000100000001", V3Wire.ToHex(end.Raw));
+        Assert.Equal("0001000000016869", V3Wire.ToHex(data.Raw));
 
         var request = await seen.Task.DefaultTimeout();
         Assert.Equal("GET", request.Method);
@@ -76,6 +74,36 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
 
         // The socket is long-lived: still open after the stream (§5.8).
         Assert.Equal(WebSocketState.Open, peer.State);
+    }
+
+    [Fact]
+    public async Task A_response_of_unknown_length_ends_with_an_empty_DATA_carrying_END_STREAM()
+    {
+        await using var backend = await TestBackend.StartAsync(
+            app => app.Run(async context =>
+            {
+                // No content-length: the body goes chunked, and its end is known only when the target ends it.
+                await context.Response.Body.WriteAsync("chunk"u8.ToArray());
+                await context.Response.Body.FlushAsync();
+            }),
+            output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var disposer = new ConnectorDisposer(connector);
+        var peer = await router.NextPeerAsync();
+
+        await peer.SendAsync(V3Wire.HeaderMessage(1, 0x05, "GET /svc/chunks HTTP/1.1\nHost:r\n\n"));
+        Assert.Equal(V3Wire.WindowUpdate, (await peer.NextAsync()).Type);
+        var head = await peer.NextAsync();
+        Assert.Equal("010400000001", V3Wire.ToHex(head.Raw[..6]));
+        Assert.DoesNotContain("content-length", V3Wire.StrictUtf8.GetString(head.Payload), StringComparison.OrdinalIgnoreCase);
+        await peer.SendWindowUpdateAsync(1, head.Payload.Length);
+
+        var data = await peer.NextAsync();
+        Assert.Equal("000000000001" + V3Wire.ToHex("chunk"u8.ToArray()), V3Wire.ToHex(data.Raw));
+        await peer.SendWindowUpdateAsync(1, 5);
+        var end = await peer.NextAsync();
+        Assert.Equal("000100000001", V3Wire.ToHex(end.Raw));
     }
 
     [Fact]
