@@ -61,6 +61,15 @@ public sealed class RouterOptions
     [Range(1024, 65536)]
     public int BodyBufferSize { get; set; } = 32 * 1024;
 
+    /// <summary>
+    /// The largest per-stream flow-control window the router agrees to when a putsh connector offers a larger one than
+    /// cranker_3.0's 64 KiB (the <c>flow-window</c> extension, docs/behaviour.md). Larger windows need fewer
+    /// acknowledgement round trips per transfer, and let up to this many bytes per stream wait in the router for a
+    /// slow client. 0 or 65536 keeps every socket at 64 KiB. Default 1 MiB; at most 16 MiB.
+    /// </summary>
+    [Range(0, 16 * 1024 * 1024)]
+    public int MaxFlowWindow { get; set; } = 1024 * 1024;
+
     /// <summary>Checks every option; throws <see cref="ArgumentException"/> naming the first one that is wrong.</summary>
     public void Validate()
     {

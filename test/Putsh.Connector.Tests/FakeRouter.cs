@@ -80,7 +80,10 @@ internal sealed class FakeRouter : IAsyncDisposable
     /// <summary>Sockets accepted so far (registrations and deregistrations).</summary>
     public int AcceptedCount => _all.Count;
 
-    public static async Task<FakeRouter> StartAsync(ITestOutputHelper? output = null, FakeRouterProtocols protocols = FakeRouterProtocols.V1Only)
+    /// <param name="output">Where the fake router logs.</param>
+    /// <param name="protocols">The protocols it speaks.</param>
+    /// <param name="answerExtensions">A <c>Putsh-Extensions</c> value to answer every cranker_3.0 registration with, if any.</param>
+    public static async Task<FakeRouter> StartAsync(ITestOutputHelper? output = null, FakeRouterProtocols protocols = FakeRouterProtocols.V1Only, string? answerExtensions = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.Sources.Clear();
@@ -132,6 +135,10 @@ internal sealed class FakeRouter : IAsyncDisposable
             if (version == "1.0")
             {
                 context.Response.Headers["CrankerProtocol"] = "1.0";
+            }
+            else if (answerExtensions is not null)
+            {
+                context.Response.Headers["Putsh-Extensions"] = answerExtensions;
             }
 
             var webSocket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = subProtocol });

@@ -8,10 +8,12 @@ namespace Putsh.Connector.Forwarding;
 /// (<c>WINDOW_UPDATE</c>, §5.6) once the target has read all of it, which is what keeps the router's sender, and
 /// so this queue, within 64 KiB plus one message.
 /// </summary>
-internal sealed class QueuedBodyStream(Func<int, CancellationToken, ValueTask> acknowledge) : Stream
+/// <param name="acknowledge">Sends the WINDOW_UPDATE for bytes the target has read.</param>
+/// <param name="window">The stream's flow-control window: 64 KiB, or what the flow-window extension agreed.</param>
+internal sealed class QueuedBodyStream(Func<int, CancellationToken, ValueTask> acknowledge, int window = Putsh.Protocol.V3.V3Frame.HighWatermark) : Stream
 {
-    /// <summary>Beyond this the router is ignoring flow control, and the stream is reset instead.</summary>
-    private const long MaxQueuedBytes = 1024 * 1024;
+    /// <summary>Beyond this the router is ignoring flow control (a whole MiB past its window), and the stream is reset instead.</summary>
+    private readonly long _maxQueuedBytes = window + (1024 * 1024);
 
     private readonly Channel<(byte[]? Buffer, int Length)> _chunks = Channel.CreateUnbounded<(byte[]?, int)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private byte[]? _current;
@@ -24,7 +26,7 @@ internal sealed class QueuedBodyStream(Func<int, CancellationToken, ValueTask> a
     {
         if (payload.Length > 0)
         {
-            if (Interlocked.Add(ref _queued, payload.Length) > MaxQueuedBytes)
+            if (Interlocked.Add(ref _queued, payload.Length) > _maxQueuedBytes)
             {
                 return false;
             }

@@ -120,10 +120,18 @@ internal sealed class RouterRegistration : IDisposable
             ws.Options.SetRequestHeader(CrankerProtocol.LegacyHeaderName, CrankerProtocol.LegacyHeaderValue);
             ws.Options.SetRequestHeader(CrankerProtocol.RouteHeaderName, _options.Route);
             ws.Options.SetRequestHeader(CrankerProtocol.DomainHeaderName, _options.Domain);
-            var offerWebSockets = _options.WebSockets && _options.Protocols.Any(p => CrankerProtocol.Normalize(p) == CrankerProtocol.V3);
-            if (offerWebSockets)
+            // putsh extensions, for cranker_3.0 only; other routers ignore the header.
+            var offersV3 = _options.Protocols.Any(p => CrankerProtocol.Normalize(p) == CrankerProtocol.V3);
+            var offerWebSockets = _options.WebSockets && offersV3;
+            var offerWindow = offersV3 && _options.FlowWindow > V3Frame.HighWatermark;
+            if (offerWebSockets || offerWindow)
             {
-                ws.Options.SetRequestHeader(WsFrame.ExtensionsHeaderName, WsFrame.WebSocketExtension);
+                ws.Options.SetRequestHeader(WsFrame.ExtensionsHeaderName, (offerWebSockets, offerWindow) switch
+                {
+                    (true, true) => WsFrame.WebSocketExtension + ", " + FlowWindowExtension.Token(_options.FlowWindow),
+                    (true, false) => WsFrame.WebSocketExtension,
+                    _ => FlowWindowExtension.Token(_options.FlowWindow),
+                });
                 ws.Options.CollectHttpResponseDetails = true;
             }
 
@@ -136,11 +144,16 @@ internal sealed class RouterRegistration : IDisposable
 
             // §1.4: cranker_3.0 only when the router picked it; anything else, including no subprotocol, is 1.0.
             Protocol = ws.SubProtocol == CrankerProtocol.V3 ? CrankerProtocol.V3 : CrankerProtocol.V1;
-            // Upgrade heads are WebSockets only where the router answered that it speaks the extension.
-            var webSockets = offerWebSockets && Protocol == CrankerProtocol.V3
-                && ws.HttpResponseHeaders is { } responseHeaders
-                && responseHeaders.TryGetValue(WsFrame.ExtensionsHeaderName, out var extensions)
-                && WsFrame.Names(extensions, WsFrame.WebSocketExtension);
+            // An extension is on only where the router answered that it speaks it.
+            IEnumerable<string> extensions = [];
+            if (Protocol == CrankerProtocol.V3 && ws.HttpResponseHeaders is { } responseHeaders
+                && responseHeaders.TryGetValue(WsFrame.ExtensionsHeaderName, out var answered))
+            {
+                extensions = answered;
+            }
+
+            var webSockets = offerWebSockets && WsFrame.Names(extensions, WsFrame.WebSocketExtension);
+            var flowWindow = offerWindow ? Math.Min(FlowWindowExtension.Parse(extensions), _options.FlowWindow) : 0;
             ws.HttpResponseHeaders = null;
             var hadFailures = Interlocked.Exchange(ref _failures, 0) > 0;
             LastError = null;
@@ -151,7 +164,7 @@ internal sealed class RouterRegistration : IDisposable
             }
 
             IConnectorSocket socket = Protocol == CrankerProtocol.V3
-                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name, webSockets)
+                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name, webSockets, flowWindow)
                 : new ConnectorSocketV1(ws, _target, _options, _time, _logger, Endpoint.Name);
             ws = null;
             Interlocked.Increment(ref _idle);

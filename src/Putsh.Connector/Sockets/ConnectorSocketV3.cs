@@ -29,9 +29,10 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
     private readonly bool _webSockets;
 
-    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, bool webSockets = false)
+    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, bool webSockets = false, int flowWindow = 0)
     {
         _webSockets = webSockets;
+        FlowWindow = flowWindow > 0 ? flowWindow : V3Frame.HighWatermark;
         _socket = socket;
         _target = target;
         _options = options;
@@ -48,6 +49,9 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
     }
 
     public V3Sender Sender { get; }
+
+    /// <summary>Each stream's flow-control window: 64 KiB (§5.6), or what the <c>flow-window</c> extension agreed.</summary>
+    public int FlowWindow { get; }
 
     public bool WasConsumed => false;
 
@@ -242,7 +246,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
         public int Id { get; } = id;
 
-        public FlowWindow Window { get; } = new();
+        public FlowWindow Window { get; } = new(owner.FlowWindow);
 
         /// <summary>Adds a HEADER piece; returns the whole head at END_HEADER, else null.</summary>
         public string? AppendHead(string text, byte flags)
@@ -327,7 +331,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
         {
             if (!endStream)
             {
-                _body = new QueuedBodyStream((n, ct) => owner.Sender.SendWindowUpdateAsync(Id, n, ct));
+                _body = new QueuedBodyStream((n, ct) => owner.Sender.SendWindowUpdateAsync(Id, n, ct), owner.FlowWindow);
             }
         }
 

@@ -2,14 +2,21 @@ namespace Putsh.Protocol.V3;
 
 /// <summary>
 /// The sender's side of cranker_3.0 flow control for one stream (§5.6): bytes sent but not yet acknowledged. Above
-/// 64 KiB the sender pauses; an acknowledgement that takes it below 16 KiB resumes it.
+/// 64 KiB the sender pauses; an acknowledgement that takes it below 16 KiB resumes it. Between putsh peers that
+/// agreed on a larger window (the <c>flow-window</c> extension) the marks are that window and a quarter of it.
 /// </summary>
-internal sealed class FlowWindow
+/// <param name="highWatermark">Unacknowledged bytes above which the sender pauses.</param>
+internal sealed class FlowWindow(int highWatermark = V3Frame.HighWatermark)
 {
+    private readonly int _high = highWatermark;
+    private readonly int _low = highWatermark / 4;
     private readonly Lock _lock = new();
     private long _unacked;
     private bool _writable = true;
     private TaskCompletionSource? _resume;
+
+    /// <summary>Unacknowledged bytes above which the sender pauses; the receiver's side holds at most this plus one message.</summary>
+    public int HighWatermark => _high;
 
     public long Unacked
     {
@@ -28,7 +35,7 @@ internal sealed class FlowWindow
         lock (_lock)
         {
             _unacked += bytes;
-            if (_unacked > V3Frame.HighWatermark)
+            if (_unacked > _high)
             {
                 _writable = false;
             }
@@ -42,7 +49,7 @@ internal sealed class FlowWindow
         lock (_lock)
         {
             _unacked -= bytes;
-            if (!_writable && _unacked < V3Frame.LowWatermark)
+            if (!_writable && _unacked < _low)
             {
                 _writable = true;
                 resume = _resume;

@@ -95,8 +95,9 @@ internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window
     /// <summary>How long a side waits for the other half of a close handshake before giving up.</summary>
     public static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(10);
 
-    // A peer that keeps to flow control never has more than 64 KiB plus one message unacknowledged.
-    private const long MaxQueuedBytes = 1024 * 1024;
+    // A peer that keeps to flow control never has more than the window (64 KiB, or what the flow-window extension
+    // agreed) plus one message unacknowledged; a whole MiB beyond that is an overrun.
+    private readonly long _maxQueuedBytes = window.HighWatermark + (1024 * 1024);
 
     private readonly Channel<Incoming> _incoming = Channel.CreateUnbounded<Incoming>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _cts = new();
@@ -124,7 +125,7 @@ internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window
     /// <summary>A DATA payload from the peer (receive loop). False when the peer overran the window.</summary>
     public bool OnData(ReadOnlySpan<byte> payload, bool endStream)
     {
-        if (Interlocked.Add(ref _queued, payload.Length) > MaxQueuedBytes)
+        if (Interlocked.Add(ref _queued, payload.Length) > _maxQueuedBytes)
         {
             return false;
         }

@@ -17,13 +17,14 @@ namespace Putsh.Router.Proxy;
 internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket, string route, RouterOptions options, ILogger logger, bool webSocket = false) : IV3Stream
 {
     /// <summary>
-    /// A connector that keeps to the flow-control rules never has more than 64 KiB plus one message
-    /// unacknowledged; one that sends far beyond that is reset rather than buffered.
+    /// A connector that keeps to the flow-control rules never has more than its window (64 KiB, or what the
+    /// flow-window extension agreed) plus one message unacknowledged; one that sends a whole MiB beyond that is reset
+    /// rather than buffered.
     /// </summary>
-    private const long MaxQueuedBytes = 1024 * 1024;
+    private readonly long _maxQueuedBytes = socket.FlowWindow + (1024 * 1024);
 
     private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
-    private readonly FlowWindow _window = new();
+    private readonly FlowWindow _window = new(socket.FlowWindow);
     private StringBuilder? _head;
     private long _queued;
     private int _id;
@@ -358,7 +359,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             return;
         }
 
-        if (Interlocked.Add(ref _queued, payload.Length) > MaxQueuedBytes)
+        if (Interlocked.Add(ref _queued, payload.Length) > _maxQueuedBytes)
         {
             _ = ResetAsync(1, "Flow control window exceeded");
             _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = SocketEnd.ProtocolError, Text = "connector ignored flow control" });

@@ -76,12 +76,21 @@ internal sealed class RegistrationHandler
             return;
         }
 
-        // The putsh websocket extension: only over cranker_3.0, only when the connector asked for it.
+        // putsh extensions: only over cranker_3.0, only those the connector asked for.
+        var offered = request.Headers[WsFrame.ExtensionsHeaderName];
         var webSockets = negotiation.Version == CrankerProtocol.V3 && _options.WebSockets
-            && WsFrame.Names(request.Headers[WsFrame.ExtensionsHeaderName], WsFrame.WebSocketExtension);
-        if (webSockets)
+            && WsFrame.Names(offered, WsFrame.WebSocketExtension);
+        var flowWindow = negotiation.Version == CrankerProtocol.V3
+            ? FlowWindowExtension.Agree(FlowWindowExtension.Parse(offered), _options.MaxFlowWindow)
+            : 0;
+        if (webSockets || flowWindow > 0)
         {
-            context.Response.Headers[WsFrame.ExtensionsHeaderName] = WsFrame.WebSocketExtension;
+            context.Response.Headers[WsFrame.ExtensionsHeaderName] = (webSockets, flowWindow > 0) switch
+            {
+                (true, true) => WsFrame.WebSocketExtension + ", " + FlowWindowExtension.Token(flowWindow),
+                (true, false) => WsFrame.WebSocketExtension,
+                _ => FlowWindowExtension.Token(flowWindow),
+            };
         }
 
         if (negotiation.SendLegacyHeader)
@@ -115,7 +124,7 @@ internal sealed class RegistrationHandler
             {
                 // v3 sockets live in per-domain pools (§3.4); v1 sockets ignore Domain (§1.5).
                 var pool = _table.GetOrAddV3(info.Domain, route);
-                using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets);
+                using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow);
                 RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
                 var run = routerSocket.RunAsync(context.RequestAborted);
                 pool.Add(routerSocket);

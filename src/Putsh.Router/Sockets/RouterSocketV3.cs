@@ -21,9 +21,10 @@ internal sealed class RouterSocketV3 : IDisposable
     private int _lastId;
     private volatile bool _closed;
 
-    public RouterSocketV3(WebSocket socket, ConnectorInfo connector, TimeProvider time, ILogger logger, bool webSockets = false)
+    public RouterSocketV3(WebSocket socket, ConnectorInfo connector, TimeProvider time, ILogger logger, bool webSockets = false, int flowWindow = 0)
     {
         SupportsWebSockets = webSockets;
+        FlowWindow = flowWindow > 0 ? flowWindow : V3Frame.HighWatermark;
         _socket = socket;
         Connector = connector;
         _time = time;
@@ -35,6 +36,9 @@ internal sealed class RouterSocketV3 : IDisposable
 
     /// <summary>The connector negotiated the putsh <c>websocket</c> extension on this socket.</summary>
     public bool SupportsWebSockets { get; }
+
+    /// <summary>Each stream's flow-control window: 64 KiB (§5.6), or what the <c>flow-window</c> extension agreed.</summary>
+    public int FlowWindow { get; }
 
     public string Id { get; } = Guid.NewGuid().ToString("N");
 

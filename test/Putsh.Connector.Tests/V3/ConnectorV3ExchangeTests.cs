@@ -295,6 +295,53 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task With_a_flow_window_agreed_the_response_body_stops_at_that_window_instead_of_64_KiB()
+    {
+        const int window = 256 * 1024;
+        var payload = RandomBytes(1024 * 1024, 5);
+        await using var backend = await TestBackend.StartAsync(
+            app => app.Run(async context =>
+            {
+                context.Response.ContentLength = payload.Length;
+                await context.Response.Body.WriteAsync(payload);
+            }),
+            output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both, answerExtensions: $"websocket, flow-window={window}");
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var disposer = new ConnectorDisposer(connector);
+        var peer = await router.NextPeerAsync();
+
+        // The connector offers its default window (1 MiB); this router accepted a quarter of it.
+        Assert.Contains("flow-window=1048576", peer.Handshake.Header("Putsh-Extensions"), StringComparison.Ordinal);
+
+        await peer.SendGetAsync(1, "/svc/big");
+        Assert.Equal(V3Wire.WindowUpdate, (await peer.NextAsync()).Type);
+        var head = await peer.NextAsync();
+        Assert.Equal(V3Wire.Header, head.Type);
+        long sent = head.Payload.Length;
+        while (sent <= window)
+        {
+            var data = await peer.NextAsync();
+            Assert.True(data.IsFrame && data.Type == V3Wire.Data && data.Id == 1 && data.Flags == 0, $"expected DATA for stream 1, got {data}");
+            sent += data.Payload.Length;
+        }
+
+        // Well past §5.6's 64 KiB without a single acknowledgement, and then nothing more: the same one bounded
+        // wait for an absence as the 64 KiB test above.
+        Assert.InRange(sent, window + 1, window + V3Wire.MaxDataPayload);
+        Assert.False(await peer.AnythingWithinAsync(TimeSpan.FromMilliseconds(500)), "the connector kept sending past the agreed window");
+
+        foreach (var message in peer.Exchange(1).Messages.Where(m => m.Type is V3Wire.Header or V3Wire.Data).ToList())
+        {
+            await peer.AcknowledgeAsync(message);
+        }
+
+        var exchange = await peer.ReadUntilEndedAsync(1);
+        exchange.AssertCompletedNormally();
+        AssertSameBytes(payload, exchange.Body);
+    }
+
+    [Fact]
     public async Task A_20000_character_response_header_arrives_as_two_HEADER_pieces_flagged_00_then_04()
     {
         var big = Letters(20_000);

@@ -34,10 +34,22 @@ internal sealed class FakeV3Connector : IAsyncDisposable
 
     public ClientWebSocket Socket { get; }
 
-    /// <summary>Registers as jconn does (§1.2), offering only cranker_3.0 plus the legacy header.</summary>
-    public static async Task<FakeV3Connector> ConnectAsync(Uri registerUri, string route, string? domain = null, string instanceId = "fake-v3")
+    /// <summary>The router's <c>Putsh-Extensions</c> answer, when extensions were offered.</summary>
+    public string? AnsweredExtensions { get; private init; }
+
+    /// <summary>
+    /// Registers as jconn does (§1.2), offering only cranker_3.0 plus the legacy header, and the putsh
+    /// <paramref name="extensions"/> if given.
+    /// </summary>
+    public static async Task<FakeV3Connector> ConnectAsync(Uri registerUri, string route, string? domain = null, string instanceId = "fake-v3", string? extensions = null)
     {
         var socket = new ClientWebSocket();
+        if (extensions is not null)
+        {
+            socket.Options.SetRequestHeader("Putsh-Extensions", extensions);
+            socket.Options.CollectHttpResponseDetails = true;
+        }
+
         socket.Options.AddSubProtocol("cranker_3.0");
         socket.Options.SetRequestHeader("CrankerProtocol", "1.0");
         socket.Options.SetRequestHeader("Route", route);
@@ -48,14 +60,21 @@ internal sealed class FakeV3Connector : IAsyncDisposable
 
         await socket.ConnectAsync(new Uri(registerUri, $"/register/?connectorInstanceID={Uri.EscapeDataString(instanceId)}&componentName=fake-v3"), TestTimeouts.Token()).DefaultTimeout();
         Assert.Equal("cranker_3.0", socket.SubProtocol);
-        return new FakeV3Connector(socket);
+        string? answered = null;
+        if (socket.HttpResponseHeaders?.TryGetValue("Putsh-Extensions", out var values) == true)
+        {
+            answered = string.Join(", ", values);
+        }
+
+        socket.HttpResponseHeaders = null;
+        return new FakeV3Connector(socket) { AnsweredExtensions = answered };
     }
 
     /// <summary>Connects and waits until the router put the socket in its cranker_3.0 pool.</summary>
-    public static async Task<FakeV3Connector> ConnectAndWaitAsync(TestRouter router, string route, string? domain = null, string instanceId = "fake-v3")
+    public static async Task<FakeV3Connector> ConnectAndWaitAsync(TestRouter router, string route, string? domain = null, string instanceId = "fake-v3", string? extensions = null)
     {
         var before = V3Count(router, domain ?? "*", route);
-        var connector = await ConnectAsync(router.RegisterUri, route, domain, instanceId);
+        var connector = await ConnectAsync(router.RegisterUri, route, domain, instanceId, extensions);
         await WaitUntilAsync(() => V3Count(router, domain ?? "*", route) == before + 1, $"v3 socket for {domain ?? "*"}/{route} registered");
         return connector;
     }

@@ -235,6 +235,54 @@ public sealed class RouterV3WireTests(ITestOutputHelper output)
         Assert.Equal("done", await response.Content.ReadAsStringAsync().DefaultTimeout());
     }
 
+    [Theory]
+    [InlineData("flow-window=262144", "flow-window=262144")] // accepted as offered
+    [InlineData("websocket, flow-window=8388608", "websocket, flow-window=1048576")] // capped at MaxFlowWindow (1 MiB)
+    [InlineData("flow-window=65536", null)] // not above 64 KiB: nothing to agree
+    [InlineData("flow-window=lots", null)] // malformed: ignored
+    [InlineData("flow-window=33554432", null)] // beyond the 16 MiB any putsh peer accepts: ignored
+    public async Task The_router_answers_a_flow_window_offer_with_the_window_it_accepts(string offer, string? answer)
+    {
+        await using var router = await TestRouter.StartAsync(output);
+        await using var connector = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", extensions: offer);
+        Assert.Equal(answer, connector.AnsweredExtensions);
+    }
+
+    [Fact]
+    public async Task With_a_flow_window_agreed_an_upload_goes_past_64_KiB_unacknowledged_up_to_that_window()
+    {
+        const int window = 256 * 1024;
+        await using var router = await TestRouter.StartAsync(output);
+        await using var connector = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", extensions: $"flow-window={window}");
+        Assert.Equal($"flow-window={window}", connector.AnsweredExtensions);
+
+        var body = RandomBytes(1_000_000);
+        var responseTask = router.Client.PostAsync("/svc/upload", new ByteArrayContent(body));
+        var head = await connector.ReceiveFrameAsync();
+        Assert.Equal((V3Bytes.Header, (byte)0x04, 1), (head.Type, head.Flags, head.Id));
+
+        // Nothing acknowledged: the router sends until head + DATA exceed the agreed window, four times §5.6's.
+        var unacked = (long)head.Payload.Length;
+        using var received = new MemoryStream();
+        while (unacked <= window)
+        {
+            var data = await connector.ReceiveFrameAsync();
+            Assert.Equal((V3Bytes.Data, (byte)0x00, 1), (data.Type, data.Flags, data.Id));
+            received.Write(data.Payload);
+            unacked += data.Payload.Length;
+        }
+
+        Assert.InRange(unacked, window + 1, window + MaxDataPayload);
+
+        await connector.SendAsync(V3Bytes.WindowUpdateMessage(1, (int)unacked));
+        received.Write(await ReceiveBodyAsync(connector, 1, acknowledge: true));
+        Assert.Equal(body, received.ToArray());
+
+        await RespondAsync(connector, 1, "done");
+        using var response = await responseTask.DefaultTimeout();
+        Assert.Equal("done", await response.Content.ReadAsStringAsync().DefaultTimeout());
+    }
+
     // ---- 5. client abort ---------------------------------------------------------------------------------------
 
     [Fact]
