@@ -79,8 +79,8 @@ public sealed class ConnectorOptions
     /// <summary>Time allowed to connect to the backend. Default 10 s.</summary>
     public TimeSpan TargetConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Size of the buffer for body bytes, and so the largest body frame sent to a router (at most 64 KiB, §4.7). Default 32 KiB.</summary>
-    public int BodyBufferSize { get; set; } = 32 * 1024;
+    /// <summary>Size of the buffer for body bytes, and so the largest body frame sent to a router (at most 64 KiB, §4.7). Default 64 KiB.</summary>
+    public int BodyBufferSize { get; set; } = 64 * 1024;
 
     /// <summary>
     /// The per-stream flow-control window offered to cranker_3.0 routers, in bytes (the putsh <c>flow-window</c>

@@ -57,9 +57,9 @@ public sealed class RouterOptions
     /// <summary>Largest request body accepted from a client, in bytes; null means no limit (bodies are streamed). Default null.</summary>
     public long? MaxRequestBodySize { get; set; }
 
-    /// <summary>Size of the buffer used to move body bytes, and so the largest body frame sent to a connector. Default 32 KiB.</summary>
+    /// <summary>Size of the buffer used to move body bytes, and so the largest body frame sent to a connector. Default 64 KiB.</summary>
     [Range(1024, 65536)]
-    public int BodyBufferSize { get; set; } = 32 * 1024;
+    public int BodyBufferSize { get; set; } = 64 * 1024;
 
     /// <summary>
     /// The largest per-stream flow-control window the router agrees to when a putsh connector offers a larger one than

@@ -61,6 +61,8 @@ internal static class RouterCommand
             S("--proxy-host-header", "ProxyHostHeader", SettingKind.Flag, "true", "forward the client's Host header to the backend", (t, v, s) => t.Options.ProxyHostHeader = s.Bool(v[0])),
             S("--max-request-body", "MaxRequestBody", SettingKind.Text, "unlimited", "largest request body accepted, in bytes", (t, v, s) => t.Options.MaxRequestBodySize = v[0] == "unlimited" ? null : s.Long(v[0], 0)),
             S("--websockets", "WebSockets", SettingKind.Flag, "true", "carry client WebSockets to cranker_3.0 connectors that support it (putsh extension)", (t, v, s) => t.Options.WebSockets = s.Bool(v[0])),
+            S("--max-flow-window", "MaxFlowWindow", SettingKind.Text, "1048576", "largest per-stream flow-control window in bytes agreed with putsh connectors (flow-window extension); 0 keeps Cranker's 64 KiB", (t, v, s) => t.Options.MaxFlowWindow = s.Int(v[0], 0, 16 * 1024 * 1024)),
+            S("--body-buffer", "BodyBufferSize", SettingKind.Text, "65536", "bytes read from a client's request body at a time, and so the largest body message sent to a connector (1024-65536)", (t, v, s) => t.Options.BodyBufferSize = s.Int(v[0], 1024, 65536)),
         ];
     }
 

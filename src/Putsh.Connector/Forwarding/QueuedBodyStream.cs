@@ -15,7 +15,7 @@ internal sealed class QueuedBodyStream(Func<int, CancellationToken, ValueTask> a
     /// <summary>Beyond this the router is ignoring flow control (a whole MiB past its window), and the stream is reset instead.</summary>
     private readonly long _maxQueuedBytes = window + (1024 * 1024);
 
-    private readonly Channel<(byte[]? Buffer, int Length)> _chunks = Channel.CreateUnbounded<(byte[]?, int)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly Channel<(byte[]? Buffer, int Length)> _chunks = Channel.CreateUnbounded<(byte[]?, int)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
     private byte[]? _current;
     private int _currentLength;
     private int _offset;

@@ -23,7 +23,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     /// </summary>
     private readonly long _maxQueuedBytes = socket.FlowWindow + (1024 * 1024);
 
-    private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+    private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = true });
     private readonly FlowWindow _window = new(socket.FlowWindow);
     private StringBuilder? _head;
     private long _queued;
