@@ -106,15 +106,32 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
     }
 
     /// <summary>Waits for the first message, which must be a request head; null when the socket ended first.</summary>
+    /// <remarks>
+    /// The wait is a zero-byte receive, which holds no buffer and completes once a frame header is in (pings and
+    /// pongs are handled inside it); the buffer is rented only then, so a pool of idle sockets costs little.
+    /// </remarks>
     private async Task<string?> ReceiveHeadAsync(CancellationToken stopping)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        byte[]? buffer = null;
         var length = 0;
         try
         {
             while (true)
             {
-                if (length == buffer.Length)
+                ValueWebSocketReceiveResult result;
+                if (buffer is null)
+                {
+                    result = await _socket.ReceiveAsync(Memory<byte>.Empty, stopping).ConfigureAwait(false);
+                    if (result.MessageType != WebSocketMessageType.Close)
+                    {
+                        buffer = ArrayPool<byte>.Shared.Rent(4096);
+                        if (!result.EndOfMessage)
+                        {
+                            continue; // now read the frame's payload into the buffer
+                        }
+                    }
+                }
+                else if (length == buffer.Length)
                 {
                     if (buffer.Length >= V1Markers.MaxHeadLength * 3)
                     {
@@ -126,9 +143,13 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
                     buffer.AsSpan(0, length).CopyTo(bigger);
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = bigger;
+                    continue;
+                }
+                else
+                {
+                    result = await _socket.ReceiveAsync(buffer.AsMemory(length), stopping).ConfigureAwait(false);
                 }
 
-                var result = await _socket.ReceiveAsync(buffer.AsMemory(length), stopping).ConfigureAwait(false);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     // The router closed an idle socket (deregistration, shutdown): answer and end.
@@ -145,13 +166,16 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
                 length += result.Count;
                 if (result.EndOfMessage)
                 {
-                    return Encoding.UTF8.GetString(buffer, 0, length);
+                    return Encoding.UTF8.GetString(buffer.AsSpan(0, length));
                 }
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 

@@ -22,7 +22,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _routerName;
-    private readonly ConcurrentDictionary<int, TargetStream> _streams = new();
+    private readonly ConcurrentDictionary<int, TargetStream> _streams = new(concurrencyLevel: 1, capacity: 3);
     private volatile bool _stopping;
     private int _closing;
     private int _disposed;

@@ -88,7 +88,9 @@ internal sealed class RouterSocketV1 : IDisposable
     /// <summary>Reads the socket until it ends. Runs for the socket's whole life, on the registration request.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(_options.BodyBufferSize);
+        // Rented when the first frame arrives: until then the socket waits in its pool with a zero-byte receive,
+        // which holds no buffer, so thousands of idle sockets cost little (see V3MessageReader).
+        byte[]? buffer = null;
         byte[]? text = null;
         var textLength = 0;
         SocketEnd end = SocketEnd.SocketLost;
@@ -100,7 +102,27 @@ internal sealed class RouterSocketV1 : IDisposable
         {
             while (true)
             {
-                var result = await _socket.ReceiveAsync(buffer.AsMemory(), stopping);
+                ValueWebSocketReceiveResult result;
+                if (buffer is null)
+                {
+                    // Completes once a frame header is in (pings and pongs are handled inside), with Count 0.
+                    result = await _socket.ReceiveAsync(Memory<byte>.Empty, stopping);
+                    if (result.MessageType != WebSocketMessageType.Close)
+                    {
+                        buffer = ArrayPool<byte>.Shared.Rent(_options.BodyBufferSize);
+                        if (!result.EndOfMessage)
+                        {
+                            continue; // now read the frame's payload into the buffer
+                        }
+
+                        // An empty message, already consumed: handled below like any other.
+                    }
+                }
+                else
+                {
+                    result = await _socket.ReceiveAsync(buffer.AsMemory(), stopping);
+                }
+
                 Volatile.Write(ref _lastRead, _time.GetTimestamp());
                 _idleTimer?.Change(_options.IdleTimeout, Timeout.InfiniteTimeSpan);
 
@@ -150,7 +172,7 @@ internal sealed class RouterSocketV1 : IDisposable
                         text = bigger;
                     }
 
-                    buffer.AsSpan(0, result.Count).CopyTo(text.AsSpan(textLength));
+                    buffer!.AsSpan(0, result.Count).CopyTo(text.AsSpan(textLength));
                     textLength += result.Count;
                     if (!result.EndOfMessage)
                     {
@@ -173,7 +195,7 @@ internal sealed class RouterSocketV1 : IDisposable
                 else if (result.Count > 0)
                 {
                     // Zero-length frames carry nothing (§4.5). Partial frames are passed on as they come.
-                    await exchange.OnBodyAsync(buffer.AsMemory(0, result.Count));
+                    await exchange.OnBodyAsync(buffer!.AsMemory(0, result.Count));
                 }
             }
         }
@@ -187,7 +209,11 @@ internal sealed class RouterSocketV1 : IDisposable
             Interlocked.Exchange(ref _state, StateClosed);
             _idleTimer?.Dispose();
             _pool.Remove(this);
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
             if (text is not null)
             {
                 ArrayPool<byte>.Shared.Return(text);
