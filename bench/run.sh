@@ -20,7 +20,9 @@
 #   DL_MAX [20] DL_SECONDS [10]   10 MiB downloads: at most DL_MAX, stopped after DL_SECONDS
 #   UL_MAX [5]  UL_SECONDS [10]   100 MB uploads:   at most UL_MAX, stopped after UL_SECONDS
 #   BASE_PORT  [28080] backend = BASE_PORT, nginx hops +1/+2, putsh router +10 (clients) / +11 (register)
-#   BUILD      [1]     1 = `dotnet publish` putsh into bench/out/putsh first; 0 = use what is there
+#   BUILD      [1]     1 = `dotnet publish` putsh first (into bench/out/putsh-aot or bench/out/putsh); 0 = use what is there
+#   AOT        [1]     1 = the Native AOT build (PublishAot), started as bench/out/putsh-aot/putsh; it needs clang.
+#                      0 = the JIT build, started as `dotnet bench/out/putsh/putsh.dll` (give it WARMUP=20, see README)
 #   PUTSH_SOCKETS []   if set, passed to the connector as --sockets (default: the connector's own)
 set -uo pipefail
 export LC_ALL=C
@@ -42,7 +44,8 @@ SERVER_CPU=${SERVER_CPU:-0}; LOAD_CPU=${LOAD_CPU:-1}; LAT_CPU=${LAT_CPU:-$LOAD_C
 QUIET_PCT=${QUIET_PCT:-10}; QUIET_WAIT=${QUIET_WAIT:-15}
 DL_MAX=${DL_MAX:-20}; DL_SECONDS=${DL_SECONDS:-10}
 UL_MAX=${UL_MAX:-5};  UL_SECONDS=${UL_SECONDS:-10}
-BASE_PORT=${BASE_PORT:-28080}; BUILD=${BUILD:-1}; PUTSH_SOCKETS=${PUTSH_SOCKETS:-}
+BASE_PORT=${BASE_PORT:-28080}; BUILD=${BUILD:-1}; AOT=${AOT:-1}; PUTSH_SOCKETS=${PUTSH_SOCKETS:-}
+[[ $AOT == 0 || $AOT == 1 ]] || fail "AOT must be 0 or 1"
 P_BACKEND=$BASE_PORT; P_HOP_IN=$((BASE_PORT + 1)); P_HOP_OUT=$((BASE_PORT + 2))
 P_ROUTER=$((BASE_PORT + 10)); P_REGISTER=$((BASE_PORT + 11))
 HZ=$(getconf CLK_TCK)
@@ -50,7 +53,10 @@ UL_BYTES=100000000
 SIZES=(small:100 1k:1024 100k:102400 10m:10485760)
 
 OUT="$BENCH/out"; STATE="$OUT/state"; WWW="$OUT/www/b"; UL_FILE="$OUT/upload-100MB.bin"
-PUTSH_DLL="$OUT/putsh/putsh.dll"
+PUTSH_DLL="$OUT/putsh/putsh.dll"; PUTSH_AOT="$OUT/putsh-aot/putsh"
+# how a putsh process is started: the JIT build through the dotnet host, or the native executable
+if [[ $AOT == 1 ]]; then PUTSH=("$PUTSH_AOT"); PUTSH_BUILD="Native AOT (bench/out/putsh-aot/putsh)"
+else PUTSH=(dotnet "$PUTSH_DLL"); PUTSH_BUILD="JIT (dotnet bench/out/putsh/putsh.dll)"; fi
 RES="$BENCH/results/$(date -u +%Y%m%d-%H%M%S)"
 RAW="$RES/raw.tsv"
 
@@ -68,12 +74,19 @@ flock -n 9 || fail "another bench/run.sh is running (lock $OUT/run.lock)"
 needs_putsh=0; for s in "${SUTS[@]}"; do [[ $s == putsh-* ]] && needs_putsh=1; done
 if (( needs_putsh )); then
   command -v dotnet >/dev/null || fail "dotnet not found"
-  if [[ $BUILD == 1 ]]; then
+  if [[ $BUILD == 1 && $AOT == 1 ]]; then
+    # Native AOT links with clang (Debian 12: apt-get install clang zlib1g-dev); about 80 s on 2 cores.
+    command -v clang >/dev/null || fail "Native AOT needs clang on PATH (Debian 12: apt-get install clang zlib1g-dev), or run with AOT=0"
+    say "publishing putsh (Release, Native AOT) into bench/out/putsh-aot"
+    dotnet publish "$REPO/src/Putsh.Cli" -c Release --use-current-runtime -p:PublishAot=true -o "$OUT/putsh-aot" \
+      >"$RES/logs/publish.log" 2>&1 || fail "dotnet publish failed; see $RES/logs/publish.log"
+  elif [[ $BUILD == 1 ]]; then
     say "publishing putsh (Release) into bench/out/putsh"
     dotnet publish "$REPO/src/Putsh.Cli" -c Release -o "$OUT/putsh" >"$RES/logs/publish.log" 2>&1 \
       || fail "dotnet publish failed; see $RES/logs/publish.log"
   fi
-  [[ -f $PUTSH_DLL ]] || fail "$PUTSH_DLL missing (run with BUILD=1)"
+  if [[ $AOT == 1 ]]; then [[ -x $PUTSH_AOT ]] || fail "$PUTSH_AOT missing (run with BUILD=1)"
+  else [[ -f $PUTSH_DLL ]] || fail "$PUTSH_DLL missing (run with BUILD=1)"; fi
 fi
 
 # ---------------------------------------------------------------- content
@@ -120,11 +133,11 @@ sut_start() {
       local proto=cranker_3.0; [[ $1 == putsh-v1 ]] && proto=cranker_1.0
       local extra=(); [[ -n $PUTSH_SOCKETS ]] && extra=(--sockets "$PUTSH_SOCKETS")
       ports_must_be_free "$P_ROUTER" "$P_REGISTER"
-      launch router "$SERVER_CPU" dotnet "$PUTSH_DLL" router \
+      launch router "$SERVER_CPU" "${PUTSH[@]}" router \
         --listen "http://127.0.0.1:$P_ROUTER" --register "http://127.0.0.1:$P_REGISTER" --log-level Warning
       SUT_ROOTS+=("$LAUNCHED")
       ready_port "$P_REGISTER" 30
-      launch connector "$SERVER_CPU" dotnet "$PUTSH_DLL" connector \
+      launch connector "$SERVER_CPU" "${PUTSH[@]}" connector \
         --router "ws://127.0.0.1:$P_REGISTER" --route b --target "http://127.0.0.1:$P_BACKEND" \
         --protocols "$proto" --log-level Warning "${extra[@]}"
       SUT_ROOTS+=("$LAUNCHED")
@@ -254,9 +267,10 @@ one_run() {
 # ---------------------------------------------------------------- main
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git -C "$REPO" status --porcelain -- src 2>/dev/null | grep -q . && echo " (src/ has uncommitted changes)")
-CMDLINE="bench/run.sh $ROUNDS ${SUTS[*]}"
+CMDLINE="bench/run.sh $ROUNDS ${SUTS[*]}"; [[ $AOT == 0 ]] && CMDLINE="AOT=0 $CMDLINE"
 say "results: $RES"
 say "rounds $ROUNDS, SUTs ${SUTS[*]}; server CPU $SERVER_CPU, load CPU $LOAD_CPU (1-conn latency: $LAT_CPU); commit $COMMIT$DIRTY"
+(( needs_putsh )) && say "putsh build: $PUTSH_BUILD"
 printf 'round\tsut\tmetric\tvalue\n' > "$RAW"
 START=$(now_ms)
 for (( ROUND = 1; ROUND <= ROUNDS; ROUND++ )); do
@@ -271,6 +285,7 @@ ELAPSED=$(( ($(now_ms) - START) / 1000 ))
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $COMMIT$DIRTY; CPUs: $(nproc) ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo))"
   echo "- command: \`$CMDLINE\` (rounds: $ROUNDS, order each round: ${SUTS[*]}; took ${ELAPSED}s)"
   echo "- settings: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU LAT_CPU=$LAT_CPU DL_MAX=$DL_MAX/${DL_SECONDS}s UL_MAX=$UL_MAX/${UL_SECONDS}s${PUTSH_SOCKETS:+ PUTSH_SOCKETS=$PUTSH_SOCKETS}"
+  (( needs_putsh )) && echo "- putsh build: $PUTSH_BUILD"
   echo "- tools: $(nginx -v 2>&1 | sed 's/^nginx version: //'), wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}'), curl $(curl -V | awk 'NR==1{print $2}'), $(uname -r)"
   echo
   echo "Each cell: median over the rounds, and in brackets the median over rounds of (SUT / nginx2 in the same round)."

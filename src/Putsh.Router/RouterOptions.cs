@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 using Putsh.Protocol;
 
 namespace Putsh.Router;
@@ -73,10 +74,11 @@ public sealed class RouterOptions
     /// <summary>Checks every option; throws <see cref="ArgumentException"/> naming the first one that is wrong.</summary>
     public void Validate()
     {
-        var results = new List<ValidationResult>();
-        if (!Validator.TryValidateObject(this, new ValidationContext(this), results, validateAllProperties: true))
+        // The attributes above are checked by a source-generated validator: no reflection, so trim- and AOT-safe.
+        var result = new RouterOptionsValidator().Validate(name: null, this);
+        if (result.Failed)
         {
-            throw new ArgumentException(string.Join("; ", results.Select(r => r.ErrorMessage)));
+            throw new ArgumentException(result.FailureMessage);
         }
 
         if (Protocols.Count == 0)
@@ -98,3 +100,7 @@ public sealed class RouterOptions
         }
     }
 }
+
+/// <summary>Checks the DataAnnotations attributes of <see cref="RouterOptions"/>; generated at compile time.</summary>
+[OptionsValidator]
+internal sealed partial class RouterOptionsValidator : IValidateOptions<RouterOptions>;

@@ -148,32 +148,40 @@ internal sealed class TargetClient : IDisposable
     public static string BuildResponseHead(HttpResponseMessage response)
     {
         var head = HeadText.ForResponse((int)response.StatusCode, response.ReasonPhrase);
-        List<string>? connectionTokens = null;
-        if (response.Headers.NonValidated.TryGetValues("Connection", out var connection))
-        {
-            connectionTokens = HopByHopHeaders.ParseConnectionTokens(connection);
-        }
-
-        AddAll(head, response.Headers.NonValidated, connectionTokens);
-        AddAll(head, response.Content.Headers.NonValidated, connectionTokens);
+        response.Headers.NonValidated.TryGetValues("Connection", out var connection);
+        AddAll(head, response.Headers.NonValidated, connection);
+        AddAll(head, response.Content.Headers.NonValidated, connection);
         return head.ToResponseString();
     }
 
-    private static void AddAll(HeadText head, HttpHeadersNonValidated headers, List<string>? connectionTokens)
+    // Allocates nothing but the head text: the Connection tokens are matched in place, names lowercased as appended.
+    private static void AddAll(HeadText head, HttpHeadersNonValidated headers, HeaderStringValues connection)
     {
         foreach (var (name, values) in headers)
         {
-            if (HopByHopHeaders.ShouldSkip(name, connectionTokens))
+            if (HopByHopHeaders.IsHopByHop(name) || IsNominated(connection, name))
             {
                 continue;
             }
 
-            var lower = name.ToLowerInvariant();
             foreach (var value in values)
             {
-                head.Add(lower, value);
+                head.AddLowercaseName(name, value);
             }
         }
+    }
+
+    private static bool IsNominated(HeaderStringValues connection, string name)
+    {
+        foreach (var value in connection)
+        {
+            if (HopByHopHeaders.IsNominated(value, name))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     public void Dispose() => _invoker.Dispose();

@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 
 namespace Putsh.Protocol.Headers;
@@ -11,45 +14,193 @@ public sealed record ForwardedElement(string? By, string? For, string? Host, str
     /// </summary>
     public override string ToString()
     {
-        var sb = new StringBuilder();
-        Append(sb, "by", By);
-        Append(sb, "for", For);
-        Append(sb, "host", Host);
-        Append(sb, "proto", Proto);
-        return sb.ToString();
+        // Quoting at most doubles a value; the names, the =, the quotes and the ; take at most 29 more.
+        var max = 32 + 2 * ((By?.Length ?? 0) + (For?.Length ?? 0) + (Host?.Length ?? 0) + (Proto?.Length ?? 0));
+        char[]? rented = null;
+        var buffer = max <= 512 ? stackalloc char[512] : (rented = ArrayPool<char>.Shared.Rent(max));
+        try
+        {
+            TryFormat(buffer, out var written);
+            return new string(buffer[..written]);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<char>.Shared.Return(rented);
+            }
+        }
     }
 
-    private static void Append(StringBuilder sb, string name, string? value)
+    /// <summary>Writes what <see cref="ToString"/> returns into <paramref name="destination"/>, without allocating; false when it does not fit.</summary>
+    public bool TryFormat(Span<char> destination, out int charsWritten)
     {
-        if (value is null)
+        var writer = new ParameterWriter(destination);
+        writer.AddIfPresent("by", By);
+        writer.AddIfPresent("for", For);
+        writer.AddIfPresent("host", Host);
+        writer.AddIfPresent("proto", Proto);
+        return writer.TryComplete(out charsWritten);
+    }
+
+    /// <summary>
+    /// Writes the element <c>new ForwardedElement(node(by), node(for), host, proto).ToString()</c> would give, where
+    /// node is <see cref="TryFormatNode"/>, without allocating the address strings, the element or the text.
+    /// False when it does not fit <paramref name="destination"/>.
+    /// </summary>
+    internal static bool TryFormat(Span<char> destination, out int charsWritten, IPAddress? by, IPAddress? @for, string? host, string? proto)
+    {
+        Span<char> node = stackalloc char[MaxNodeLength];
+        var writer = new ParameterWriter(destination);
+        if (by is not null && TryFormatNode(by, node, out var n))
         {
-            return;
+            writer.Add("by", node[..n]);
         }
 
-        if (sb.Length > 0)
+        if (@for is not null && TryFormatNode(@for, node, out n))
         {
-            sb.Append(';');
+            writer.Add("for", node[..n]);
         }
 
-        sb.Append(name).Append('=');
-        if (value.Length > 0 && IsToken(value))
+        writer.AddIfPresent("host", host);
+        writer.AddIfPresent("proto", proto);
+        return writer.TryComplete(out charsWritten);
+    }
+
+    /// <summary>Room for any address <see cref="TryFormatNode"/> writes: an IPv6 address with a scope id, in brackets.</summary>
+    internal const int MaxNodeLength = 72;
+
+    /// <summary>
+    /// An address as an RFC 7239 node (§6): IPv4 as a dotted quad (an IPv4-mapped IPv6 address unwrapped), IPv6 in
+    /// brackets. Never allocates.
+    /// </summary>
+    internal static bool TryFormatNode(IPAddress address, Span<char> destination, out int charsWritten)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        charsWritten = 0;
+        if (address.AddressFamily != AddressFamily.InterNetworkV6)
         {
-            sb.Append(value);
-            return;
+            return address.TryFormat(destination, out charsWritten);
         }
 
-        sb.Append('"');
-        foreach (var c in value)
+        if (address.IsIPv4MappedToIPv6)
         {
-            if (c is '"' or '\\')
+            // "::ffff:a.b.c.d": the dotted quad is what follows the last colon (MapToIPv4 would allocate).
+            Span<char> mapped = stackalloc char[MaxNodeLength];
+            if (!address.TryFormat(mapped, out var n))
             {
-                sb.Append('\\');
+                return false;
             }
 
-            sb.Append(c);
+            var quad = mapped[..n][(mapped[..n].LastIndexOf(':') + 1)..];
+            charsWritten = quad.Length;
+            return quad.TryCopyTo(destination);
         }
 
-        sb.Append('"');
+        if (destination.Length < 2 || !address.TryFormat(destination[1..], out var length) || destination.Length < length + 2)
+        {
+            return false;
+        }
+
+        destination[0] = '[';
+        destination[length + 1] = ']';
+        charsWritten = length + 2;
+        return true;
+    }
+
+    /// <summary>Writes <c>name=value</c> parameters joined by <c>;</c>, quoting values as <see cref="ToString"/> does.</summary>
+    private ref struct ParameterWriter(Span<char> destination)
+    {
+        private readonly Span<char> _destination = destination;
+        private int _length;
+        private bool _overflow;
+
+        public void AddIfPresent(string name, string? value)
+        {
+            if (value is not null)
+            {
+                Add(name, value);
+            }
+        }
+
+        public void Add(string name, scoped ReadOnlySpan<char> value)
+        {
+            if (_length > 0)
+            {
+                Append(';');
+            }
+
+            Append(name);
+            Append('=');
+            if (value.Length > 0 && IsToken(value))
+            {
+                Append(value);
+                return;
+            }
+
+            Append('"');
+            AppendEscaped(value);
+            Append('"');
+        }
+
+        private void AppendEscaped(scoped ReadOnlySpan<char> value)
+        {
+            foreach (var c in value)
+            {
+                if (c is '"' or '\\')
+                {
+                    Append('\\');
+                }
+
+                Append(c);
+            }
+        }
+
+        /// <summary><c>name="host:port"</c>: the joined value holds a colon, so it is always quoted.</summary>
+        public void AddHostWithPort(string name, scoped ReadOnlySpan<char> host, scoped ReadOnlySpan<char> port)
+        {
+            if (_length > 0)
+            {
+                Append(';');
+            }
+
+            Append(name);
+            Append("=\"");
+            AppendEscaped(host);
+            Append(':');
+            AppendEscaped(port);
+            Append('"');
+        }
+
+        public readonly bool TryComplete(out int charsWritten)
+        {
+            charsWritten = _overflow ? 0 : _length;
+            return !_overflow;
+        }
+
+        private void Append(char c)
+        {
+            if (_length < _destination.Length)
+            {
+                _destination[_length++] = c;
+            }
+            else
+            {
+                _overflow = true;
+            }
+        }
+
+        private void Append(scoped ReadOnlySpan<char> value)
+        {
+            if (value.TryCopyTo(_destination[_length..]))
+            {
+                _length += value.Length;
+            }
+            else
+            {
+                _overflow = true;
+            }
+        }
     }
 
     /// <summary>True when every character is an RFC 7230 <c>tchar</c>.</summary>
@@ -214,8 +365,72 @@ public sealed record ForwardedElement(string? By, string? For, string? Host, str
         return result;
     }
 
+    /// <summary>
+    /// Writes what <see cref="FromLegacy"/> followed by <see cref="ToString"/> gives when the legacy headers describe
+    /// at most one element (no value holds a comma), without allocating: <paramref name="hasElement"/> tells whether
+    /// there was one. False when they describe several elements (use <see cref="FromLegacy"/>), or when the text does
+    /// not fit <paramref name="destination"/>.
+    /// </summary>
+    internal static bool TryFormatLegacy(Span<char> destination, string? xfFor, string? xfHost, string? xfPort, string? xfProto, out int charsWritten, out bool hasElement)
+    {
+        charsWritten = 0;
+        hasElement = false;
+        if (LegacyCount(xfFor) > 1 || LegacyCount(xfHost) > 1 || LegacyCount(xfPort) > 1 || LegacyCount(xfProto) > 1)
+        {
+            return false;
+        }
+
+        // With one element every non-blank list takes part, its value trimmed as Split(TrimEntries) trims it.
+        var f = LegacyValue(xfFor, out var hasFor);
+        var h = LegacyValue(xfHost, out var hasHost);
+        var port = LegacyValue(xfPort, out var hasPort);
+        var proto = LegacyValue(xfProto, out var hasProto);
+        if (!(hasFor || hasHost || hasPort || hasProto))
+        {
+            return true;
+        }
+
+        var writer = new ParameterWriter(destination);
+        if (hasFor)
+        {
+            writer.Add("for", f);
+        }
+
+        if (hasHost)
+        {
+            var isDefault = (port.SequenceEqual("80") && (!hasProto || proto.Equals("http", StringComparison.OrdinalIgnoreCase)))
+                || (port.SequenceEqual("443") && hasProto && proto.Equals("https", StringComparison.OrdinalIgnoreCase));
+            if (hasPort && !HasPort(h) && !isDefault)
+            {
+                writer.AddHostWithPort("host", h, port);
+            }
+            else
+            {
+                writer.Add("host", h);
+            }
+        }
+
+        if (hasProto)
+        {
+            writer.Add("proto", proto);
+        }
+
+        hasElement = true;
+        return writer.TryComplete(out charsWritten);
+    }
+
+    // Number of entries Split(',', TrimEntries) gives a legacy value, 0 when it is blank (as FromLegacy counts).
+    private static int LegacyCount(string? value) =>
+        string.IsNullOrWhiteSpace(value) ? 0 : value.AsSpan().Count(',') + 1;
+
+    private static ReadOnlySpan<char> LegacyValue(string? value, out bool present)
+    {
+        present = !string.IsNullOrWhiteSpace(value);
+        return present ? value.AsSpan().Trim() : default;
+    }
+
     /// <summary>True when a host value already carries a port: <c>name:port</c>, or <c>[v6]:port</c> for IPv6.</summary>
-    private static bool HasPort(string host) => host.StartsWith('[')
+    private static bool HasPort(ReadOnlySpan<char> host) => host.StartsWith('[')
         ? host.Contains("]:", StringComparison.Ordinal)
-        : host.Contains(':', StringComparison.Ordinal);
+        : host.Contains(':');
 }

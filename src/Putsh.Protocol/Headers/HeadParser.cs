@@ -1,3 +1,5 @@
+using Putsh.Protocol.V1;
+
 namespace Putsh.Protocol.Headers;
 
 /// <summary>A parsed request head, as the connector reads it (§2.1, §4.2).</summary>
@@ -18,53 +20,35 @@ internal sealed class ParsedRequestHead
 /// Lenient readers for Cranker heads: they accept LF or CRLF, <c>name:value</c> or <c>Name: value</c>, and a
 /// missing trailing blank line, because other implementations send all of these (§2.2, §10).
 /// </summary>
+/// <remarks>
+/// The span readers (<see cref="TryReadRequest"/>, <see cref="TryReadResponse"/>, <see cref="TryParseStatus(ReadOnlySpan{char}, out int)"/>,
+/// <see cref="EnumerateHeaders"/>) work in place and never allocate; the string readers are built on them and
+/// allocate only what they return (common names and methods come from <see cref="KnownHeadStrings"/>).
+/// </remarks>
 internal static class HeadParser
 {
     /// <summary>Reads a request head; with <paramref name="expectMarker"/> the last line must be a v1 marker.</summary>
     public static bool TryParseRequest(string text, bool expectMarker, out ParsedRequestHead? head, out string? error)
     {
-        head = null;
-        var lines = text.Split('\n');
-        var last = lines.Length - 1;
-        string? marker = null;
-        if (expectMarker)
+        if (!TryReadRequest(text, expectMarker, out var view, out error))
         {
-            var m = lines[last].TrimEnd('\r');
-            if (m is not (V1.V1Markers.RequestHasBody or V1.V1Markers.RequestHasNoBody))
-            {
-                error = "request head does not end with _1 or _2";
-                return false;
-            }
-
-            marker = m;
-            last--;
-        }
-
-        var requestLine = lines[0].TrimEnd('\r');
-        var firstSpace = requestLine.IndexOf(' ', StringComparison.Ordinal);
-        var secondSpace = firstSpace < 0 ? -1 : requestLine.IndexOf(' ', firstSpace + 1);
-        if (firstSpace <= 0 || secondSpace <= firstSpace + 1)
-        {
-            error = "malformed request line";
+            head = null;
             return false;
         }
 
-        var method = requestLine[..firstSpace];
-        var target = requestLine[(firstSpace + 1)..secondSpace];
-        if (target.Length == 0 || (target[0] != '/' && target != "*"))
+        var headers = new List<KeyValuePair<string, string>>(view.HeaderLines.Count('\n') + 1);
+        foreach (var line in view.Headers)
         {
-            error = "request target must be an absolute path";
-            return false;
+            headers.Add(new KeyValuePair<string, string>(KnownHeadStrings.Get(line.Name), line.Value.ToString()));
         }
 
-        var headers = new List<KeyValuePair<string, string>>(lines.Length);
-        for (var i = 1; i <= last; i++)
+        head = new ParsedRequestHead
         {
-            AddHeaderLine(lines[i], headers);
-        }
-
-        head = new ParsedRequestHead { Method = method, Target = target, Headers = headers, Marker = marker };
-        error = null;
+            Method = KnownHeadStrings.Get(view.Method),
+            Target = view.Target.ToString(),
+            Headers = headers,
+            Marker = view.Marker,
+        };
         return true;
     }
 
@@ -72,40 +56,260 @@ internal static class HeadParser
     public static bool TryParseResponse(string text, out int status, List<KeyValuePair<string, string>> headers)
     {
         ArgumentNullException.ThrowIfNull(headers);
-        status = 0;
-        var lines = text.Split('\n');
-        var statusLine = lines[0].TrimEnd('\r');
-        var parts = statusLine.Split(' ', 3, StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length < 2 || !parts[0].StartsWith("HTTP/", StringComparison.Ordinal)
-            || parts[1].Length != 3 || !int.TryParse(parts[1], out status) || status < 100 || status > 999)
+        return TryParseResponse(text.AsSpan(), out status, headers);
+    }
+
+    /// <summary>
+    /// Reads a response head from characters (for example a pooled buffer the HEADER pieces were decoded into),
+    /// adding its headers to <paramref name="headers"/>: allocates only the value strings and uncommon names.
+    /// </summary>
+    public static bool TryParseResponse(ReadOnlySpan<char> text, out int status, List<KeyValuePair<string, string>> headers)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        if (!TryReadResponse(text, out var view))
         {
             status = 0;
             return false;
         }
 
-        for (var i = 1; i < lines.Length; i++)
+        status = view.Status;
+        foreach (var line in view.Headers)
         {
-            AddHeaderLine(lines[i], headers);
+            headers.Add(new KeyValuePair<string, string>(KnownHeadStrings.Get(line.Name), line.Value.ToString()));
         }
 
         return true;
     }
 
-    private static void AddHeaderLine(string line, List<KeyValuePair<string, string>> headers)
+    /// <summary>
+    /// Reads a request head in place, as <see cref="TryParseRequest"/> does, without allocating: the method, target and
+    /// header lines are slices of <paramref name="text"/>, and <paramref name="error"/> is a constant.
+    /// </summary>
+    public static bool TryReadRequest(ReadOnlySpan<char> text, bool expectMarker, out RequestHeadView head, out string? error)
     {
-        var colon = line.IndexOf(':', StringComparison.Ordinal);
+        head = default;
+        var firstEnd = text.IndexOf('\n');
+        var headersStart = firstEnd < 0 ? text.Length : firstEnd + 1;
+        var headersEnd = text.Length;
+        string? marker = null;
+        if (expectMarker)
+        {
+            if (!V1Markers.TryReadMarker(text, out var hasBody, out var beforeMarker))
+            {
+                error = "request head does not end with _1 or _2";
+                return false;
+            }
+
+            marker = hasBody ? V1Markers.RequestHasBody : V1Markers.RequestHasNoBody;
+            headersEnd = beforeMarker.Length;
+        }
+
+        var requestLine = (firstEnd < 0 ? text : text[..firstEnd]).TrimEnd('\r');
+        var firstSpace = requestLine.IndexOf(' ');
+        var secondSpace = -1;
+        if (firstSpace >= 0)
+        {
+            var next = requestLine[(firstSpace + 1)..].IndexOf(' ');
+            secondSpace = next < 0 ? -1 : firstSpace + 1 + next;
+        }
+
+        if (firstSpace <= 0 || secondSpace <= firstSpace + 1)
+        {
+            error = "malformed request line";
+            return false;
+        }
+
+        var target = requestLine[(firstSpace + 1)..secondSpace];
+        if (target.Length == 0 || (target[0] != '/' && !target.SequenceEqual("*")))
+        {
+            error = "request target must be an absolute path";
+            return false;
+        }
+
+        head = new RequestHeadView(
+            requestLine[..firstSpace],
+            target,
+            headersStart < headersEnd ? text[headersStart..headersEnd] : [],
+            marker);
+        error = null;
+        return true;
+    }
+
+    /// <summary>Reads a response head in place, as <see cref="TryParseResponse(string, out int, List{KeyValuePair{string, string}})"/> does, without allocating.</summary>
+    public static bool TryReadResponse(ReadOnlySpan<char> text, out ResponseHeadView head)
+    {
+        var firstEnd = text.IndexOf('\n');
+        if (!TryParseStatusLine(firstEnd < 0 ? text : text[..firstEnd], out var status))
+        {
+            head = default;
+            return false;
+        }
+
+        head = new ResponseHeadView(status, firstEnd < 0 ? [] : text[(firstEnd + 1)..]);
+        return true;
+    }
+
+    /// <summary>
+    /// The status code of a response head (only its first line is read): the second space-separated token, exactly
+    /// three digits from 100 to 999, after a first token that starts with <c>HTTP/</c>. Never allocates.
+    /// </summary>
+    public static bool TryParseStatus(ReadOnlySpan<char> head, out int status)
+    {
+        var firstEnd = head.IndexOf('\n');
+        return TryParseStatusLine(firstEnd < 0 ? head : head[..firstEnd], out status);
+    }
+
+    /// <summary>
+    /// <see cref="TryParseStatus(ReadOnlySpan{char}, out int)"/> on UTF-8 bytes, such as the payload of the first HEADER
+    /// piece, without decoding them.
+    /// </summary>
+    public static bool TryParseStatus(ReadOnlySpan<byte> utf8Head, out int status)
+    {
+        status = 0;
+        var firstEnd = utf8Head.IndexOf((byte)'\n');
+        var line = (firstEnd < 0 ? utf8Head : utf8Head[..firstEnd]).TrimEnd((byte)'\r').TrimStart((byte)' ');
+        var space = line.IndexOf((byte)' ');
+        if (space < 0 || !line.StartsWith("HTTP/"u8))
+        {
+            return false;
+        }
+
+        var rest = line[space..].TrimStart((byte)' ');
+        var end = rest.IndexOf((byte)' ');
+        var code = end < 0 ? rest : rest[..end];
+        if (code.Length != 3 || code[0] is < (byte)'1' or > (byte)'9' || !char.IsAsciiDigit((char)code[1]) || !char.IsAsciiDigit((char)code[2]))
+        {
+            return false;
+        }
+
+        status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
+        return true;
+    }
+
+    /// <summary>
+    /// The header lines of <paramref name="lines"/> (LF-separated, as in <see cref="RequestHeadView.HeaderLines"/>),
+    /// as slices: split at the first colon, the name trimmed, the value trimmed of spaces, tabs and CR. Lines without
+    /// a colon, or with an empty name, are skipped as mu does. Never allocates.
+    /// </summary>
+    public static HeaderLineEnumerator EnumerateHeaders(ReadOnlySpan<char> lines) => new(lines);
+
+    /// <summary>Reads one header line; false for a blank line or a line without a name.</summary>
+    public static bool TryReadHeaderLine(ReadOnlySpan<char> line, out ReadOnlySpan<char> name, out ReadOnlySpan<char> value)
+    {
+        value = default;
+        var colon = line.IndexOf(':');
         if (colon <= 0)
         {
-            return; // blank line, or a line without a name: ignored as mu does
+            name = default;
+            return false; // blank line, or a line without a name: ignored as mu does
         }
 
-        var name = line[..colon].Trim();
-        if (name.Length == 0)
+        name = line[..colon].Trim();
+        if (name.IsEmpty)
         {
-            return;
+            return false;
         }
 
-        var value = line[(colon + 1)..].Trim(' ', '\t', '\r');
-        headers.Add(new KeyValuePair<string, string>(name, value));
+        value = line[(colon + 1)..].Trim(" \t\r");
+        return true;
+    }
+
+    // Same rules as the former string.Split(' ', 3, RemoveEmptyEntries) + int.TryParse on a 3-character token:
+    // only three ASCII digits can make a number from 100 to 999 in three characters.
+    private static bool TryParseStatusLine(ReadOnlySpan<char> line, out int status)
+    {
+        status = 0;
+        line = line.TrimEnd('\r').TrimStart(' ');
+        var space = line.IndexOf(' ');
+        if (space < 0 || !line.StartsWith("HTTP/", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = line[space..].TrimStart(' ');
+        var end = rest.IndexOf(' ');
+        var code = end < 0 ? rest : rest[..end];
+        if (code.Length != 3 || code[0] is < '1' or > '9' || !char.IsAsciiDigit(code[1]) || !char.IsAsciiDigit(code[2]))
+        {
+            return false;
+        }
+
+        status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
+        return true;
+    }
+}
+
+/// <summary>A request head read in place by <see cref="HeadParser.TryReadRequest"/>: slices of the text, nothing copied.</summary>
+internal readonly ref struct RequestHeadView(ReadOnlySpan<char> method, ReadOnlySpan<char> target, ReadOnlySpan<char> headerLines, string? marker)
+{
+    public ReadOnlySpan<char> Method { get; } = method;
+
+    /// <summary>The raw request target: percent-encoded path and query, as the client sent it.</summary>
+    public ReadOnlySpan<char> Target { get; } = target;
+
+    /// <summary>The lines between the request line and the marker line (or the end), LF-separated.</summary>
+    public ReadOnlySpan<char> HeaderLines { get; } = headerLines;
+
+    /// <summary>The v1 end marker (<see cref="V1Markers.RequestHasBody"/> or <see cref="V1Markers.RequestHasNoBody"/>), or null.</summary>
+    public string? Marker { get; } = marker;
+
+    /// <summary>The headers, in order; see <see cref="HeadParser.EnumerateHeaders"/>.</summary>
+    public HeaderLineEnumerator Headers => new(HeaderLines);
+}
+
+/// <summary>A response head read in place by <see cref="HeadParser.TryReadResponse"/>.</summary>
+internal readonly ref struct ResponseHeadView(int status, ReadOnlySpan<char> headerLines)
+{
+    public int Status { get; } = status;
+
+    /// <summary>The lines after the status line, LF-separated.</summary>
+    public ReadOnlySpan<char> HeaderLines { get; } = headerLines;
+
+    /// <summary>The headers, in order; see <see cref="HeadParser.EnumerateHeaders"/>.</summary>
+    public HeaderLineEnumerator Headers => new(HeaderLines);
+}
+
+/// <summary>One header of a head: name and value as slices of the head text.</summary>
+internal readonly ref struct HeaderLine(ReadOnlySpan<char> name, ReadOnlySpan<char> value)
+{
+    public ReadOnlySpan<char> Name { get; } = name;
+
+    public ReadOnlySpan<char> Value { get; } = value;
+}
+
+/// <summary>Walks header lines without allocating; see <see cref="HeadParser.EnumerateHeaders"/>.</summary>
+internal ref struct HeaderLineEnumerator(ReadOnlySpan<char> lines)
+{
+    private ReadOnlySpan<char> _rest = lines;
+
+    public HeaderLine Current { get; private set; }
+
+    public readonly HeaderLineEnumerator GetEnumerator() => this;
+
+    public bool MoveNext()
+    {
+        while (!_rest.IsEmpty)
+        {
+            ReadOnlySpan<char> line;
+            var lf = _rest.IndexOf('\n');
+            if (lf < 0)
+            {
+                line = _rest;
+                _rest = [];
+            }
+            else
+            {
+                line = _rest[..lf];
+                _rest = _rest[(lf + 1)..];
+            }
+
+            if (HeadParser.TryReadHeaderLine(line, out var name, out var value))
+            {
+                Current = new HeaderLine(name, value);
+                return true;
+            }
+        }
+
+        return false;
     }
 }

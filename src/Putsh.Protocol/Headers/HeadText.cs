@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace Putsh.Protocol.Headers;
@@ -34,15 +35,39 @@ internal sealed class HeadText
     }
 
     /// <summary>Appends <c>name:value LF</c>, or nothing when either would corrupt the head.</summary>
-    public bool Add(string name, string? value)
+    public bool Add(string name, string? value) => Add(name, value.AsSpan());
+
+    /// <summary>Appends <c>name:value LF</c> from a value the caller formatted into a buffer, or nothing when either would corrupt the head.</summary>
+    public bool Add(string name, ReadOnlySpan<char> value)
     {
-        value ??= "";
         if (name.Length == 0 || !IsSafeName(name) || !IsSafeValue(value))
         {
             return false;
         }
 
         _sb.Append(name).Append(':').Append(value).Append('\n');
+        return true;
+    }
+
+    /// <summary>
+    /// Appends <c>lowercase(name):value LF</c> as <c>Add(name.ToLowerInvariant(), value)</c> would, without
+    /// allocating the lowercase name when it is ASCII and at most 128 characters long (header names always are).
+    /// </summary>
+    public bool AddLowercaseName(string name, string? value)
+    {
+        Span<char> lower = stackalloc char[128];
+        if (name.Length > lower.Length || Ascii.ToLower(name, lower, out var length) != OperationStatus.Done)
+        {
+            return Add(name.ToLowerInvariant(), value); // long or non-ASCII: the string way, same result
+        }
+
+        lower = lower[..length];
+        if (length == 0 || !IsSafeName(lower) || !IsSafeValue(value))
+        {
+            return false;
+        }
+
+        _sb.Append(lower).Append(':').Append(value).Append('\n');
         return true;
     }
 
@@ -88,7 +113,7 @@ internal sealed class HeadText
         return sb;
     }
 
-    private static bool IsSafeName(string name)
+    private static bool IsSafeName(ReadOnlySpan<char> name)
     {
         foreach (var c in name)
         {
@@ -101,5 +126,5 @@ internal sealed class HeadText
         return true;
     }
 
-    private static bool IsSafeValue(string value) => value.AsSpan().IndexOfAny('\r', '\n') < 0;
+    private static bool IsSafeValue(ReadOnlySpan<char> value) => value.IndexOfAny('\r', '\n') < 0;
 }

@@ -44,6 +44,29 @@ public static class HopByHopHeaders
         return false;
     }
 
+    /// <summary>
+    /// True when <paramref name="name"/> is one of the comma-separated tokens of one <c>Connection</c> header value
+    /// (tokens trimmed, compared ignoring case): the test <see cref="ShouldSkip"/> makes against
+    /// <see cref="ParseConnectionTokens"/>, without splitting the value into strings.
+    /// </summary>
+    public static bool IsNominated(ReadOnlySpan<char> connectionValue, ReadOnlySpan<char> name)
+    {
+        if (name.IsEmpty || name.Length > connectionValue.Length)
+        {
+            return false;
+        }
+
+        foreach (var range in connectionValue.Split(','))
+        {
+            if (connectionValue[range].Trim().Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Splits the values of a <c>Connection</c> header into trimmed, non-empty tokens; null when there are none.</summary>
     public static List<string>? ParseConnectionTokens(IEnumerable<string?> connectionValues)
     {

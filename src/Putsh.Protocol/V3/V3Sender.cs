@@ -16,22 +16,25 @@ internal sealed class V3Sender(SendGate gate)
     /// </summary>
     public async ValueTask SendHeadAsync(int requestId, string head, bool endStream, bool endStreamOnEveryPiece, FlowWindow window, CancellationToken cancellationToken)
     {
-        var pieces = V3Frame.SplitHead(head);
-        for (var i = 0; i < pieces.Count; i++)
+        // Cut and encoded piece by piece straight from the string: no substrings, one pooled buffer.
+        var count = V3Frame.CountHeadPieces(head);
+        var buffer = ArrayPool<byte>.Shared.Rent(V3Frame.PrefixLength + Encoding.UTF8.GetMaxByteCount(Math.Min(head.Length, V3Frame.HeadPieceChars)));
+        try
         {
-            var piece = pieces[i];
-            var buffer = ArrayPool<byte>.Shared.Rent(V3Frame.PrefixLength + Encoding.UTF8.GetMaxByteCount(piece.Length));
-            try
+            var start = 0;
+            for (var i = 0; i < count; i++)
             {
-                var n = Encoding.UTF8.GetBytes(piece, buffer.AsSpan(V3Frame.PrefixLength));
-                V3Frame.WritePrefix(buffer, V3Type.Header, V3Frame.HeadPieceFlags(i, pieces.Count, endStream, endStreamOnEveryPiece), requestId);
-                await Gate.SendAsync(buffer.AsMemory(0, V3Frame.PrefixLength + n), WebSocketMessageType.Binary, cancellationToken).ConfigureAwait(false);
-                window.OnSent(n);
+                var length = V3Frame.NextHeadPieceLength(head.AsSpan(start));
+                var flags = V3Frame.HeadPieceFlags(i, count, endStream, endStreamOnEveryPiece);
+                var n = V3Frame.WriteHeader(buffer, requestId, flags, head.AsSpan(start, length));
+                start += length;
+                await Gate.SendAsync(buffer.AsMemory(0, n), WebSocketMessageType.Binary, cancellationToken).ConfigureAwait(false);
+                window.OnSent(n - V3Frame.PrefixLength);
             }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -47,10 +50,17 @@ internal sealed class V3Sender(SendGate gate)
     }
 
     /// <summary>Sends the empty DATA with END_STREAM that ends a body (§5.4).</summary>
-    public ValueTask SendEndAsync(int requestId, CancellationToken cancellationToken)
+    public async ValueTask SendEndAsync(int requestId, CancellationToken cancellationToken)
     {
-        var buffer = new byte[V3Frame.PrefixLength];
-        return SendDataAsync(buffer, 0, requestId, V3Flags.EndStream, null, cancellationToken);
+        var buffer = ArrayPool<byte>.Shared.Rent(V3Frame.PrefixLength);
+        try
+        {
+            await SendDataAsync(buffer, 0, requestId, V3Flags.EndStream, null, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     public async ValueTask SendWindowUpdateAsync(int requestId, int consumed, CancellationToken cancellationToken)

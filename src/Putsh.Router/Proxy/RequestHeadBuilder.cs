@@ -46,12 +46,13 @@ internal static class RequestHeadBuilder
         var request = context.Request;
         var head = HeadText.ForRequest(webSocket ? "GET" : request.Method, RawTarget(context));
         var headers = request.Headers;
-        var connectionTokens = HopByHopHeaders.ParseConnectionTokens(headers.Connection);
+        var connection = headers.Connection;
 
         foreach (var (name, values) in headers)
         {
             if (name.Length == 0 || name[0] == ':'
-                || HopByHopHeaders.ShouldSkip(name, connectionTokens)
+                || HopByHopHeaders.IsHopByHop(name)
+                || IsNominated(connection, name)
                 || s_regenerated.Contains(name)
                 || (webSocket && (name.Equals("sec-websocket-key", StringComparison.OrdinalIgnoreCase) || name.Equals("sec-websocket-extensions", StringComparison.OrdinalIgnoreCase)))
                 || (!options.ProxyHostHeader && name.Equals("host", StringComparison.OrdinalIgnoreCase)))
@@ -78,51 +79,141 @@ internal static class RequestHeadBuilder
             head.Add("connection", "Upgrade");
         }
 
+        // Values below are formatted into this buffer rather than into strings of their own; anything longer falls
+        // back to the string forms, which give the same text.
+        Span<char> buffer = stackalloc char[256];
+
         // Exactly one via (§2.3 point 2): prior values, then ours.
-        var ourVia = request.Protocol + " " + options.ViaName;
         var priorVia = headers.Via;
-        head.Add("via", StringValues.IsNullOrEmpty(priorVia) ? ourVia : string.Join(", ", priorVia.ToArray()) + ", " + ourVia);
+        if (StringValues.IsNullOrEmpty(priorVia) && buffer.TryWrite($"{request.Protocol} {options.ViaName}", out var viaLength))
+        {
+            head.Add("via", buffer[..viaLength]);
+        }
+        else
+        {
+            var ourVia = request.Protocol + " " + options.ViaName;
+            head.Add("via", StringValues.IsNullOrEmpty(priorVia) ? ourVia : string.Join(", ", priorVia.ToArray()) + ", " + ourVia);
+        }
 
         // Forwarded (§2.3 point 3): prior elements unless discarded, then ours.
         List<ForwardedElement>? prior = null;
         if (!options.DiscardClientForwardedHeaders)
         {
-            prior = headers.TryGetValue("Forwarded", out var forwarded)
-                ? ForwardedElement.Parse(forwarded)
-                : ForwardedElement.FromLegacy(headers["X-Forwarded-For"], headers["X-Forwarded-Host"], headers["X-Forwarded-Port"], headers["X-Forwarded-Proto"]);
-            foreach (var element in prior)
+            if (headers.TryGetValue("Forwarded", out var forwarded))
             {
-                head.Add("forwarded", element.ToString());
+                prior = ForwardedElement.Parse(forwarded);
+            }
+            else if (options.SendLegacyForwardedHeaders || !TryAddLegacyElement(head, headers, buffer))
+            {
+                // Several elements, or their values are needed again below: build them.
+                prior = ForwardedElement.FromLegacy(headers["X-Forwarded-For"], headers["X-Forwarded-Host"], headers["X-Forwarded-Port"], headers["X-Forwarded-Proto"]);
+            }
+
+            if (prior is not null)
+            {
+                foreach (var element in prior)
+                {
+                    if (element.TryFormat(buffer, out var n))
+                    {
+                        head.Add("forwarded", buffer[..n]);
+                    }
+                    else
+                    {
+                        head.Add("forwarded", element.ToString());
+                    }
+                }
             }
         }
 
-        var ours = new ForwardedElement(
-            FormatAddress(context.Connection.LocalIpAddress),
-            FormatAddress(context.Connection.RemoteIpAddress),
-            request.Host.HasValue ? request.Host.Value : null,
-            request.Scheme);
-        head.Add("forwarded", ours.ToString());
+        var local = context.Connection.LocalIpAddress;
+        var remote = context.Connection.RemoteIpAddress;
+        var host = request.Host.HasValue ? request.Host.Value : null;
+        var scheme = request.Scheme;
+        if (ForwardedElement.TryFormat(buffer, out var oursLength, local, remote, host, scheme))
+        {
+            head.Add("forwarded", buffer[..oursLength]);
+        }
+        else
+        {
+            head.Add("forwarded", new ForwardedElement(FormatAddress(local), FormatAddress(remote), host, scheme).ToString());
+        }
 
         if (options.SendLegacyForwardedHeaders)
         {
-            var first = prior is { Count: > 0 } ? prior[0] : ours;
-            if (first.Proto is not null)
+            if (prior is { Count: > 0 })
             {
-                head.Add("x-forwarded-proto", first.Proto);
+                AddLegacyForwarded(head, prior[0].Proto, prior[0].Host, prior[0].For);
             }
-
-            if (first.Host is not null)
+            else
             {
-                head.Add("x-forwarded-host", first.Host);
-            }
-
-            if (first.For is not null)
-            {
-                head.Add("x-forwarded-for", first.For);
+                // Our own element: the same values as in its forwarded text.
+                AddLegacyForwarded(head, scheme, host, null);
+                if (remote is not null)
+                {
+                    if (ForwardedElement.TryFormatNode(remote, buffer, out var n))
+                    {
+                        head.Add("x-forwarded-for", buffer[..n]);
+                    }
+                    else
+                    {
+                        head.Add("x-forwarded-for", FormatAddress(remote));
+                    }
+                }
             }
         }
 
         return head.ToRequestString(v1Marker);
+    }
+
+    /// <summary>
+    /// The usual case of legacy headers from one proxy in front (no commas): their one element written straight into
+    /// the head. False when there are several, for <see cref="ForwardedElement.FromLegacy"/> to build.
+    /// </summary>
+    private static bool TryAddLegacyElement(HeadText head, IHeaderDictionary headers, Span<char> buffer)
+    {
+        if (!ForwardedElement.TryFormatLegacy(buffer, headers["X-Forwarded-For"], headers["X-Forwarded-Host"], headers["X-Forwarded-Port"], headers["X-Forwarded-Proto"], out var n, out var hasElement))
+        {
+            return false;
+        }
+
+        if (hasElement)
+        {
+            head.Add("forwarded", buffer[..n]);
+        }
+
+        return true;
+    }
+
+    private static void AddLegacyForwarded(HeadText head, string? proto, string? host, string? @for)
+    {
+        if (proto is not null)
+        {
+            head.Add("x-forwarded-proto", proto);
+        }
+
+        if (host is not null)
+        {
+            head.Add("x-forwarded-host", host);
+        }
+
+        if (@for is not null)
+        {
+            head.Add("x-forwarded-for", @for);
+        }
+    }
+
+    /// <summary>True when a <c>Connection</c> header value names <paramref name="name"/> (§2.3), without splitting it into strings.</summary>
+    private static bool IsNominated(StringValues connection, string name)
+    {
+        foreach (var value in connection)
+        {
+            if (value is not null && HopByHopHeaders.IsNominated(value, name))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>IPv4 as dotted quad (IPv4-mapped IPv6 unwrapped); IPv6 in brackets as RFC 7239 §6 asks.</summary>
