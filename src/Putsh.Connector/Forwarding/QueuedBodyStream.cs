@@ -12,8 +12,8 @@ namespace Putsh.Connector.Forwarding;
 /// <param name="window">The stream's flow-control window: 64 KiB, or what the flow-window extension agreed.</param>
 internal sealed class QueuedBodyStream(Func<int, CancellationToken, ValueTask> acknowledge, int window = Putsh.Protocol.V3.V3Frame.HighWatermark) : Stream
 {
-    /// <summary>Beyond this the router is ignoring flow control (a whole MiB past its window), and the stream is reset instead.</summary>
-    private readonly long _maxQueuedBytes = window + (1024 * 1024);
+    /// <summary>Beyond this the router is ignoring flow control, and the stream is reset instead.</summary>
+    private readonly long _maxQueuedBytes = Putsh.Protocol.V3.FlowWindow.OverrunLimit(window);
 
     private readonly Channel<(byte[]? Buffer, int Length)> _chunks = Channel.CreateUnbounded<(byte[]?, int)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
     private byte[]? _current;

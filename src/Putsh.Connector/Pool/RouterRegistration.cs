@@ -124,14 +124,9 @@ internal sealed class RouterRegistration : IDisposable
             var offersV3 = _options.Protocols.Any(p => CrankerProtocol.Normalize(p) == CrankerProtocol.V3);
             var offerWebSockets = _options.WebSockets && offersV3;
             var offerWindow = offersV3 && _options.FlowWindow > V3Frame.HighWatermark;
-            if (offerWebSockets || offerWindow)
+            if (WsFrame.ExtensionsValue(offerWebSockets, offerWindow ? _options.FlowWindow : 0) is { } offer)
             {
-                ws.Options.SetRequestHeader(WsFrame.ExtensionsHeaderName, (offerWebSockets, offerWindow) switch
-                {
-                    (true, true) => WsFrame.WebSocketExtension + ", " + FlowWindowExtension.Token(_options.FlowWindow),
-                    (true, false) => WsFrame.WebSocketExtension,
-                    _ => FlowWindowExtension.Token(_options.FlowWindow),
-                });
+                ws.Options.SetRequestHeader(WsFrame.ExtensionsHeaderName, offer);
                 ws.Options.CollectHttpResponseDetails = true;
             }
 
@@ -288,20 +283,12 @@ internal sealed class RouterRegistration : IDisposable
         var pinned = endpoint.PinnedAddress;
         handler.ConnectCallback = async (context, ct) =>
         {
-            var socket = pinned is null
-                ? new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
-                : new Socket(pinned.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            // A pinned router address is dialled as is; otherwise the host name is resolved per connection.
+            EndPoint target = pinned is null ? context.DnsEndPoint : new IPEndPoint(pinned, context.DnsEndPoint.Port);
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
             {
-                if (pinned is null)
-                {
-                    await socket.ConnectAsync(context.DnsEndPoint, ct).ConfigureAwait(false);
-                }
-                else
-                {
-                    await socket.ConnectAsync(new IPEndPoint(pinned, context.DnsEndPoint.Port), ct).ConfigureAwait(false);
-                }
-
+                await socket.ConnectAsync(target, ct).ConfigureAwait(false);
                 return new WriteQueueStream(socket);
             }
             catch

@@ -163,7 +163,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             case V3Type.RstStream:
                 if (_streams.TryRemove(id, out var reset))
                 {
-                    ConnectorLog.RouterClosed(_logger, "stream", id.ToString(System.Globalization.CultureInfo.InvariantCulture), V3Frame.ReadRst(payload.Span).Code);
+                    ConnectorLog.RouterClosed(_logger, "stream", id.ToString(System.Globalization.CultureInfo.InvariantCulture), V3Frame.ReadRstCode(payload.Span));
                     reset.Cancel();
                     OnStreamDone();
                 }
@@ -400,38 +400,10 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 await sender.SendHeadAsync(Id, TargetClient.BuildResponseHead(response), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
 
                 stage = "target response body receiving error: ";
-                var size = Math.Min(owner._options.BodyBufferSize, V3Frame.MaxPayload);
                 var stream = await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
-                var remaining = response.Content.Headers.ContentLength ?? -1;
-                var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(V3Frame.PrefixLength + size);
-                try
-                {
-                    while (true)
-                    {
-                        // Ask the target for more only while the router keeps up (§5.6).
-                        await Window.WaitWritableAsync(token).ConfigureAwait(false);
-                        var n = await stream.ReadAsync(buffer.AsMemory(V3Frame.PrefixLength, size), token).ConfigureAwait(false);
-                        if (n == 0)
-                        {
-                            break;
-                        }
 
-                        // The last bytes of a body of known length carry END_STREAM themselves, which every router
-                        // accepts (§5.4), instead of an empty DATA of their own.
-                        remaining -= n;
-                        await sender.SendDataAsync(buffer, n, Id, remaining == 0 ? V3Flags.EndStream : V3Flags.None, Window, token).ConfigureAwait(false);
-                        if (remaining == 0)
-                        {
-                            return;
-                        }
-                    }
-                }
-                finally
-                {
-                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-                }
-
-                await sender.SendEndAsync(Id, token).ConfigureAwait(false);
+                // Ask the target for more only while the router keeps up (§5.6).
+                await sender.SendBodyAsync(stream, response.Content.Headers.ContentLength, owner._options.BodyBufferSize, Id, Window, token).ConfigureAwait(false);
             }
             catch (Exception) when (token.IsCancellationRequested)
             {

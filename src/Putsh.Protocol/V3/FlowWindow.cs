@@ -18,6 +18,12 @@ internal sealed class FlowWindow(int highWatermark = V3Frame.HighWatermark)
     /// <summary>Unacknowledged bytes above which the sender pauses; the receiver's side holds at most this plus one message.</summary>
     public int HighWatermark => _high;
 
+    /// <summary>
+    /// What a receiver queues for one stream before it calls the sender's flow control ignored and resets the stream:
+    /// the <paramref name="window"/> plus a whole MiB, far more than the one message a sender may send past it.
+    /// </summary>
+    public static long OverrunLimit(int window) => window + (1024L * 1024);
+
     public long Unacked
     {
         get

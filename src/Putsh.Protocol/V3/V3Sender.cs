@@ -49,6 +49,44 @@ internal sealed class V3Sender(SendGate gate)
         window?.OnSent(payloadLength);
     }
 
+    /// <summary>
+    /// Sends a whole body from <paramref name="source"/> as DATA of up to <paramref name="chunkSize"/> bytes, reading
+    /// on only while <paramref name="window"/> is writable (§5.6), and ends it (§5.4): a body of known
+    /// <paramref name="length"/> with END_STREAM on the DATA carrying its last bytes, which every peer accepts, any
+    /// other with an empty DATA+END_STREAM. Read failures are the caller's to report.
+    /// </summary>
+    public async Task SendBodyAsync(Stream source, long? length, int chunkSize, int requestId, FlowWindow window, CancellationToken cancellationToken)
+    {
+        var size = Math.Min(chunkSize, V3Frame.MaxPayload);
+        var remaining = length ?? -1;
+        var buffer = ArrayPool<byte>.Shared.Rent(V3Frame.PrefixLength + size);
+        try
+        {
+            while (true)
+            {
+                await window.WaitWritableAsync(cancellationToken).ConfigureAwait(false);
+                var n = await source.ReadAsync(buffer.AsMemory(V3Frame.PrefixLength, size), cancellationToken).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                remaining -= n;
+                await SendDataAsync(buffer, n, requestId, remaining == 0 ? V3Flags.EndStream : V3Flags.None, window, cancellationToken).ConfigureAwait(false);
+                if (remaining == 0)
+                {
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        await SendEndAsync(requestId, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Sends the empty DATA with END_STREAM that ends a body (§5.4).</summary>
     public async ValueTask SendEndAsync(int requestId, CancellationToken cancellationToken)
     {

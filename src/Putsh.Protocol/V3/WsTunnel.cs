@@ -17,6 +17,18 @@ internal static class WsFrame
 
     public const string WebSocketExtension = "websocket";
 
+    /// <summary>
+    /// The <c>Putsh-Extensions</c> value naming the <c>websocket</c> extension and/or a <c>flow-window</c> (when above
+    /// 0), as a connector offers them and a router answers; null when there is nothing to name.
+    /// </summary>
+    public static string? ExtensionsValue(bool webSocket, int flowWindow) => (webSocket, flowWindow > 0) switch
+    {
+        (true, true) => WebSocketExtension + ", " + FlowWindowExtension.Token(flowWindow),
+        (true, false) => WebSocketExtension,
+        (false, true) => FlowWindowExtension.Token(flowWindow),
+        _ => null,
+    };
+
     public const byte Text = 0x01;
     public const byte Binary = 0x02;
     public const byte Close = 0x08;
@@ -95,9 +107,7 @@ internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window
     /// <summary>How long a side waits for the other half of a close handshake before giving up.</summary>
     public static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(10);
 
-    // A peer that keeps to flow control never has more than the window (64 KiB, or what the flow-window extension
-    // agreed) plus one message unacknowledged; a whole MiB beyond that is an overrun.
-    private readonly long _maxQueuedBytes = window.HighWatermark + (1024 * 1024);
+    private readonly long _maxQueuedBytes = FlowWindow.OverrunLimit(window.HighWatermark);
 
     private readonly Channel<Incoming> _incoming = Channel.CreateUnbounded<Incoming>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _cts = new();

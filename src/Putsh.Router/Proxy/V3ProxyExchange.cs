@@ -16,12 +16,8 @@ namespace Putsh.Router.Proxy;
 /// </summary>
 internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket, string route, RouterOptions options, ILogger logger, bool webSocket = false) : IV3Stream
 {
-    /// <summary>
-    /// A connector that keeps to the flow-control rules never has more than its window (64 KiB, or what the
-    /// flow-window extension agreed) plus one message unacknowledged; one that sends a whole MiB beyond that is reset
-    /// rather than buffered.
-    /// </summary>
-    private readonly long _maxQueuedBytes = socket.FlowWindow + (1024 * 1024);
+    /// <summary>A connector that sends far beyond its window (64 KiB, or what flow-window agreed) is reset rather than buffered.</summary>
+    private readonly long _maxQueuedBytes = FlowWindow.OverrunLimit(socket.FlowWindow);
 
     private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = true });
     private readonly FlowWindow _window = new(socket.FlowWindow);
@@ -242,33 +238,10 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     private async Task PumpRequestBodyAsync(CancellationToken cancellationToken)
     {
-        var size = Math.Min(options.BodyBufferSize, V3Frame.MaxPayload);
-        var buffer = ArrayPool<byte>.Shared.Rent(V3Frame.PrefixLength + size);
         try
         {
-            var body = context.Request.Body;
-            var remaining = context.Request.ContentLength ?? -1;
-            while (true)
-            {
-                // Read more from the client only while the connector keeps up (§5.6).
-                await _window.WaitWritableAsync(cancellationToken);
-                var n = await body.ReadAsync(buffer.AsMemory(V3Frame.PrefixLength, size), cancellationToken);
-                if (n == 0)
-                {
-                    break;
-                }
-
-                // The last bytes of a body of known length carry END_STREAM themselves, which every peer accepts
-                // (§5.4), instead of an empty DATA of their own.
-                remaining -= n;
-                await socket.Sender.SendDataAsync(buffer, n, _id, remaining == 0 ? V3Flags.EndStream : V3Flags.None, _window, cancellationToken);
-                if (remaining == 0)
-                {
-                    return;
-                }
-            }
-
-            await socket.Sender.SendEndAsync(_id, cancellationToken);
+            // Read more from the client only while the connector keeps up (§5.6).
+            await socket.Sender.SendBodyAsync(context.Request.Body, context.Request.ContentLength, options.BodyBufferSize, _id, _window, cancellationToken);
         }
         catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
@@ -279,10 +252,6 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             await ResetAsync(1, "Client request body read error");
             _clientGone = true;
             _items.Writer.TryWrite(new Item(Kind.ClientGone));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

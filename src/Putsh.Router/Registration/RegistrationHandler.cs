@@ -83,14 +83,9 @@ internal sealed class RegistrationHandler
         var flowWindow = negotiation.Version == CrankerProtocol.V3
             ? FlowWindowExtension.Agree(FlowWindowExtension.Parse(offered), _options.MaxFlowWindow)
             : 0;
-        if (webSockets || flowWindow > 0)
+        if (WsFrame.ExtensionsValue(webSockets, flowWindow) is { } answer)
         {
-            context.Response.Headers[WsFrame.ExtensionsHeaderName] = (webSockets, flowWindow > 0) switch
-            {
-                (true, true) => WsFrame.WebSocketExtension + ", " + FlowWindowExtension.Token(flowWindow),
-                (true, false) => WsFrame.WebSocketExtension,
-                _ => FlowWindowExtension.Token(flowWindow),
-            };
+            context.Response.Headers[WsFrame.ExtensionsHeaderName] = answer;
         }
 
         if (negotiation.SendLegacyHeader)

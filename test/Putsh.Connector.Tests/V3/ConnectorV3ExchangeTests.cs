@@ -282,12 +282,7 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
         Assert.False(await peer.AnythingWithinAsync(TimeSpan.FromMilliseconds(500)), "the connector kept sending past 64 KiB without acknowledgements");
 
         // Acknowledge like a router that has now written everything to its client; the rest must follow.
-        foreach (var message in peer.Exchange(1).Messages.Where(m => m.Type is V3Wire.Header or V3Wire.Data).ToList())
-        {
-            await peer.AcknowledgeAsync(message);
-        }
-
-        var exchange = await peer.ReadUntilEndedAsync(1);
+        var exchange = await AcknowledgeAllAndReadToEndAsync(peer, 1);
         exchange.AssertCompletedNormally();
         AssertSameBytes(payload, exchange.Body);
         Assert.True(exchange.DataMessages.Count > 2, "the body should have taken several DATA messages");
@@ -331,14 +326,20 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
         Assert.InRange(sent, window + 1, window + V3Wire.MaxDataPayload);
         Assert.False(await peer.AnythingWithinAsync(TimeSpan.FromMilliseconds(500)), "the connector kept sending past the agreed window");
 
-        foreach (var message in peer.Exchange(1).Messages.Where(m => m.Type is V3Wire.Header or V3Wire.Data).ToList())
+        var exchange = await AcknowledgeAllAndReadToEndAsync(peer, 1);
+        exchange.AssertCompletedNormally();
+        AssertSameBytes(payload, exchange.Body);
+    }
+
+    /// <summary>Acknowledges every HEADER and DATA of stream <paramref name="id"/> so far, as a router that wrote them all, then reads it to its end.</summary>
+    private static async Task<V3Exchange> AcknowledgeAllAndReadToEndAsync(V3Peer peer, int id)
+    {
+        foreach (var message in peer.Exchange(id).Messages.Where(m => m.Type is V3Wire.Header or V3Wire.Data).ToList())
         {
             await peer.AcknowledgeAsync(message);
         }
 
-        var exchange = await peer.ReadUntilEndedAsync(1);
-        exchange.AssertCompletedNormally();
-        AssertSameBytes(payload, exchange.Body);
+        return await peer.ReadUntilEndedAsync(id);
     }
 
     [Fact]

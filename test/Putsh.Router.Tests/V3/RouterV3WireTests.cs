@@ -204,16 +204,8 @@ public sealed class RouterV3WireTests(ITestOutputHelper output)
         // Phase 1: nothing is acknowledged, not even the head. The head's bytes count against the window (§5.6), and
         // an ack of the head would race with the router's DATA, making the stopping point vary by one chunk; with
         // no ack at all it is exact: the router sends until head + DATA exceed 64 KiB, and not one message more.
-        var unacked = (long)head.Payload.Length;
         using var received = new MemoryStream();
-        while (unacked <= High)
-        {
-            var data = await connector.ReceiveFrameAsync();
-            Assert.Equal((V3Bytes.Data, (byte)0x00, 1), (data.Type, data.Flags, data.Id));
-            Assert.InRange(data.Payload.Length, 1, MaxDataPayload);
-            received.Write(data.Payload);
-            unacked += data.Payload.Length;
-        }
+        var unacked = await ReceiveUnacknowledgedAsync(connector, 1, head.Payload.Length, High, received);
 
         Assert.InRange(unacked, High + 1, High + MaxDataPayload);
 
@@ -262,15 +254,8 @@ public sealed class RouterV3WireTests(ITestOutputHelper output)
         Assert.Equal((V3Bytes.Header, (byte)0x04, 1), (head.Type, head.Flags, head.Id));
 
         // Nothing acknowledged: the router sends until head + DATA exceed the agreed window, four times §5.6's.
-        var unacked = (long)head.Payload.Length;
         using var received = new MemoryStream();
-        while (unacked <= window)
-        {
-            var data = await connector.ReceiveFrameAsync();
-            Assert.Equal((V3Bytes.Data, (byte)0x00, 1), (data.Type, data.Flags, data.Id));
-            received.Write(data.Payload);
-            unacked += data.Payload.Length;
-        }
+        var unacked = await ReceiveUnacknowledgedAsync(connector, 1, head.Payload.Length, window, received);
 
         Assert.InRange(unacked, window + 1, window + MaxDataPayload);
 
@@ -647,6 +632,24 @@ public sealed class RouterV3WireTests(ITestOutputHelper output)
         }
 
         await connector.SendAsync(V3Bytes.EndStream(id));
+    }
+
+    /// <summary>
+    /// Reads DATA for <paramref name="id"/> into <paramref name="received"/>, acknowledging nothing, until more than
+    /// <paramref name="limit"/> bytes are unacknowledged (starting from <paramref name="unacked"/>); returns that count.
+    /// </summary>
+    private static async Task<long> ReceiveUnacknowledgedAsync(FakeV3Connector connector, int id, long unacked, long limit, Stream received)
+    {
+        while (unacked <= limit)
+        {
+            var data = await connector.ReceiveFrameAsync();
+            Assert.Equal((V3Bytes.Data, (byte)0x00, id), (data.Type, data.Flags, data.Id));
+            Assert.InRange(data.Payload.Length, 1, MaxDataPayload);
+            received.Write(data.Payload);
+            unacked += data.Payload.Length;
+        }
+
+        return unacked;
     }
 
     /// <summary>Reads DATA for <paramref name="id"/> up to END_STREAM, optionally acknowledging each chunk.</summary>
