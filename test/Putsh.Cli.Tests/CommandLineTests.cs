@@ -31,6 +31,8 @@ public sealed class CommandLineTests
     [InlineData("--via-name", "a space", "ViaName")]
     [InlineData("--longest-prefix-routes", "maybe", "--longest-prefix-routes: 'maybe' is not true or false")]
     [InlineData("--listen", "https://127.0.0.1:0", "needs a certificate")]
+    [InlineData("--io-block-size", "1000", "--io-block-size: 1000 is below 4096")]
+    [InlineData("--io-block-size", "2000000", "--io-block-size: '2000000' is not a whole number from 0 to 1048576")]
     public async Task A_bad_router_value_exits_2_naming_it(string flag, string value, string expected)
     {
         var (code, _, err) = await RunAsync("router", flag, value, "--register", "http://127.0.0.1:0");

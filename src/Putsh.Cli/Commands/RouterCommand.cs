@@ -22,6 +22,9 @@ internal sealed class RouterSettings
     public string? TlsKey { get; set; }
 
     public RouterOptions Options { get; } = new();
+
+    /// <summary>Kestrel's I/O buffers; <see cref="BlockPoolOptions.BlockSize"/> 0 keeps Kestrel's own 4 KiB pool.</summary>
+    public BlockPoolOptions BlockPool { get; } = new();
 }
 
 /// <summary><c>putsh router</c>: putsh/a, the router.</summary>
@@ -62,6 +65,12 @@ internal static class RouterCommand
             S("--max-request-body", "MaxRequestBody", SettingKind.Text, "unlimited", "largest request body accepted, in bytes", (t, v, s) => t.Options.MaxRequestBodySize = v[0] == "unlimited" ? null : s.Long(v[0], 0)),
             S("--websockets", "WebSockets", SettingKind.Flag, "true", "carry client WebSockets to cranker_3.0 connectors that support it (putsh extension)", (t, v, s) => t.Options.WebSockets = s.Bool(v[0])),
             S("--max-flow-window", "MaxFlowWindow", SettingKind.Text, "1048576", "largest per-stream flow-control window in bytes agreed with putsh connectors (flow-window extension); 0 keeps Cranker's 64 KiB", (t, v, s) => t.Options.MaxFlowWindow = s.Int(v[0], 0, 16 * 1024 * 1024)),
+            S("--io-block-size", "IoBlockSize", SettingKind.Text, "65536", "bytes in each buffer Kestrel reads sockets into (4096-1048576), so the most one read returns; 0 keeps Kestrel's 4 KiB pool", (t, v, s) =>
+            {
+                var size = s.Int(v[0], 0, BlockPoolOptions.MaxBlockSize);
+                t.BlockPool.BlockSize = size is 0 or >= BlockPoolOptions.MinBlockSize ? size : throw new UsageException($"--io-block-size: {size} is below {BlockPoolOptions.MinBlockSize}; use 0 for Kestrel's own pool.");
+            }),
+            S("--io-pool-max", "IoPoolMax", SettingKind.Text, "16777216", "most bytes of free I/O buffers kept for reuse; idle ones are let go, half every 10 s", (t, v, s) => t.BlockPool.MaxRetainedBytes = s.Long(v[0], 0)),
             S("--body-buffer", "BodyBufferSize", SettingKind.Text, "65536", "bytes read from a client's request body at a time, and so the largest body message sent to a connector (1024-65536)", (t, v, s) => t.Options.BodyBufferSize = s.Int(v[0], 1024, 65536)),
         ];
     }
@@ -119,6 +128,15 @@ internal static class RouterCommand
             bound = Listeners.Configure(kestrel, settings.Listen, settings.Register, certificate);
         });
         builder.Services.AddH2cHandoff();
+        if (settings.BlockPool.BlockSize != 0)
+        {
+            builder.Services.AddPutshBlockPool(o =>
+            {
+                o.BlockSize = settings.BlockPool.BlockSize;
+                o.MaxRetainedBytes = settings.BlockPool.MaxRetainedBytes;
+            });
+        }
+
         builder.Services.AddSingleton(Options.Create(settings.Options));
         builder.Services.AddPutshRouter();
 
