@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Threading.Channels;
+using Putsh.Protocol.V3;
 
 namespace Putsh.Connector.Forwarding;
 
@@ -15,25 +16,26 @@ internal sealed class QueuedBodyStream(Func<int, CancellationToken, ValueTask> a
     /// <summary>Beyond this the router is ignoring flow control, and the stream is reset instead.</summary>
     private readonly long _maxQueuedBytes = Putsh.Protocol.V3.FlowWindow.OverrunLimit(window);
 
-    private readonly Channel<(byte[]? Buffer, int Length)> _chunks = Channel.CreateUnbounded<(byte[]?, int)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
+    private readonly Channel<(byte[] Buffer, int Offset, int Length)> _chunks = Channel.CreateUnbounded<(byte[], int, int)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
     private byte[]? _current;
+    private int _currentEnd;
     private int _currentLength;
     private int _offset;
     private long _queued;
 
-    /// <summary>Queues a copy of <paramref name="payload"/>; false when the queue is over its bound.</summary>
-    public bool Enqueue(ReadOnlySpan<byte> payload, bool endStream)
+    /// <summary>Queues <paramref name="payload"/> (its buffer taken from the receive loop, not copied); false when the queue is over its bound.</summary>
+    public bool Enqueue(V3Payload payload, bool endStream)
     {
-        if (payload.Length > 0)
+        var length = payload.Length;
+        if (length > 0)
         {
-            if (Interlocked.Add(ref _queued, payload.Length) > _maxQueuedBytes)
+            if (Interlocked.Add(ref _queued, length) > _maxQueuedBytes)
             {
                 return false;
             }
 
-            var buffer = ArrayPool<byte>.Shared.Rent(payload.Length);
-            payload.CopyTo(buffer);
-            if (!_chunks.Writer.TryWrite((buffer, payload.Length)))
+            var buffer = payload.ToPooled(out var offset);
+            if (!_chunks.Writer.TryWrite((buffer, offset, length)))
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
@@ -58,13 +60,14 @@ internal sealed class QueuedBodyStream(Func<int, CancellationToken, ValueTask> a
                 return 0;
             }
 
-            (_current, _currentLength, _offset) = (next.Buffer, next.Length, 0);
+            (_current, _offset, _currentEnd) = (next.Buffer, next.Offset, next.Offset + next.Length);
+            _currentLength = next.Length;
         }
 
-        var n = Math.Min(destination.Length, _currentLength - _offset);
+        var n = Math.Min(destination.Length, _currentEnd - _offset);
         _current.AsSpan(_offset, n).CopyTo(destination.Span);
         _offset += n;
-        if (_offset == _currentLength)
+        if (_offset == _currentEnd)
         {
             var length = _currentLength;
             ArrayPool<byte>.Shared.Return(_current!);
@@ -96,10 +99,7 @@ internal sealed class QueuedBodyStream(Func<int, CancellationToken, ValueTask> a
             _chunks.Writer.TryComplete();
             while (_chunks.Reader.TryRead(out var chunk))
             {
-                if (chunk.Buffer is not null)
-                {
-                    ArrayPool<byte>.Shared.Return(chunk.Buffer);
-                }
+                ArrayPool<byte>.Shared.Return(chunk.Buffer);
             }
 
             if (_current is not null)

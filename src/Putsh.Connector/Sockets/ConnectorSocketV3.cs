@@ -91,7 +91,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
                 if (type == WebSocketMessageType.Binary)
                 {
-                    await DispatchAsync(reader.Message).ConfigureAwait(false);
+                    await DispatchAsync(reader).ConfigureAwait(false);
                 }
             }
         }
@@ -112,8 +112,9 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
         }
     }
 
-    private async ValueTask DispatchAsync(ReadOnlyMemory<byte> message)
+    private async ValueTask DispatchAsync(V3MessageReader reader)
     {
+        var message = reader.Message;
         if (!V3Frame.TryReadPrefix(message.Span, out var type, out var flags, out var id))
         {
             return;
@@ -156,7 +157,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             case V3Type.Data:
                 if (_streams.TryGetValue(id, out var target))
                 {
-                    target.OnData(payload.Span, (flags & V3Flags.EndStream) != 0);
+                    target.OnData(new V3Payload(reader, V3Frame.PrefixLength), (flags & V3Flags.EndStream) != 0);
                 }
 
                 break;
@@ -275,11 +276,11 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
         public bool IsTunnel => _tunnel is not null;
 
-        public void OnData(ReadOnlySpan<byte> payload, bool endStream)
+        public void OnData(V3Payload payload, bool endStream)
         {
             if (_tunnel is { } tunnel)
             {
-                if (!tunnel.OnData(payload, endStream))
+                if (!tunnel.OnData(payload.Span, endStream))
                 {
                     _ = tunnel.ResetAsync(1011, "flow control window exceeded").AsTask();
                     owner.Forget(this);

@@ -24,6 +24,10 @@ internal sealed class V3MessageReader : IDisposable
 
     private byte[]? _buffer;
 
+    // The size of the last buffer taken by a consumer (TakeBuffer), so that its replacement is rented at that size
+    // rather than grown to it again by copying.
+    private int _nextBufferSize = InitialBufferSize;
+
     /// <summary>The last message received, valid until the next call.</summary>
     public ReadOnlyMemory<byte> Message { get; private set; }
 
@@ -52,7 +56,7 @@ internal sealed class V3MessageReader : IDisposable
             return first.MessageType;
         }
 
-        var buffer = _buffer ??= ArrayPool<byte>.Shared.Rent(InitialBufferSize);
+        var buffer = _buffer ??= ArrayPool<byte>.Shared.Rent(_nextBufferSize);
         var length = 0;
         while (true)
         {
@@ -77,6 +81,20 @@ internal sealed class V3MessageReader : IDisposable
                 return result.MessageType;
             }
         }
+    }
+
+    /// <summary>
+    /// Gives the pooled array holding <see cref="Message"/> to the caller, who returns it to
+    /// <see cref="ArrayPool{T}.Shared"/>; <see cref="Message"/> is empty from then on, and the next message is read
+    /// into a new array of the same size. This is how a DATA payload is queued without being copied.
+    /// </summary>
+    public byte[] TakeBuffer()
+    {
+        var buffer = _buffer ?? throw new InvalidOperationException("No message buffer is held.");
+        _buffer = null;
+        _nextBufferSize = buffer.Length;
+        Message = ReadOnlyMemory<byte>.Empty;
+        return buffer;
     }
 
     public void Dispose()

@@ -140,7 +140,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                         if (item.Length > 0)
                         {
                             started = true; // a body before any head goes out under 200
-                            await response.Body.WriteAsync(item.Buffer.AsMemory(0, item.Length), context.RequestAborted);
+                            await response.Body.WriteAsync(item.Buffer.AsMemory(item.Offset, item.Length), context.RequestAborted);
                         }
                     }
                     catch (Exception)
@@ -315,11 +315,11 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         _items.Writer.TryWrite(new Item(Kind.Head) { Text = head, EndStream = (flags & V3Flags.EndStream) != 0 });
     }
 
-    public void OnData(ReadOnlySpan<byte> payload, bool endStream)
+    public void OnData(V3Payload payload, bool endStream)
     {
         if (_tunnel is { } tunnel)
         {
-            if (!tunnel.OnData(payload, endStream))
+            if (!tunnel.OnData(payload.Span, endStream))
             {
                 socket.Forget(_id);
                 _ = tunnel.ResetAsync(1, "Flow control window exceeded").AsTask();
@@ -335,14 +335,15 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             return;
         }
 
+        // The payload's buffer is taken from the receive loop, not copied: it is returned once written to the client.
         byte[]? buffer = null;
+        var offset = 0;
         if (payload.Length > 0)
         {
-            buffer = ArrayPool<byte>.Shared.Rent(payload.Length);
-            payload.CopyTo(buffer);
+            buffer = payload.ToPooled(out offset);
         }
 
-        if (!_items.Writer.TryWrite(new Item(Kind.Data) { Buffer = buffer, Length = payload.Length, EndStream = endStream }) && buffer is not null)
+        if (!_items.Writer.TryWrite(new Item(Kind.Data) { Buffer = buffer, Offset = offset, Length = payload.Length, EndStream = endStream }) && buffer is not null)
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
@@ -389,6 +390,8 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         public Kind Kind { get; } = kind;
 
         public byte[]? Buffer { get; init; }
+
+        public int Offset { get; init; }
 
         public int Length { get; init; }
 

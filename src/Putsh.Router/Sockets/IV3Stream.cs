@@ -6,8 +6,8 @@ internal interface IV3Stream
     /// <summary>A HEADER piece arrived (already acknowledged).</summary>
     void OnHeadPiece(string text, byte flags);
 
-    /// <summary>DATA arrived; the stream copies what it needs and acknowledges once written to the client.</summary>
-    void OnData(ReadOnlySpan<byte> payload, bool endStream);
+    /// <summary>DATA arrived; the stream takes what it needs (valid until it returns) and acknowledges once written to the client.</summary>
+    void OnData(Putsh.Protocol.V3.V3Payload payload, bool endStream);
 
     /// <summary>The connector reset the stream (§5.5).</summary>
     void OnReset(int code, string message);

@@ -123,7 +123,7 @@ internal sealed class RouterSocketV3 : IDisposable
 
                 if (type == WebSocketMessageType.Binary)
                 {
-                    await DispatchAsync(reader.Message, cancellationToken);
+                    await DispatchAsync(reader, cancellationToken);
                 }
 
                 // Text messages mean nothing in cranker_3.0 and are ignored (§5.1).
@@ -149,8 +149,9 @@ internal sealed class RouterSocketV3 : IDisposable
         _socket.Abort();
     }
 
-    private async ValueTask DispatchAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    private async ValueTask DispatchAsync(V3MessageReader reader, CancellationToken cancellationToken)
     {
+        var message = reader.Message;
         if (!V3Frame.TryReadPrefix(message.Span, out var type, out var flags, out var id))
         {
             return; // too short to mean anything: ignored, like an unknown type
@@ -170,7 +171,7 @@ internal sealed class RouterSocketV3 : IDisposable
 
                 break;
             case V3Type.Data:
-                stream?.OnData(payload.Span, (flags & V3Flags.EndStream) != 0);
+                stream?.OnData(new V3Payload(reader, V3Frame.PrefixLength), (flags & V3Flags.EndStream) != 0);
                 break;
             case V3Type.RstStream:
                 if (stream is not null)

@@ -17,7 +17,9 @@ namespace Putsh.Router.Tests.Hosting;
 /// <summary>The large-block pool given to Kestrel's socket transport: reuse, bounds, eviction, and real use by Kestrel.</summary>
 public sealed class BlockMemoryPoolTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    private static readonly byte[] ResponseBody = Enumerable.Range(0, 5 * 1024 * 1024 + 77).Select(i => (byte)(i * 31 + (i >> 11))).ToArray();
 
     private static BlockMemoryPool Pool(int blockSize = 65536, long maxRetained = 16 * 1024 * 1024, TimeProvider? time = null, TimeSpan? eviction = null) =>
         new(new BlockPoolOptions { BlockSize = blockSize, MaxRetainedBytes = maxRetained, EvictionPeriod = eviction ?? TimeSpan.FromSeconds(10) }, time ?? new FakeTimeProvider());
@@ -135,9 +137,18 @@ public sealed class BlockMemoryPoolTests
         await using var app = builder.Build();
         app.Run(async context =>
         {
-            // Echo the body, and say which pool the connection uses.
+            // Hash the whole request body, then answer with that hash, the pool's block size and a large body.
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var buffer = new byte[10_000];
+            int n;
+            while ((n = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+            {
+                hash.AppendData(buffer, 0, n);
+            }
+
+            context.Response.Headers["x-request-sha256"] = Convert.ToHexString(hash.GetHashAndReset());
             context.Response.Headers["x-pool-block"] = context.Features.Get<IMemoryPoolFeature>()?.MemoryPool?.MaxBufferSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await context.Request.Body.CopyToAsync(context.Response.Body, context.RequestAborted);
+            await context.Response.Body.WriteAsync(ResponseBody, context.RequestAborted);
         });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -145,12 +156,13 @@ public sealed class BlockMemoryPoolTests
         var body = new byte[8 * 1024 * 1024 + 123];
         new Random(5).NextBytes(body);
         using var client = new HttpClient();
-        using var response = await client.PostAsync(address + "/echo", new ByteArrayContent(body)).WaitAsync(Timeout);
-        var echoed = await response.Content.ReadAsByteArrayAsync().WaitAsync(Timeout);
+        using var response = await client.PostAsync(address + "/upload", new ByteArrayContent(body)).WaitAsync(Timeout);
+        var received = await response.Content.ReadAsByteArrayAsync().WaitAsync(Timeout);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("131072", Assert.Single(response.Headers.GetValues("x-pool-block")));
-        Assert.Equal(SHA256.HashData(body), SHA256.HashData(echoed));
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(body)), Assert.Single(response.Headers.GetValues("x-request-sha256")));
+        Assert.Equal(SHA256.HashData(ResponseBody), SHA256.HashData(received));
         Assert.IsType<BlockMemoryPoolFactory>(app.Services.GetRequiredService<IMemoryPoolFactory<byte>>());
         await app.StopAsync();
     }

@@ -166,6 +166,53 @@ public sealed class V3MessageReaderTests
         Assert.Equal("done"u8.ToArray(), data);
     }
 
+    [Theory]
+    [InlineData(Side.Router)]
+    [InlineData(Side.Connector)]
+    public async Task A_large_payload_is_handed_over_in_the_readers_own_buffer_and_a_small_one_is_copied(Side side)
+    {
+        await using var pair = await KestrelPair.StartAsync(new WebSocketAcceptContext());
+        WebSocket reading = side == Side.Router ? pair.Server : pair.Client!;
+        WebSocket sending = side == Side.Router ? pair.Client! : pair.Server;
+        using var reader = new V3MessageReader();
+        var token = TestTimeouts.Token();
+
+        // A full DATA message: its payload is taken without a copy, in the very array the reader filled.
+        var frame = RandomBytes(V3Frame.PrefixLength + V3Frame.MaxPayload);
+        await sending.SendAsync(frame, WebSocketMessageType.Binary, true, token);
+        Assert.Equal(WebSocketMessageType.Binary, await reader.ReceiveAsync(reading, token).AsTask().DefaultTimeout());
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(reader.Message, out var filled));
+        var payload = new V3Payload(reader, V3Frame.PrefixLength);
+        Assert.Equal(V3Frame.MaxPayload, payload.Length);
+        var taken = payload.ToPooled(out var offset);
+        Assert.Same(filled.Array, taken);
+        Assert.Equal(V3Frame.PrefixLength, offset);
+        Assert.Equal(frame.AsSpan(V3Frame.PrefixLength).ToArray(), taken.AsSpan(offset, V3Frame.MaxPayload).ToArray());
+        Assert.False(reader.HoldsBuffer);
+        Assert.Equal(0, reader.Message.Length);
+
+        // The next message goes into a new array, at once as large as the one given away (no regrowth by copying),
+        // and the taken one is untouched by it.
+        var second = RandomBytes(V3Frame.PrefixLength + V3Frame.MaxPayload);
+        await sending.SendAsync(second, WebSocketMessageType.Binary, true, token);
+        Assert.Equal(WebSocketMessageType.Binary, await reader.ReceiveAsync(reading, token).AsTask().DefaultTimeout());
+        Assert.Equal(second, reader.Message.ToArray());
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(reader.Message, out var refilled));
+        Assert.NotSame(taken, refilled.Array);
+        Assert.True(refilled.Array!.Length >= taken.Length);
+        Assert.Equal(frame.AsSpan(V3Frame.PrefixLength).ToArray(), taken.AsSpan(offset, V3Frame.MaxPayload).ToArray());
+        System.Buffers.ArrayPool<byte>.Shared.Return(taken);
+
+        // A small payload is copied: the reader keeps its buffer.
+        var small = RandomBytes(V3Frame.PrefixLength + 100);
+        await sending.SendAsync(small, WebSocketMessageType.Binary, true, token);
+        Assert.Equal(WebSocketMessageType.Binary, await reader.ReceiveAsync(reading, token).AsTask().DefaultTimeout());
+        var copy = new V3Payload(reader, V3Frame.PrefixLength).ToPooled(out var smallOffset);
+        Assert.True(reader.HoldsBuffer);
+        Assert.Equal(small.AsSpan(V3Frame.PrefixLength).ToArray(), copy.AsSpan(smallOffset, 100).ToArray());
+        System.Buffers.ArrayPool<byte>.Shared.Return(copy);
+    }
+
     private static byte[] RandomBytes(int length)
     {
         var bytes = new byte[length];
