@@ -16,6 +16,8 @@ internal sealed class QueuedBodyStream(Func<int, CancellationToken, ValueTask> a
     /// <summary>Beyond this the router is ignoring flow control, and the stream is reset instead.</summary>
     private readonly long _maxQueuedBytes = Putsh.Protocol.V3.FlowWindow.OverrunLimit(window);
 
+    private readonly AckBatcher _acks = new(window);
+
     private readonly Channel<(byte[] Buffer, int Offset, int Length)> _chunks = Channel.CreateUnbounded<(byte[], int, int)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
     private byte[]? _current;
     private int _currentEnd;
@@ -73,14 +75,18 @@ internal sealed class QueuedBodyStream(Func<int, CancellationToken, ValueTask> a
             ArrayPool<byte>.Shared.Return(_current!);
             _current = null;
             Interlocked.Add(ref _queued, -length);
-            try
+
+            // The target has taken the whole chunk: hand the credit back (§5.6), batched if a larger window was agreed.
+            if (_acks.OnConsumed(length, moreQueued: _chunks.Reader.TryPeek(out _)) is var ack and > 0)
             {
-                // The target has taken the whole chunk: hand the credit back (§5.6).
-                await acknowledge(length, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // The socket is gone; the stream will be cancelled.
+                try
+                {
+                    await acknowledge(ack, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // The socket is gone; the stream will be cancelled.
+                }
             }
         }
 

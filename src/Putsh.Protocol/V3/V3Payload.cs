@@ -13,8 +13,16 @@ internal readonly struct V3Payload
     internal const int TakeThreshold = 1024;
 
     private readonly V3MessageReader? _reader;
+    private readonly ReadOnlyMemory<byte> _bytes;
     private readonly int _offset;
     private readonly int _length;
+
+    /// <summary>A payload that is not in a reader's buffer: <see cref="ToPooled"/> copies it.</summary>
+    public V3Payload(ReadOnlyMemory<byte> bytes)
+    {
+        _bytes = bytes;
+        _length = bytes.Length;
+    }
 
     /// <summary>The payload starting at <paramref name="offset"/> of <paramref name="reader"/>'s current message.</summary>
     public V3Payload(V3MessageReader reader, int offset)
@@ -26,7 +34,7 @@ internal readonly struct V3Payload
 
     public int Length => _length;
 
-    public ReadOnlySpan<byte> Span => _reader is null ? default : _reader.Message.Span.Slice(_offset, _length);
+    public ReadOnlySpan<byte> Span => _reader is null ? _bytes.Span : _reader.Message.Span.Slice(_offset, _length);
 
     /// <summary>
     /// The payload in an array from <see cref="ArrayPool{T}.Shared"/>, starting at <paramref name="offset"/>, which the
@@ -35,12 +43,12 @@ internal readonly struct V3Payload
     /// </summary>
     public byte[] ToPooled(out int offset)
     {
-        if (_reader is null || _length == 0)
+        if (_length == 0)
         {
             throw new InvalidOperationException("An empty payload has no buffer.");
         }
 
-        if (_length >= TakeThreshold)
+        if (_reader is not null && _length >= TakeThreshold)
         {
             offset = _offset;
             return _reader.TakeBuffer();

@@ -21,6 +21,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = true });
     private readonly FlowWindow _window = new(socket.FlowWindow);
+    private readonly AckBatcher _acks = new(socket.FlowWindow);
     private StringBuilder? _head;
     private long _queued;
     private int _id;
@@ -153,13 +154,13 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                         ReturnBuffer(item);
                     }
 
-                    if (item.Length > 0 && !item.EndStream)
+                    // Acknowledged once written to the client (§5.6), batched if a larger window was agreed. Not the
+                    // last one: its sender has already forgotten the stream (§5.7), so that would only be discarded.
+                    if (!item.EndStream && _acks.OnConsumed(item.Length, moreQueued: reader.TryPeek(out _)) is var ack and > 0)
                     {
-                        // Acknowledged once written to the client (§5.6). Not the last one: its sender has already
-                        // forgotten the stream (§5.7), so that acknowledgement would only be discarded.
                         try
                         {
-                            await socket.Sender.SendWindowUpdateAsync(_id, item.Length, CancellationToken.None);
+                            await socket.Sender.SendWindowUpdateAsync(_id, ack, CancellationToken.None);
                         }
                         catch (Exception)
                         {

@@ -268,6 +268,72 @@ public sealed class RouterV3WireTests(ITestOutputHelper output)
         Assert.Equal("done", await response.Content.ReadAsStringAsync().DefaultTimeout());
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("flow-window=1048576")]
+    public async Task Response_DATA_is_acknowledged_in_whole_chunks_that_add_up_to_all_of_it_batched_only_with_a_larger_window(string? extensions)
+    {
+        const int chunk = 16 * 1024, count = 64, total = chunk * count;
+        var window = extensions is null ? High : 1024 * 1024;
+        await using var router = await TestRouter.StartAsync(output);
+        await using var connector = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", extensions: extensions);
+        Assert.Equal(extensions, connector.AnsweredExtensions);
+
+        var bodyTask = Task.Run(async () =>
+        {
+            using var response = await router.Client.GetAsync("/svc/big", HttpCompletionOption.ResponseHeadersRead);
+            return await response.Content.ReadAsByteArrayAsync();
+        });
+        await AcceptAsync(connector, 1);
+        var head = $"HTTP/1.1 200 OK\ncontent-length:{total}\n";
+        await connector.SendAsync(V3Bytes.HeaderMessage(1, 0x04, head));
+        await connector.ExpectAsync(V3Bytes.WindowUpdateMessage(1, head.Length));
+
+        // Send as a well-behaved connector: never more than the window unacknowledged (§5.6).
+        var body = RandomBytes(total);
+        var acks = new List<int>();
+        long unacked = 0;
+        async Task TakeAckAsync()
+        {
+            var update = await connector.ReceiveFrameAsync();
+            Assert.True(update.Type == V3Bytes.WindowUpdate && update.Id == 1, $"expected a WINDOW_UPDATE for stream 1, got {update}");
+            var n = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(update.Payload);
+            acks.Add(n);
+            unacked -= n;
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            await connector.SendAsync(V3Bytes.DataMessage(1, 0x00, body.AsSpan(i * chunk, chunk)));
+            unacked += chunk;
+            while (unacked >= window)
+            {
+                await TakeAckAsync();
+            }
+        }
+
+        // Every byte is acknowledged once written, with nothing more to come: a batching router must not sit on the rest.
+        while (unacked > 0)
+        {
+            await TakeAckAsync();
+        }
+
+        await connector.SendAsync(V3Bytes.EndStream(1));
+        Assert.Equal(body, await bodyTask.DefaultTimeout());
+
+        output.WriteLine($"{acks.Count} acks: " + string.Join(", ", acks));
+        Assert.Equal(total, acks.Sum());
+        Assert.All(acks, a => Assert.Equal(0, a % chunk)); // whole chunks, after they were written
+        if (extensions is null)
+        {
+            Assert.All(acks, a => Assert.Equal(chunk, a)); // plain Cranker: one per chunk, as §5.6's table says
+        }
+        else
+        {
+            Assert.All(acks, a => Assert.InRange(a, chunk, window / 4)); // batched, never beyond a quarter of the window
+        }
+    }
+
     // ---- 5. client abort ---------------------------------------------------------------------------------------
 
     [Fact]
