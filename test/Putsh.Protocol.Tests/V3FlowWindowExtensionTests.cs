@@ -42,4 +42,26 @@ public sealed class V3FlowWindowExtensionTests
         window.OnAcknowledged(1);
         Assert.True(waiting.IsCompleted);
     }
+
+    [Theory]
+    [InlineData(false, 0, false, null)]
+    [InlineData(true, 0, true, "websocket")] // no-head-ack only beside a flow-window
+    [InlineData(false, 262144, false, "flow-window=262144")]
+    [InlineData(false, 262144, true, "flow-window=262144, no-head-ack")]
+    [InlineData(true, 1048576, true, "websocket, flow-window=1048576, no-head-ack")]
+    public void The_extensions_value_names_what_is_offered_or_agreed(bool webSocket, int window, bool noHeadAck, string? expected) =>
+        Assert.Equal(expected, WsFrame.ExtensionsValue(webSocket, window, noHeadAck));
+
+    [Fact]
+    public void Head_bytes_count_against_the_window_unless_heads_are_not_acknowledged()
+    {
+        var counting = new FlowWindow(V3Frame.HighWatermark);
+        counting.OnHeadSent(1000);
+        Assert.Equal(1000, counting.Unacked);
+
+        var notCounting = new FlowWindow(1024 * 1024, countsHeads: false);
+        notCounting.OnHeadSent(1000);
+        notCounting.OnSent(500);
+        Assert.Equal(500, notCounting.Unacked);
+    }
 }

@@ -124,7 +124,7 @@ internal sealed class RouterRegistration : IDisposable
             var offersV3 = _options.Protocols.Any(p => CrankerProtocol.Normalize(p) == CrankerProtocol.V3);
             var offerWebSockets = _options.WebSockets && offersV3;
             var offerWindow = offersV3 && _options.FlowWindow > V3Frame.HighWatermark;
-            if (WsFrame.ExtensionsValue(offerWebSockets, offerWindow ? _options.FlowWindow : 0) is { } offer)
+            if (WsFrame.ExtensionsValue(offerWebSockets, offerWindow ? _options.FlowWindow : 0, noHeadAck: true) is { } offer)
             {
                 ws.Options.SetRequestHeader(WsFrame.ExtensionsHeaderName, offer);
                 ws.Options.CollectHttpResponseDetails = true;
@@ -149,6 +149,7 @@ internal sealed class RouterRegistration : IDisposable
 
             var webSockets = offerWebSockets && WsFrame.Names(extensions, WsFrame.WebSocketExtension);
             var flowWindow = offerWindow ? Math.Min(FlowWindowExtension.Parse(extensions), _options.FlowWindow) : 0;
+            var headAcks = !(flowWindow > 0 && WsFrame.Names(extensions, FlowWindowExtension.NoHeadAck));
             ws.HttpResponseHeaders = null;
             var hadFailures = Interlocked.Exchange(ref _failures, 0) > 0;
             LastError = null;
@@ -159,7 +160,7 @@ internal sealed class RouterRegistration : IDisposable
             }
 
             IConnectorSocket socket = Protocol == CrankerProtocol.V3
-                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name, webSockets, flowWindow)
+                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name, webSockets, flowWindow, headAcks)
                 : new ConnectorSocketV1(ws, _target, _options, _time, _logger, Endpoint.Name);
             ws = null;
             Interlocked.Increment(ref _idle);

@@ -29,8 +29,9 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
     private readonly bool _webSockets;
 
-    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, bool webSockets = false, int flowWindow = 0)
+    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, bool webSockets = false, int flowWindow = 0, bool headAcks = true)
     {
+        HeadAcks = headAcks;
         _webSockets = webSockets;
         FlowWindow = flowWindow > 0 ? flowWindow : V3Frame.HighWatermark;
         _socket = socket;
@@ -52,6 +53,9 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
     /// <summary>Each stream's flow-control window: 64 KiB (§5.6), or what the <c>flow-window</c> extension agreed.</summary>
     public int FlowWindow { get; }
+
+    /// <summary>HEADER messages are acknowledged and counted (§5.3, §5.6): false once this connector and the router agreed <c>no-head-ack</c>.</summary>
+    public bool HeadAcks { get; }
 
     public bool WasConsumed => false;
 
@@ -124,9 +128,14 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
         switch (type)
         {
             case V3Type.Header:
-                // A HEADER for an unknown id opens a stream (§5.2); it is acknowledged on receipt (§5.6).
+                // A HEADER for an unknown id opens a stream (§5.2); it is acknowledged on receipt (§5.6) unless
+                // no-head-ack was agreed.
                 var stream = _streams.GetOrAdd(id, static (i, s) => new TargetStream(s, i), this);
-                await Sender.SendWindowUpdateAsync(id, payload.Length, CancellationToken.None).ConfigureAwait(false);
+                if (HeadAcks)
+                {
+                    await Sender.SendWindowUpdateAsync(id, payload.Length, CancellationToken.None).ConfigureAwait(false);
+                }
+
                 if (stream.AppendHead(Encoding.UTF8.GetString(payload.Span), flags) is { } head)
                 {
                     // Off the receive loop: neither a backend call nor an in-process handler may hold it up.
@@ -247,7 +256,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
         public int Id { get; } = id;
 
-        public FlowWindow Window { get; } = new(owner.FlowWindow);
+        public FlowWindow Window { get; } = new(owner.FlowWindow, owner.HeadAcks);
 
         /// <summary>Adds a HEADER piece; returns the whole head at END_HEADER, else null.</summary>
         public string? AppendHead(string text, byte flags)

@@ -6,7 +6,8 @@ namespace Putsh.Protocol.V3;
 /// agreed on a larger window (the <c>flow-window</c> extension) the marks are that window and a quarter of it.
 /// </summary>
 /// <param name="highWatermark">Unacknowledged bytes above which the sender pauses.</param>
-internal sealed class FlowWindow(int highWatermark = V3Frame.HighWatermark)
+/// <param name="countsHeads">False when the peers agreed <c>no-head-ack</c>: HEADER bytes are not counted, as they are never acknowledged.</param>
+internal sealed class FlowWindow(int highWatermark = V3Frame.HighWatermark, bool countsHeads = true)
 {
     private readonly int _high = highWatermark;
     private readonly int _low = highWatermark / 4;
@@ -45,6 +46,15 @@ internal sealed class FlowWindow(int highWatermark = V3Frame.HighWatermark)
             {
                 _writable = false;
             }
+        }
+    }
+
+    /// <summary>Counts a HEADER message's <paramref name="bytes"/> of payload just sent, unless heads are not acknowledged.</summary>
+    public void OnHeadSent(int bytes)
+    {
+        if (countsHeads)
+        {
+            OnSent(bytes);
         }
     }
 

@@ -13,6 +13,13 @@ internal static class FlowWindowExtension
 {
     public const string Name = "flow-window";
 
+    /// <summary>
+    /// Offered and answered only beside a flow-window: on that socket HEADER messages are neither acknowledged nor
+    /// counted against the window (heads are bounded by the peers' header limits, not by flow control), which saves
+    /// two WebSocket messages and their wake-ups per request.
+    /// </summary>
+    public const string NoHeadAck = "no-head-ack";
+
     /// <summary>The largest window either side agrees to: 16 MiB.</summary>
     public const int Max = 16 * 1024 * 1024;
 

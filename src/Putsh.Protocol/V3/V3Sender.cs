@@ -12,7 +12,7 @@ internal sealed class V3Sender(SendGate gate)
 
     /// <summary>
     /// Sends a head as HEADER pieces of at most 16000 characters (§5.3), counting each piece's payload against
-    /// <paramref name="window"/>.
+    /// <paramref name="window"/> (unless the peers agreed that heads are not acknowledged).
     /// </summary>
     public async ValueTask SendHeadAsync(int requestId, string head, bool endStream, bool endStreamOnEveryPiece, FlowWindow window, CancellationToken cancellationToken)
     {
@@ -29,7 +29,7 @@ internal sealed class V3Sender(SendGate gate)
                 var n = V3Frame.WriteHeader(buffer, requestId, flags, head.AsSpan(start, length));
                 start += length;
                 await Gate.SendAsync(buffer.AsMemory(0, n), WebSocketMessageType.Binary, cancellationToken).ConfigureAwait(false);
-                window.OnSent(n - V3Frame.PrefixLength);
+                window.OnHeadSent(n - V3Frame.PrefixLength);
             }
         }
         finally

@@ -18,16 +18,24 @@ internal static class WsFrame
     public const string WebSocketExtension = "websocket";
 
     /// <summary>
-    /// The <c>Putsh-Extensions</c> value naming the <c>websocket</c> extension and/or a <c>flow-window</c> (when above
-    /// 0), as a connector offers them and a router answers; null when there is nothing to name.
+    /// The <c>Putsh-Extensions</c> value naming the <c>websocket</c> extension, a <c>flow-window</c> (when above 0)
+    /// and <c>no-head-ack</c> (only with a flow-window), as a connector offers them and a router answers; null when
+    /// there is nothing to name.
     /// </summary>
-    public static string? ExtensionsValue(bool webSocket, int flowWindow) => (webSocket, flowWindow > 0) switch
+    public static string? ExtensionsValue(bool webSocket, int flowWindow, bool noHeadAck = false)
     {
-        (true, true) => WebSocketExtension + ", " + FlowWindowExtension.Token(flowWindow),
-        (true, false) => WebSocketExtension,
-        (false, true) => FlowWindowExtension.Token(flowWindow),
-        _ => null,
-    };
+        var value = webSocket ? WebSocketExtension : null;
+        if (flowWindow > 0)
+        {
+            value = value is null ? FlowWindowExtension.Token(flowWindow) : value + ", " + FlowWindowExtension.Token(flowWindow);
+            if (noHeadAck)
+            {
+                value += ", " + FlowWindowExtension.NoHeadAck;
+            }
+        }
+
+        return value;
+    }
 
     public const byte Text = 0x01;
     public const byte Binary = 0x02;

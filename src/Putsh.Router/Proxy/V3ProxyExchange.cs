@@ -20,7 +20,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     private readonly long _maxQueuedBytes = FlowWindow.OverrunLimit(socket.FlowWindow);
 
     private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = true });
-    private readonly FlowWindow _window = new(socket.FlowWindow);
+    private readonly FlowWindow _window = new(socket.FlowWindow, socket.HeadAcks);
     private readonly AckBatcher _acks = new(socket.FlowWindow);
     private StringBuilder? _head;
     private long _queued;

@@ -83,7 +83,8 @@ internal sealed class RegistrationHandler
         var flowWindow = negotiation.Version == CrankerProtocol.V3
             ? FlowWindowExtension.Agree(FlowWindowExtension.Parse(offered), _options.MaxFlowWindow)
             : 0;
-        if (WsFrame.ExtensionsValue(webSockets, flowWindow) is { } answer)
+        var noHeadAck = flowWindow > 0 && WsFrame.Names(offered, FlowWindowExtension.NoHeadAck);
+        if (WsFrame.ExtensionsValue(webSockets, flowWindow, noHeadAck) is { } answer)
         {
             context.Response.Headers[WsFrame.ExtensionsHeaderName] = answer;
         }
@@ -119,7 +120,7 @@ internal sealed class RegistrationHandler
             {
                 // v3 sockets live in per-domain pools (§3.4); v1 sockets ignore Domain (§1.5).
                 var pool = _table.GetOrAddV3(info.Domain, route);
-                using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow);
+                using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow, headAcks: !noHeadAck);
                 RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
                 var run = routerSocket.RunAsync(context.RequestAborted);
                 pool.Add(routerSocket);

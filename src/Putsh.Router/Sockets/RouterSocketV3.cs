@@ -22,8 +22,9 @@ internal sealed class RouterSocketV3 : IDisposable
     private int _lastId;
     private volatile bool _closed;
 
-    public RouterSocketV3(WebSocket socket, ConnectorInfo connector, TimeProvider time, ILogger logger, bool webSockets = false, int flowWindow = 0)
+    public RouterSocketV3(WebSocket socket, ConnectorInfo connector, TimeProvider time, ILogger logger, bool webSockets = false, int flowWindow = 0, bool headAcks = true)
     {
+        HeadAcks = headAcks;
         SupportsWebSockets = webSockets;
         FlowWindow = flowWindow > 0 ? flowWindow : V3Frame.HighWatermark;
         _socket = socket;
@@ -40,6 +41,9 @@ internal sealed class RouterSocketV3 : IDisposable
 
     /// <summary>Each stream's flow-control window: 64 KiB (§5.6), or what the <c>flow-window</c> extension agreed.</summary>
     public int FlowWindow { get; }
+
+    /// <summary>HEADER messages are acknowledged and counted (§5.3, §5.6): false once the connector and this router agreed <c>no-head-ack</c>.</summary>
+    public bool HeadAcks { get; }
 
     public string Id { get; } = Guid.NewGuid().ToString("N");
 
@@ -164,8 +168,12 @@ internal sealed class RouterSocketV3 : IDisposable
             case V3Type.Header:
                 if (stream is not null)
                 {
-                    // Acknowledged on receipt (§5.6).
-                    await Sender.SendWindowUpdateAsync(id, payload.Length, cancellationToken);
+                    // Acknowledged on receipt (§5.6), unless no-head-ack was agreed.
+                    if (HeadAcks)
+                    {
+                        await Sender.SendWindowUpdateAsync(id, payload.Length, cancellationToken);
+                    }
+
                     stream.OnHeadPiece(Encoding.UTF8.GetString(payload.Span), flags);
                 }
 

@@ -331,6 +331,45 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
         AssertSameBytes(payload, exchange.Body);
     }
 
+    [Theory]
+    [InlineData("flow-window=1048576, no-head-ack", false)]
+    [InlineData("flow-window=1048576", true)] // the router did not accept it: heads are acknowledged (§5.3)
+    [InlineData("no-head-ack", true)] // only beside a flow-window
+    public async Task With_no_head_ack_agreed_the_request_head_is_not_acknowledged(string answer, bool headAcked)
+    {
+        const int window = 1024 * 1024;
+        var payload = RandomBytes(3 * 65536, 7);
+        await using var backend = await TestBackend.StartAsync(
+            app => app.Run(async context =>
+            {
+                context.Response.ContentLength = payload.Length;
+                await context.Response.Body.WriteAsync(payload);
+            }),
+            output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both, answerExtensions: answer);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var disposer = new ConnectorDisposer(connector);
+        var peer = await router.NextPeerAsync();
+
+        // A putsh connector offers it beside its flow-window.
+        Assert.Contains($"flow-window={window}, no-head-ack", peer.Handshake.Header("Putsh-Extensions"), StringComparison.Ordinal);
+
+        await peer.SendGetAsync(1, "/svc/three-chunks");
+        if (headAcked)
+        {
+            Assert.Equal(V3Wire.WindowUpdate, (await peer.NextAsync()).Type);
+        }
+
+        // Otherwise the first thing back is the response head itself.
+        var head = await peer.NextAsync();
+        Assert.True(head.IsFrame && head.Type == V3Wire.Header && head.Id == 1, $"expected the response HEADER, got {head}");
+        var exchange = await peer.ReadUntilEndedAsync(1);
+        exchange.AssertCompletedNormally();
+        AssertSameBytes(payload, exchange.Body);
+        // A bodiless request: the head's acknowledgement is the only WINDOW_UPDATE there could be.
+        Assert.Equal(headAcked ? 1 : 0, exchange.Acks.Count);
+    }
+
     /// <summary>Acknowledges every HEADER and DATA of stream <paramref name="id"/> so far, as a router that wrote them all, then reads it to its end.</summary>
     private static async Task<V3Exchange> AcknowledgeAllAndReadToEndAsync(V3Peer peer, int id)
     {

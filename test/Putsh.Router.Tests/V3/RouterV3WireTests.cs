@@ -233,6 +233,9 @@ public sealed class RouterV3WireTests(ITestOutputHelper output)
     [InlineData("flow-window=65536", null)] // not above 64 KiB: nothing to agree
     [InlineData("flow-window=lots", null)] // malformed: ignored
     [InlineData("flow-window=33554432", null)] // beyond the 16 MiB any putsh peer accepts: ignored
+    [InlineData("flow-window=262144, no-head-ack", "flow-window=262144, no-head-ack")] // accepted beside a window
+    [InlineData("no-head-ack", null)] // only beside a flow-window
+    [InlineData("websocket, no-head-ack, flow-window=65536", "websocket")] // the window is not agreed, so neither is it
     public async Task The_router_answers_a_flow_window_offer_with_the_window_it_accepts(string offer, string? answer)
     {
         await using var router = await TestRouter.StartAsync(output);
@@ -332,6 +335,39 @@ public sealed class RouterV3WireTests(ITestOutputHelper output)
         {
             Assert.All(acks, a => Assert.InRange(a, chunk, window / 4)); // batched, never beyond a quarter of the window
         }
+    }
+
+    [Theory]
+    [InlineData("flow-window=262144, no-head-ack", false)]
+    [InlineData("flow-window=262144", true)]
+    public async Task With_no_head_ack_agreed_the_router_does_not_acknowledge_a_response_head(string offer, bool headAcked)
+    {
+        await using var router = await TestRouter.StartAsync(output);
+        await using var connector = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", extensions: offer);
+        var responseTask = router.Client.GetAsync("/svc/x");
+
+        // The request head: acknowledged by this connector only when acks were not given up.
+        var request = await connector.ReceiveFrameAsync();
+        Assert.Equal((V3Bytes.Header, (byte)0x05, 1), (request.Type, request.Flags, request.Id));
+        if (headAcked)
+        {
+            await connector.SendAsync(V3Bytes.WindowUpdateMessage(1, request.Payload.Length));
+        }
+
+        // The router acknowledges a HEADER on receipt, before it reads the DATA behind it, so the first message back
+        // tells which: the head's length, or the 10 body bytes once written to the client.
+        var head = "HTTP/1.1 200 OK\ncontent-length:20\n";
+        await connector.SendAsync(V3Bytes.HeaderMessage(1, 0x04, head));
+        await connector.SendAsync(V3Bytes.DataMessage(1, 0x00, "0123456789"u8));
+        if (headAcked)
+        {
+            await connector.ExpectAsync(V3Bytes.WindowUpdateMessage(1, head.Length));
+        }
+
+        await connector.ExpectAsync(V3Bytes.WindowUpdateMessage(1, 10));
+        await connector.SendAsync(V3Bytes.DataMessage(1, 0x01, "abcdefghij"u8));
+        using var response = await responseTask.DefaultTimeout();
+        Assert.Equal("0123456789abcdefghij", await response.Content.ReadAsStringAsync().DefaultTimeout());
     }
 
     // ---- 5. client abort ---------------------------------------------------------------------------------------
