@@ -157,6 +157,16 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
 
     private static byte[] StreamBody(int n) => [.. Enumerable.Repeat((byte)('0' + n), 40_000 + n)];
 
+    /// <summary>A backend that answers every request with <paramref name="payload"/>, its length declared.</summary>
+    private Task<TestBackend> PayloadBackendAsync(byte[] payload) =>
+        TestBackend.StartAsync(
+            app => app.Run(async context =>
+            {
+                context.Response.ContentLength = payload.Length;
+                await context.Response.Body.WriteAsync(payload);
+            }),
+            output);
+
     [Fact]
     public async Task A_request_body_reaches_the_backend_byte_exact_and_every_DATA_chunk_is_acknowledged_with_its_length()
     {
@@ -294,13 +304,7 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
     {
         const int window = 256 * 1024;
         var payload = RandomBytes(1024 * 1024, 5);
-        await using var backend = await TestBackend.StartAsync(
-            app => app.Run(async context =>
-            {
-                context.Response.ContentLength = payload.Length;
-                await context.Response.Body.WriteAsync(payload);
-            }),
-            output);
+        await using var backend = await PayloadBackendAsync(payload);
         await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both, answerExtensions: $"websocket, flow-window={window}");
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
@@ -339,13 +343,7 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
     {
         const int window = 1024 * 1024;
         var payload = RandomBytes(3 * 65536, 7);
-        await using var backend = await TestBackend.StartAsync(
-            app => app.Run(async context =>
-            {
-                context.Response.ContentLength = payload.Length;
-                await context.Response.Body.WriteAsync(payload);
-            }),
-            output);
+        await using var backend = await PayloadBackendAsync(payload);
         await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both, answerExtensions: answer);
         var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);

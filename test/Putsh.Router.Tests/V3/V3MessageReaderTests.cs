@@ -33,8 +33,7 @@ public sealed class V3MessageReaderTests
     public async Task A_waiting_reader_holds_no_buffer_and_every_message_still_arrives_intact(Side side)
     {
         await using var pair = await KestrelPair.StartAsync(new WebSocketAcceptContext());
-        WebSocket reading = side == Side.Router ? pair.Server : pair.Client!;
-        WebSocket sending = side == Side.Router ? pair.Client! : pair.Server;
+        var (reading, sending) = pair.Ends(side);
         using var reader = new V3MessageReader();
         var token = TestTimeouts.Token();
 
@@ -172,8 +171,7 @@ public sealed class V3MessageReaderTests
     public async Task A_large_payload_is_handed_over_in_the_readers_own_buffer_and_a_small_one_is_copied(Side side)
     {
         await using var pair = await KestrelPair.StartAsync(new WebSocketAcceptContext());
-        WebSocket reading = side == Side.Router ? pair.Server : pair.Client!;
-        WebSocket sending = side == Side.Router ? pair.Client! : pair.Server;
+        var (reading, sending) = pair.Ends(side);
         using var reader = new V3MessageReader();
         var token = TestTimeouts.Token();
 
@@ -223,6 +221,10 @@ public sealed class V3MessageReaderTests
     /// <summary>A Kestrel server on 127.0.0.1:0 that accepts one WebSocket, and a client connected to it.</summary>
     private sealed class KestrelPair : IAsyncDisposable
     {
+        /// <summary>The socket the reader under test reads on <paramref name="side"/>, and the one that sends to it.</summary>
+        public (WebSocket Reading, WebSocket Sending) Ends(Side side) =>
+            side == Side.Router ? (Server, Client!) : (Client!, Server);
+
         private readonly WebApplication _app;
         private readonly TaskCompletionSource _release;
 
