@@ -86,8 +86,9 @@ public sealed class ConnectorOptions
     /// The per-stream flow-control window offered to cranker_3.0 routers, in bytes (the putsh <c>flow-window</c>
     /// extension, docs/behaviour.md). A putsh router answers with the window it accepts, and both sides then use it in
     /// place of §5.6's 64 KiB: fewer acknowledgement round trips per transfer, and up to this many bytes per stream
-    /// waiting in the connector for a slow backend. Other routers ignore the offer. 0 or 65536 offers nothing.
-    /// Default 1 MiB; at most 16 MiB.
+    /// waiting in the connector for a slow backend. The <c>no-head-ack</c> extension is offered with it (HEADER messages
+    /// neither acknowledged nor counted where the router accepts). Other routers ignore the offer. 0 or 65536 offers
+    /// nothing. Default 1 MiB; at most 16 MiB.
     /// </summary>
     public int FlowWindow { get; set; } = 1024 * 1024;
 

@@ -66,7 +66,8 @@ public sealed class RouterOptions
     /// The largest per-stream flow-control window the router agrees to when a putsh connector offers a larger one than
     /// cranker_3.0's 64 KiB (the <c>flow-window</c> extension, docs/behaviour.md). Larger windows need fewer
     /// acknowledgement round trips per transfer, and let up to this many bytes per stream wait in the router for a
-    /// slow client. 0 or 65536 keeps every socket at 64 KiB. Default 1 MiB; at most 16 MiB.
+    /// slow client. Where a window is agreed, <c>no-head-ack</c> is accepted too if offered. 0 or 65536 keeps every
+    /// socket at 64 KiB with §5.3's head acknowledgements. Default 1 MiB; at most 16 MiB.
     /// </summary>
     [Range(0, 16 * 1024 * 1024)]
     public int MaxFlowWindow { get; set; } = 1024 * 1024;

@@ -52,7 +52,7 @@ internal static class ConnectorCommand
             S("--trusted-ca", "TrustedCa", SettingKind.Text, "none", "PEM file of extra CA certificates to trust for wss:// routers", (t, v, _) => t.TrustedCaFile = v[0]),
             S("--preserve-host", "PreserveHost", SettingKind.Flag, "true", "send the client's Host header to the backend", (t, v, s) => t.PreserveHost = s.Bool(v[0])),
             S("--websockets", "WebSockets", SettingKind.Flag, "true", "carry client WebSockets to the backend where the router agrees (putsh extension, cranker_3.0)", (t, v, s) => t.WebSockets = s.Bool(v[0])),
-            S("--flow-window", "FlowWindow", SettingKind.Text, "1048576", "per-stream flow-control window in bytes offered to putsh routers (flow-window extension, cranker_3.0); 0 keeps Cranker's 64 KiB", (t, v, s) => t.FlowWindow = s.Int(v[0], 0, 16 * 1024 * 1024)),
+            S("--flow-window", "FlowWindow", SettingKind.Text, "1048576", "per-stream flow-control window in bytes offered to putsh routers, with no-head-ack (putsh extensions, cranker_3.0); 0 keeps Cranker's 64 KiB and head acknowledgements", (t, v, s) => t.FlowWindow = s.Int(v[0], 0, 16 * 1024 * 1024)),
             S("--body-buffer", "BodyBufferSize", SettingKind.Text, "65536", "bytes read from the backend at a time, and so the largest body message sent to a router (1024-65536)", (t, v, s) => t.BodyBufferSize = s.Int(v[0], 1024, 65536)),
         ];
     }

@@ -64,7 +64,7 @@ internal static class RouterCommand
             S("--proxy-host-header", "ProxyHostHeader", SettingKind.Flag, "true", "forward the client's Host header to the backend", (t, v, s) => t.Options.ProxyHostHeader = s.Bool(v[0])),
             S("--max-request-body", "MaxRequestBody", SettingKind.Text, "unlimited", "largest request body accepted, in bytes", (t, v, s) => t.Options.MaxRequestBodySize = v[0] == "unlimited" ? null : s.Long(v[0], 0)),
             S("--websockets", "WebSockets", SettingKind.Flag, "true", "carry client WebSockets to cranker_3.0 connectors that support it (putsh extension)", (t, v, s) => t.Options.WebSockets = s.Bool(v[0])),
-            S("--max-flow-window", "MaxFlowWindow", SettingKind.Text, "1048576", "largest per-stream flow-control window in bytes agreed with putsh connectors (flow-window extension); 0 keeps Cranker's 64 KiB", (t, v, s) => t.Options.MaxFlowWindow = s.Int(v[0], 0, 16 * 1024 * 1024)),
+            S("--max-flow-window", "MaxFlowWindow", SettingKind.Text, "1048576", "largest per-stream flow-control window in bytes agreed with putsh connectors (flow-window extension, with no-head-ack where offered); 0 keeps Cranker's 64 KiB and head acknowledgements", (t, v, s) => t.Options.MaxFlowWindow = s.Int(v[0], 0, 16 * 1024 * 1024)),
             S("--io-block-size", "IoBlockSize", SettingKind.Text, "65536", "bytes in each buffer Kestrel reads sockets into (4096-1048576), so the most one read returns; 0 keeps Kestrel's 4 KiB pool", (t, v, s) =>
             {
                 var size = s.Int(v[0], 0, BlockPoolOptions.MaxBlockSize);
