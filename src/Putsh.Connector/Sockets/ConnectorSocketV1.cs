@@ -267,7 +267,7 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
                 }
 
                 // Text: "_3" ends the body; anything else is ignored, as jconn does (§4.3).
-                if (result.Count == 2 && result.EndOfMessage && memory.Span[0] == (byte)'_' && memory.Span[1] == (byte)'3' && body is not null)
+                if (result.EndOfMessage && V1Markers.IsRequestBodyEnded(memory.Span[..result.Count]) && body is not null)
                 {
                     await body.CompleteAsync().ConfigureAwait(false);
                     body = null;

@@ -194,14 +194,15 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
     /// <summary>An upgrade to websocket (the putsh websocket extension), on a socket that negotiated it.</summary>
     private static bool IsWebSocketUpgrade(string head)
     {
-        if (!HeadParser.TryParseRequest(head, expectMarker: false, out var parsed, out _) || !parsed!.Method.Equals("GET", StringComparison.OrdinalIgnoreCase))
+        // Read in place: every request with a body passes here, and the target call parses the head again anyway.
+        if (!HeadParser.TryReadRequest(head, expectMarker: false, out var view, out _) || !view.Method.Equals("GET", StringComparison.OrdinalIgnoreCase))
         {
             return false;
         }
 
-        foreach (var (name, value) in parsed.Headers)
+        foreach (var line in view.Headers)
         {
-            if (name.Equals("upgrade", StringComparison.OrdinalIgnoreCase) && value.Trim().Equals("websocket", StringComparison.OrdinalIgnoreCase))
+            if (line.Name.Equals("upgrade", StringComparison.OrdinalIgnoreCase) && line.Value.Trim().Equals("websocket", StringComparison.OrdinalIgnoreCase))
             {
                 return true;
             }

@@ -306,7 +306,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     private void OnHead(string head, byte flags)
     {
-        if (webSocket && _tunnel is null && Putsh.Protocol.Headers.HeadParser.TryParseResponse(head, out var status, []) && status == 101)
+        if (webSocket && _tunnel is null && Putsh.Protocol.Headers.HeadParser.TryReadResponse(head, out var view) && view.Status == 101)
         {
             // Made here, on the receive loop, so that no DATA after the 101 can miss it.
             _tunnel = new WsTunnel(socket.Sender, _id, _window);
