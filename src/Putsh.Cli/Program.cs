@@ -18,7 +18,11 @@ internal static class Program
             DemoCommand.Create(),
         };
 
-    public static Task<int> Main(string[] args) => RunAsync(args, Console.Out, Console.Error);
+    public static Task<int> Main(string[] args)
+    {
+        ProcessIo.AllowProcessConfiguration();
+        return RunAsync(args, Console.Out, Console.Error);
+    }
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {

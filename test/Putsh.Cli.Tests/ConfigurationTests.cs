@@ -38,6 +38,44 @@ public sealed class ConfigurationTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(new string[0], null, true)]
+    [InlineData(new[] { "--inline-io" }, null, true)]
+    [InlineData(new[] { "--inline-io", "false" }, null, false)]
+    [InlineData(new[] { "--inline-io", "off" }, "true", false)]
+    [InlineData(new string[0], "false", false)]
+    [InlineData(new[] { "--inline-io", "yes" }, "false", true)]
+    public void Inline_io_is_on_by_default_and_set_by_flag_over_environment(string[] flags, string? environment, bool expected)
+    {
+        Environment.SetEnvironmentVariable("PUTSH_InlineIo", environment);
+        try
+        {
+            foreach (var command in new[] { "router", "connector", "demo" })
+            {
+                var parse = Program.CreateRoot().Parse([command, .. flags]);
+                Assert.Empty(parse.Errors);
+                Assert.Equal(expected, CommonOptions.InlineIo(parse, CommonOptions.LoadConfiguration(parse)));
+            }
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PUTSH_InlineIo", null);
+        }
+    }
+
+    [Fact]
+    public void Inline_io_refuses_a_value_that_is_not_a_boolean_and_leaves_a_test_host_alone()
+    {
+        var parse = Program.CreateRoot().Parse(["router", "--inline-io", "maybe"]);
+        var ex = Assert.Throws<Hosting.UsageException>(() => CommonOptions.InlineIo(parse, CommonOptions.LoadConfiguration(parse)));
+        Assert.Contains("--inline-io: 'maybe'", ex.Message, StringComparison.Ordinal);
+
+        // Only the executable's Main may change how the process runs its sockets: this test host keeps its own.
+        var before = Environment.GetEnvironmentVariable(Hosting.ProcessIo.InlineCompletionsVariable);
+        Assert.False(Hosting.ProcessIo.Configure(inline: before != "1"));
+        Assert.Equal(before, Environment.GetEnvironmentVariable(Hosting.ProcessIo.InlineCompletionsVariable));
+    }
+
     [Fact]
     public void Connector_settings_come_from_the_environment_with_lists_comma_separated()
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.AspNetCore.Builder;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -79,6 +80,57 @@ public sealed class ProcessTests(ITestOutputHelper output)
             {
                 process.Kill();
             }
+        }
+    }
+
+    [Theory]
+    [InlineData(new string[0], "Socket completions run inline on the I/O threads (--inline-io true)")]
+    [InlineData(new[] { "--inline-io", "false" }, "Socket completions run on the thread pool (--inline-io false)")]
+    public async Task The_executable_runs_its_sockets_as_inline_io_says_and_serves_either_way(string[] flags, string expectedLine)
+    {
+        await using var backend = await TestBackend.StartAsync(app => app.MapGet("/io/hello", () => "hello from the backend"));
+        await using var router = await TestRouter.StartAsync(output);
+        using var process = Start(["connector", "--router", router.RegisterUri.ToString(), "--route", "io", "--target", backend.Uri.ToString(), "--sockets", "2", .. flags]);
+        var lines = new List<string>();
+        var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var stdout = Task.Run(async () =>
+        {
+            while (await process.StandardOutput.ReadLineAsync() is { } line)
+            {
+                lock (lines)
+                {
+                    lines.Add(line);
+                }
+
+                output.WriteLine("putsh> " + line);
+                if (line.Contains("Registered with router", StringComparison.Ordinal))
+                {
+                    registered.TrySetResult();
+                }
+            }
+        });
+        try
+        {
+            await registered.Task.DefaultTimeout();
+            for (var i = 0; i < 20; i++)
+            {
+                Assert.Equal("hello from the backend", await router.Client.GetStringAsync("/io/hello").DefaultTimeout());
+            }
+
+            lock (lines)
+            {
+                Assert.Contains(lines, l => l.EndsWith(expectedLine, StringComparison.Ordinal));
+            }
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+
+            await process.WaitForExitAsync().DefaultTimeout();
+            await stdout.DefaultTimeout();
         }
     }
 

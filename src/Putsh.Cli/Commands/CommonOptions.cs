@@ -5,7 +5,7 @@ using Putsh.Cli.Hosting;
 
 namespace Putsh.Cli.Commands;
 
-/// <summary>Options every command has: <c>--config</c> and <c>--log-level</c>, and how configuration is layered.</summary>
+/// <summary>Options every command has: <c>--config</c>, <c>--log-level</c> and <c>--inline-io</c>, and how configuration is layered.</summary>
 internal static class CommonOptions
 {
     public static readonly Option<string> Config = new("--config")
@@ -18,6 +18,12 @@ internal static class CommonOptions
         Description = "Trace, Debug, Information, Warning, Error or None [default: Information] (config LogLevel)",
     };
 
+    public static readonly Option<string> InlineIoOption = new("--inline-io")
+    {
+        Description = "run socket completions on the I/O threads (and, in a router, Kestrel's request processing) instead of handing each to the thread pool; fewer thread switches per request [default: true] (config InlineIo)",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
     public static void AddTo<T>(Command command, IEnumerable<Setting<T>> settings)
     {
         foreach (var s in settings)
@@ -27,6 +33,7 @@ internal static class CommonOptions
 
         command.Options.Add(Config);
         command.Options.Add(Level);
+        command.Options.Add(InlineIoOption);
     }
 
     /// <summary>Defaults &lt; the <c>--config</c> file &lt; <c>PUTSH_</c> variables (<c>PUTSH_Router__MaxWait</c>); flags are applied last.</summary>
@@ -63,6 +70,22 @@ internal static class CommonOptions
             ? level
             : throw new UsageException($"--log-level: '{text}' is not one of Trace, Debug, Information, Warning, Error, None.");
     }
+
+    /// <summary>The <c>--inline-io</c> choice: the flag (bare means true), else <c>InlineIo</c> in configuration, else true.</summary>
+    public static bool InlineIo(ParseResult parse, IConfiguration configuration)
+    {
+        var result = parse.GetResult(InlineIoOption);
+        var text = result is not null && !result.Implicit ? parse.GetValue(InlineIoOption) ?? "true" : configuration["InlineIo"] ?? "true";
+        return text.ToLowerInvariant() switch
+        {
+            "true" or "yes" or "on" or "1" => true,
+            "false" or "no" or "off" or "0" => false,
+            _ => throw new UsageException($"--inline-io: '{text}' is not true or false."),
+        };
+    }
+
+    /// <summary>Applies <c>--inline-io</c> to the process before the command makes its first socket (see <see cref="ProcessIo"/>).</summary>
+    public static void ConfigureProcessIo(ParseResult parse) => ProcessIo.Configure(InlineIo(parse, LoadConfiguration(parse)));
 
     public static void ConfigureLogging(ILoggingBuilder logging, LogLevel level)
     {

@@ -65,6 +65,7 @@ internal static class ConnectorCommand
         command.SetAction(async (parse, ct) =>
         {
             var (options, level) = Resolve(parse, settings);
+            CommonOptions.ConfigureProcessIo(parse);
             using var host = Build(options, level);
             await host.RunAsync(ct);
             return 0;
@@ -102,6 +103,8 @@ internal static class ConnectorCommand
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(15));
         builder.Services.AddSingleton(Options.Create(options));
         builder.Services.AddPutshConnector();
-        return builder.Build();
+        var host = builder.Build();
+        CliLog.IoMode(host.Services);
+        return host;
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -83,6 +84,7 @@ internal static class RouterCommand
         command.SetAction(async (parse, ct) =>
         {
             var (routerSettings, level) = Resolve(parse, settings, new RouterSettings());
+            CommonOptions.ConfigureProcessIo(parse);
             await using var app = Build(routerSettings, level, out _);
             await app.StartAsync(ct);
             await app.WaitForShutdownAsync(ct);
@@ -128,6 +130,13 @@ internal static class RouterCommand
             bound = Listeners.Configure(kestrel, settings.Listen, settings.Register, certificate);
         });
         builder.Services.AddH2cHandoff();
+        if (ProcessIo.InlineCompletions)
+        {
+            // A socket completion already runs on its epoll thread: let Kestrel parse and proxy the request there
+            // too rather than queueing it to the thread pool. Only putsh's own non-blocking code runs in this host.
+            builder.Services.Configure<SocketTransportOptions>(o => o.UnsafePreferInlineScheduling = true);
+        }
+
         if (settings.BlockPool.BlockSize != 0)
         {
             builder.Services.AddPutshBlockPool(o =>
@@ -149,6 +158,7 @@ internal static class RouterCommand
             c => ListenerRoleFeature.Of(c) == (ListenerRole.Registration | ListenerRole.Clients),
             b => b.UsePutshRegistration());
         app.RunPutshProxy();
+        CliLog.IoMode(app.Services);
         return app;
     }
 }
