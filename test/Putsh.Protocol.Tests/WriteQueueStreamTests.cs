@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
@@ -31,6 +32,44 @@ public sealed class WriteQueueStreamTests
         var reading = ReadAllAsync(peer);
         await stream.DisposeAsync();
         Assert.Equal(expected.ToArray(), await reading.WaitAsync(Timeout));
+    }
+
+    [Fact]
+    public async Task Writes_larger_than_a_block_arrive_whole_and_every_block_goes_back_once_sent()
+    {
+        var (client, server) = await ConnectPairAsync();
+        using var peer = server;
+        using var pool = new CountingPool(blockSize: 16 * 1024);
+        var stream = new WriteQueueStream(client, pool);
+        var expected = new MemoryStream();
+        var random = new Random(11);
+        foreach (var size in new[] { 1, 16 * 1024, 16 * 1024 + 1, 65536 + 20, 100, 200_000, 3 })
+        {
+            var chunk = new byte[size];
+            random.NextBytes(chunk);
+            expected.Write(chunk);
+            await stream.WriteAsync(chunk).AsTask().WaitAsync(Timeout);
+        }
+
+        var received = await ReadExactlyAsync(peer, (int)expected.Length).WaitAsync(Timeout);
+        Assert.Equal(expected.ToArray(), received);
+        Assert.True(pool.Rented > 16, $"the writes should have needed many 16 KiB blocks, rented {pool.Rented}");
+
+        // Everything was sent and nothing more is queued: an idle connection holds no block.
+        var deadline = DateTime.UtcNow + Timeout;
+        while (pool.Outstanding != 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{pool.Outstanding} blocks still held by an idle queue");
+            await Task.Delay(10);
+        }
+
+        await stream.DisposeAsync();
+    }
+
+    [Fact]
+    public void Queues_share_one_block_pool_by_default()
+    {
+        Assert.Equal(64 * 1024, WriteQueueStream.SharedPool.MaxBufferSize);
     }
 
     [Fact]
@@ -151,6 +190,59 @@ public sealed class WriteQueueStreamTests
         using var all = new MemoryStream();
         await stream.CopyToAsync(all);
         return all.ToArray();
+    }
+
+    private static async Task<byte[]> ReadExactlyAsync(Socket socket, int count)
+    {
+        var buffer = new byte[count];
+        var total = 0;
+        while (total < count)
+        {
+            var n = await socket.ReceiveAsync(buffer.AsMemory(total));
+            Assert.NotEqual(0, n);
+            total += n;
+        }
+
+        return buffer;
+    }
+
+    /// <summary>A block pool that counts the blocks rented and not yet given back.</summary>
+    private sealed class CountingPool(int blockSize) : MemoryPool<byte>
+    {
+        private readonly BlockMemoryPool _inner = new(blockSize, 1024 * 1024, TimeSpan.Zero, TimeProvider.System);
+        private int _outstanding;
+        private int _rented;
+
+        public int Outstanding => Volatile.Read(ref _outstanding);
+
+        public int Rented => Volatile.Read(ref _rented);
+
+        public override int MaxBufferSize => _inner.MaxBufferSize;
+
+        public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
+        {
+            Interlocked.Increment(ref _rented);
+            Interlocked.Increment(ref _outstanding);
+            return new Owner(this, _inner.Rent(minBufferSize));
+        }
+
+        protected override void Dispose(bool disposing) => _inner.Dispose();
+
+        private sealed class Owner(CountingPool pool, IMemoryOwner<byte> inner) : IMemoryOwner<byte>
+        {
+            private int _disposed;
+
+            public Memory<byte> Memory => inner.Memory;
+
+            public void Dispose()
+            {
+                if (Interlocked.Exchange(ref _disposed, 1) == 0)
+                {
+                    Interlocked.Decrement(ref pool._outstanding);
+                    inner.Dispose();
+                }
+            }
+        }
     }
 
     private static async Task<long> ReadCountAsync(Socket socket, long count)

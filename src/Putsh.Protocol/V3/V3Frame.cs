@@ -29,8 +29,16 @@ internal static class V3Frame
 {
     public const int PrefixLength = 6;
 
-    /// <summary>Largest payload a peer is guaranteed to accept (65536-byte frames, §5.1).</summary>
-    public const int MaxPayload = 65536 - PrefixLength;
+    /// <summary>
+    /// Largest payload putsh sends in one message. Peers accept messages of up to 65536 bytes (§5.1); putsh keeps the
+    /// whole WebSocket frame, its header of up to 14 bytes included, within 65536, because System.Net.WebSockets
+    /// copies each frame into a pooled buffer of header + message size: a 65536-byte message took a 128 KiB array
+    /// from the large-object heap, which the shared pool kept too few of (the connector's GC heap doubled under load).
+    /// </summary>
+    public const int MaxPayload = 65536 - WebSocketHeaderMax - PrefixLength;
+
+    /// <summary>The longest WebSocket frame header: 2 bytes, an 8-byte length, a 4-byte mask key (RFC 6455 §5.2).</summary>
+    public const int WebSocketHeaderMax = 14;
 
     /// <summary>Heads are cut into pieces of this many characters (§5.3).</summary>
     public const int HeadPieceChars = 16000;

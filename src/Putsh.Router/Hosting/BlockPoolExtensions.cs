@@ -1,5 +1,7 @@
+using System.Buffers;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using Putsh.Protocol.Transport;
 
 namespace Putsh.Router.Hosting;
 
@@ -23,4 +25,12 @@ public static class BlockPoolExtensions
         services.AddSingleton<IMemoryPoolFactory<byte>>(sp => new BlockMemoryPoolFactory(options, sp.GetService<TimeProvider>() ?? TimeProvider.System));
         return services;
     }
+}
+
+/// <summary>Hands Kestrel's socket transport a <see cref="BlockMemoryPool"/> for each pool it asks for.</summary>
+internal sealed class BlockMemoryPoolFactory(BlockPoolOptions options, TimeProvider time) : IMemoryPoolFactory<byte>
+{
+    public BlockPoolOptions Options { get; } = options;
+
+    public MemoryPool<byte> Create(MemoryPoolOptions? options = null) => new BlockMemoryPool(Options.BlockSize, Options.MaxRetainedBytes, Options.EvictionPeriod, time);
 }

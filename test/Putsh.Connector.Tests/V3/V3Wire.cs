@@ -24,7 +24,7 @@ internal static class V3Wire
     public const int Low = 16384;
 
     /// <summary>Largest DATA payload a 64 KiB frame can carry (§5.1).</summary>
-    public const int MaxDataPayload = 65530;
+    public const int MaxDataPayload = 65516; // a 65536-byte WebSocket frame with the longest header
 
     /// <summary>Head pieces are at most this many characters (§5.3).</summary>
     public const int PieceChars = 16000;

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
+using Putsh.Protocol.Transport;
 using Putsh.Router.Hosting;
 
 namespace Putsh.Router.Tests.Hosting;
@@ -22,7 +23,7 @@ public sealed class BlockMemoryPoolTests
     private static readonly byte[] ResponseBody = Enumerable.Range(0, 5 * 1024 * 1024 + 77).Select(i => (byte)(i * 31 + (i >> 11))).ToArray();
 
     private static BlockMemoryPool Pool(int blockSize = 65536, long maxRetained = 16 * 1024 * 1024, TimeProvider? time = null, TimeSpan? eviction = null) =>
-        new(new BlockPoolOptions { BlockSize = blockSize, MaxRetainedBytes = maxRetained, EvictionPeriod = eviction ?? TimeSpan.FromSeconds(10) }, time ?? new FakeTimeProvider());
+        new(blockSize, maxRetained, eviction ?? TimeSpan.FromSeconds(10), time ?? new FakeTimeProvider());
 
     private static byte[] ArrayOf(Memory<byte> memory) =>
         MemoryMarshal.TryGetArray<byte>(memory, out var segment) ? segment.Array! : throw new InvalidOperationException("not array-backed");

@@ -11,7 +11,7 @@ namespace Putsh.Router.Tests.V3;
 public sealed class RouterV3WireTests(ITestOutputHelper output)
 {
     private const int High = 64 * 1024;
-    private const int MaxDataPayload = 65536 - 6;
+    private const int MaxDataPayload = 65536 - 14 - 6;
 
     // ---- 1. the §5.9 worked example --------------------------------------------------------------------------
 

@@ -18,6 +18,9 @@ namespace Putsh.Router.Tests.V3;
 /// </summary>
 public sealed class V3MessageReaderTests
 {
+    /// <summary>The largest message a peer may send (§5.1): larger than the ones putsh sends itself.</summary>
+    private const int PeerMessage = 65536;
+
     public enum Side
     {
         /// <summary>The reader reads a socket Kestrel accepted.</summary>
@@ -67,7 +70,7 @@ public sealed class V3MessageReaderTests
         pending = reader.ReceiveAsync(reading, token).AsTask();
         Assert.False(pending.IsCompleted);
         Assert.False(reader.HoldsBuffer);
-        var frame = RandomBytes(V3Frame.PrefixLength + V3Frame.MaxPayload);
+        var frame = RandomBytes(PeerMessage);
         await sending.SendAsync(frame, WebSocketMessageType.Binary, true, token);
         Assert.Equal(WebSocketMessageType.Binary, await pending.DefaultTimeout());
         Assert.Equal(frame, reader.Message.ToArray());
@@ -176,29 +179,29 @@ public sealed class V3MessageReaderTests
         var token = TestTimeouts.Token();
 
         // A full DATA message: its payload is taken without a copy, in the very array the reader filled.
-        var frame = RandomBytes(V3Frame.PrefixLength + V3Frame.MaxPayload);
+        var frame = RandomBytes(PeerMessage);
         await sending.SendAsync(frame, WebSocketMessageType.Binary, true, token);
         Assert.Equal(WebSocketMessageType.Binary, await reader.ReceiveAsync(reading, token).AsTask().DefaultTimeout());
         Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(reader.Message, out var filled));
         var payload = new V3Payload(reader, V3Frame.PrefixLength);
-        Assert.Equal(V3Frame.MaxPayload, payload.Length);
+        Assert.Equal(PeerMessage - V3Frame.PrefixLength, payload.Length);
         var taken = payload.ToPooled(out var offset);
         Assert.Same(filled.Array, taken);
         Assert.Equal(V3Frame.PrefixLength, offset);
-        Assert.Equal(frame.AsSpan(V3Frame.PrefixLength).ToArray(), taken.AsSpan(offset, V3Frame.MaxPayload).ToArray());
+        Assert.Equal(frame.AsSpan(V3Frame.PrefixLength).ToArray(), taken.AsSpan(offset, PeerMessage - V3Frame.PrefixLength).ToArray());
         Assert.False(reader.HoldsBuffer);
         Assert.Equal(0, reader.Message.Length);
 
         // The next message goes into a new array, at once as large as the one given away (no regrowth by copying),
         // and the taken one is untouched by it.
-        var second = RandomBytes(V3Frame.PrefixLength + V3Frame.MaxPayload);
+        var second = RandomBytes(PeerMessage);
         await sending.SendAsync(second, WebSocketMessageType.Binary, true, token);
         Assert.Equal(WebSocketMessageType.Binary, await reader.ReceiveAsync(reading, token).AsTask().DefaultTimeout());
         Assert.Equal(second, reader.Message.ToArray());
         Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(reader.Message, out var refilled));
         Assert.NotSame(taken, refilled.Array);
         Assert.True(refilled.Array!.Length >= taken.Length);
-        Assert.Equal(frame.AsSpan(V3Frame.PrefixLength).ToArray(), taken.AsSpan(offset, V3Frame.MaxPayload).ToArray());
+        Assert.Equal(frame.AsSpan(V3Frame.PrefixLength).ToArray(), taken.AsSpan(offset, PeerMessage - V3Frame.PrefixLength).ToArray());
         System.Buffers.ArrayPool<byte>.Shared.Return(taken);
 
         // A small payload is copied: the reader keeps its buffer.

@@ -1,11 +1,11 @@
 using System.Buffers;
 using System.Collections.Concurrent;
-using Microsoft.AspNetCore.Connections;
 
-namespace Putsh.Router.Hosting;
+namespace Putsh.Protocol.Transport;
 
 /// <summary>
-/// A memory pool of large, pinned, fixed-size blocks for Kestrel's socket transport.
+/// A memory pool of large, pinned, fixed-size blocks: the router's Kestrel socket transport reads and writes through
+/// one, and the connector's <see cref="WriteQueueStream"/> queues frames in one.
 /// </summary>
 /// <remarks>
 /// Kestrel's own pool hands out 4 KiB blocks, and its socket transport reads into one block at a time, so a
@@ -13,9 +13,10 @@ namespace Putsh.Router.Hosting;
 /// With 64 KiB blocks the same transfer takes a sixteenth of the system calls and wake-ups: measured on this
 /// project's rig, router syscalls per 10 MiB download fell from 5,100 <c>recv</c>s to 410 and single-stream
 /// throughput rose by a third (downloads) to a half (uploads), with no cost to small requests. Blocks are reused
-/// through a lock-free free list, so renting allocates nothing once warm; at most <see cref="BlockPoolOptions.MaxRetainedBytes"/>
-/// are kept, and blocks that stay unused for a whole <see cref="BlockPoolOptions.EvictionPeriod"/> are let go, half
-/// of the surplus at a time, so memory taken by a burst goes back to the runtime when the burst is over.
+/// through a lock-free free list, so renting allocates nothing once warm, however many are out at once (the shared
+/// array pool keeps a few dozen arrays per size and core, and drops the rest when they come back); at most
+/// <c>maxRetainedBytes</c> are kept, and blocks that stay unused for a whole eviction period are let go, half of the
+/// surplus at a time, so memory taken by a burst goes back to the runtime when the burst is over.
 /// </remarks>
 internal sealed class BlockMemoryPool : MemoryPool<byte>
 {
@@ -27,14 +28,20 @@ internal sealed class BlockMemoryPool : MemoryPool<byte>
     private int _lowWater;
     private volatile bool _disposed;
 
-    public BlockMemoryPool(BlockPoolOptions options, TimeProvider time)
+    /// <summary>A pool of <paramref name="blockSize"/> blocks keeping at most <paramref name="maxRetainedBytes"/> of free ones.</summary>
+    /// <param name="blockSize">Bytes per block (positive).</param>
+    /// <param name="maxRetainedBytes">The most memory kept in free blocks; more is dropped for the runtime to reclaim.</param>
+    /// <param name="evictionPeriod">How often free blocks unused for a whole period are let go, half at a time; zero or less keeps them.</param>
+    /// <param name="time">The clock of the eviction timer.</param>
+    public BlockMemoryPool(int blockSize, long maxRetainedBytes, TimeSpan evictionPeriod, TimeProvider time)
     {
-        options.Validate();
-        _blockSize = options.BlockSize;
-        _maxRetained = (int)Math.Min(int.MaxValue, options.MaxRetainedBytes / options.BlockSize);
-        if (options.EvictionPeriod > TimeSpan.Zero)
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxRetainedBytes);
+        _blockSize = blockSize;
+        _maxRetained = (int)Math.Min(int.MaxValue, maxRetainedBytes / blockSize);
+        if (evictionPeriod > TimeSpan.Zero)
         {
-            _evictionTimer = time.CreateTimer(static s => ((BlockMemoryPool)s!).Evict(), this, options.EvictionPeriod, options.EvictionPeriod);
+            _evictionTimer = time.CreateTimer(static s => ((BlockMemoryPool)s!).Evict(), this, evictionPeriod, evictionPeriod);
         }
     }
 
@@ -113,12 +120,4 @@ internal sealed class BlockMemoryPool : MemoryPool<byte>
             }
         }
     }
-}
-
-/// <summary>Hands Kestrel's socket transport a <see cref="BlockMemoryPool"/> for each pool it asks for.</summary>
-internal sealed class BlockMemoryPoolFactory(BlockPoolOptions options, TimeProvider time) : IMemoryPoolFactory<byte>
-{
-    public BlockPoolOptions Options { get; } = options;
-
-    public MemoryPool<byte> Create(MemoryPoolOptions? options = null) => new BlockMemoryPool(Options, time);
 }
