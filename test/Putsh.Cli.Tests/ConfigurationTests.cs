@@ -1,3 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 using Putsh.Cli.Commands;
 
 namespace Putsh.Cli.Tests;
@@ -60,6 +63,20 @@ public sealed class ConfigurationTests : IDisposable
         finally
         {
             Environment.SetEnvironmentVariable("PUTSH_InlineIo", null);
+        }
+    }
+
+    [Fact]
+    public async Task Logging_never_makes_an_io_thread_wait_for_the_console()
+    {
+        var connectorOptions = new Putsh.Connector.ConnectorOptions { Route = "r", Target = "http://127.0.0.1:1" };
+        connectorOptions.Routers.Add("ws://127.0.0.1:2");
+        using var connector = ConnectorCommand.Build(connectorOptions, Microsoft.Extensions.Logging.LogLevel.Warning);
+        await using var router = RouterCommand.Build(new RouterSettings { Listen = ["http://127.0.0.1:0"], Register = ["http://127.0.0.1:0"] }, Microsoft.Extensions.Logging.LogLevel.Warning, out _);
+        foreach (var services in new[] { connector.Services, router.Services })
+        {
+            var console = services.GetRequiredService<IOptions<ConsoleLoggerOptions>>().Value;
+            Assert.Equal(ConsoleLoggerQueueFullMode.DropWrite, console.QueueFullMode);
         }
     }
 

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 using Putsh.Cli.Hosting;
 
 namespace Putsh.Cli.Commands;
@@ -95,6 +97,11 @@ internal static class CommonOptions
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss.fff ";
         });
+        // The console logger writes from a queue of its own; by default a full queue makes the logging thread wait.
+        // With --inline-io that thread may be the epoll thread that runs every socket of the process, so a burst
+        // of log lines to a slow terminal or pipe would stall all traffic: drop lines instead (the logger counts
+        // and reports what it dropped).
+        logging.Services.Configure<ConsoleLoggerOptions>(o => o.QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite);
         logging.SetMinimumLevel(level);
         // The framework's own chatter stays at Warning; "Now listening on" and startup lines stay visible.
         logging.AddFilter("Microsoft", Microsoft.Extensions.Logging.LogLevel.Warning);
