@@ -29,6 +29,7 @@ internal sealed class RouterSocketV1 : IDisposable
     private volatile bool _timedOut;
     private volatile bool _closedByRouter;
     private ITimer? _idleTimer;
+    private readonly TaskCompletionSource _readsEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public RouterSocketV1(WebSocket socket, ConnectorInfo connector, V1RoutePool pool, RouterOptions options, TimeProvider time, ILogger logger)
     {
@@ -207,6 +208,7 @@ internal sealed class RouterSocketV1 : IDisposable
         finally
         {
             Interlocked.Exchange(ref _state, StateClosed);
+            _readsEnded.TrySetResult();
             _idleTimer?.Dispose();
             _pool.Remove(this);
             if (buffer is not null)
@@ -223,7 +225,9 @@ internal sealed class RouterSocketV1 : IDisposable
         var current = _exchange;
         if (current is not null)
         {
-            if (end == SocketEnd.SocketLost && (_timedOut || _time.GetElapsedTime(Volatile.Read(ref _lastRead)) >= _options.IdleTimeout))
+            // Once the idle timer fired, the router ended the request, however the socket then finished: a connector
+            // quick enough to answer the router's close (with 1000, say) before the abort must not turn the 504 into a 502.
+            if (_timedOut || (end == SocketEnd.SocketLost && _time.GetElapsedTime(Volatile.Read(ref _lastRead)) >= _options.IdleTimeout))
             {
                 end = SocketEnd.TimedOut;
             }
@@ -274,7 +278,19 @@ internal sealed class RouterSocketV1 : IDisposable
 
     private async Task CloseThenAbortAsync()
     {
+        // A close handshake: the router's close, the connector's answer (read by the receive loop), then the
+        // connection goes; a connector that does not answer within a second is cut off. Aborting straight after
+        // sending would reset the connection under a close frame the connector has not read yet.
         await Sender.CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Timed out", TimeSpan.FromSeconds(1), _time);
+        try
+        {
+            await _readsEnded.Task.WaitAsync(TimeSpan.FromSeconds(1), _time);
+        }
+        catch (TimeoutException)
+        {
+            // No answer: cut it off below.
+        }
+
         _socket.Abort();
     }
 

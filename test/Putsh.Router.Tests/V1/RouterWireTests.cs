@@ -62,6 +62,31 @@ public sealed class RouterWireTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_request_timed_out_by_the_router_gets_504_even_when_the_connector_answers_the_close_at_once()
+    {
+        await using var router = await TestRouter.StartAsync(output, o =>
+        {
+            o.IdleTimeout = TimeSpan.FromMilliseconds(300);
+            o.PingInterval = TimeSpan.FromSeconds(30);
+        });
+        await using var connector = await FakeConnector.ConnectAsync(router.RegisterUri, "t");
+        await WaitForIdle(router, "t", 1);
+
+        var responseTask = router.Client.GetAsync("/t/x");
+        Assert.EndsWith("\n\n_2", await connector.ReceiveTextAsync());
+
+        // The connector stays silent; the router gives up and closes; a quick connector completes the handshake
+        // with a normal close before the router would abort. It is still the router's timeout: 504, not 502.
+        var (type, _) = await connector.ReceiveAsync();
+        Assert.Equal(WebSocketMessageType.Close, type);
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, connector.Socket.CloseStatus);
+        await connector.Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", TestTimeouts.Token()).DefaultTimeout();
+
+        using var response = await responseTask.DefaultTimeout();
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+    }
+
+    [Fact]
     public async Task A_bodiless_request_ends_with_marker_2_and_no_frames()
     {
         await using var router = await TestRouter.StartAsync(output);
