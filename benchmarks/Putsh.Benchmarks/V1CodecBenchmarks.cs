@@ -6,19 +6,21 @@ namespace Putsh.Benchmarks;
 
 /// <summary>
 /// cranker_1.0 markers (§4.2–§4.3): the request head text message with its <c>_1</c>/<c>_2</c> marker, the
-/// <c>_3</c> message, and recognising both on received UTF-8 bytes.
+/// <c>_3</c> message, and recognising both in received messages.
 /// </summary>
 [MemoryDiagnoser]
 public class V1CodecBenchmarks
 {
     private readonly byte[] _buffer = new byte[V1Markers.MaxRequestHeadBytes(Samples.RequestHead.Length)];
     private byte[] _headMessage = [];
+    private string _headText = "";
     private byte[] _bodyEndedMessage = [];
 
     [GlobalSetup]
     public void Setup()
     {
-        _headMessage = Encoding.UTF8.GetBytes(Samples.RequestHead + V1Markers.RequestHasBody);
+        _headText = Samples.RequestHead + V1Markers.RequestHasBody;
+        _headMessage = Encoding.UTF8.GetBytes(_headText);
         _bodyEndedMessage = Encoding.UTF8.GetBytes(V1Markers.RequestBodyEnded);
 
         V3FrameBenchmarks.Check(EncodeRequestHead() == _headMessage.Length, "encode");
@@ -39,10 +41,10 @@ public class V1CodecBenchmarks
         return _buffer[1];
     }
 
-    /// <summary>Finding and checking the marker at the end of a received head message, on its UTF-8 bytes.</summary>
+    /// <summary>Finding and checking the marker at the end of a received head message (the text the connector reads).</summary>
     [Benchmark]
     public int DecodeMarker() =>
-        V1Markers.TryReadMarker(_headMessage, out var hasBody, out var head) ? head.Length + (hasBody ? 1 : 0) : -1;
+        V1Markers.TryReadMarker(_headText, out var hasBody, out var head) ? head.Length + (hasBody ? 1 : 0) : -1;
 
     /// <summary>Is a received text message <c>_3</c>?</summary>
     [Benchmark]

@@ -20,7 +20,6 @@ public class V3HeadBenchmarks
     private readonly byte[] _buffer = new byte[V3Frame.MaxHeadPieceMessage];
     private readonly List<KeyValuePair<string, string>> _headers = new(16);
     private byte[] _responseMessage = [];
-    private V3HeadBuffer? _headBuffer;
 
     [GlobalSetup]
     public void Setup()
@@ -28,7 +27,6 @@ public class V3HeadBenchmarks
         _responseMessage = new byte[V3Frame.MaxHeadPieceMessage];
         var n = V3Frame.WriteHeader(_responseMessage, 7, V3Flags.EndHeader, Samples.ResponseHead);
         _responseMessage = _responseMessage[..n];
-        _headBuffer = new V3HeadBuffer(4096);
 
         var typicalBytes = Encoding.UTF8.GetByteCount(Samples.RequestHead);
         V3FrameBenchmarks.Check(typicalBytes is > 350 and < 450, "typical head size " + typicalBytes);
@@ -42,15 +40,12 @@ public class V3HeadBenchmarks
         V3FrameBenchmarks.Check(DecodeResponseHeadLegacy() == 200 + 10, "decode (baseline)");
     }
 
-    [GlobalCleanup]
-    public void Cleanup() => _headBuffer?.Dispose();
-
     /// <summary>The ~400-byte request head as HEADER message bytes: pieces as slices, UTF-8 straight into the buffer.</summary>
     [Benchmark]
     [BenchmarkCategory("EncodeHead-400B")]
     public int EncodeTypicalHead() => EncodeHead(Samples.RequestHead);
 
-    /// <summary>Before: SplitHead's list of substrings, each encoded (what V3Sender.SendHeadAsync does).</summary>
+    /// <summary>Before: a list of substrings (LegacyCodecs.SplitHead), each encoded.</summary>
     [Benchmark(Baseline = true)]
     [BenchmarkCategory("EncodeHead-400B")]
     public int EncodeTypicalHeadWithSplitHead() => EncodeHeadWithSplitHead(Samples.RequestHead);
@@ -65,18 +60,16 @@ public class V3HeadBenchmarks
     public int EncodeLargeHeadWithSplitHead() => EncodeHeadWithSplitHead(Samples.LargeRequestHead);
 
     /// <summary>
-    /// A HEADER message received: prefix read, payload decoded into a pooled character buffer, status parsed and
-    /// every header visited as slices (names and values are summed so that nothing is optimised away).
+    /// A HEADER message received: prefix read, payload decoded to the string the router keeps, status parsed and
+    /// every header visited as slices (names and values are counted so that nothing is optimised away).
     /// </summary>
     [Benchmark]
     [BenchmarkCategory("DecodeResponseHead")]
     public int DecodeResponseHead()
     {
         V3Frame.TryReadPrefix(_responseMessage, out _, out var flags, out _);
-        var buffer = _headBuffer!;
-        buffer.Clear();
-        buffer.TryAppend(_responseMessage.AsSpan(V3Frame.PrefixLength));
-        if ((flags & V3Flags.EndHeader) == 0 || !HeadParser.TryReadResponse(buffer.Text, out var head))
+        var text = Encoding.UTF8.GetString(_responseMessage.AsSpan(V3Frame.PrefixLength));
+        if ((flags & V3Flags.EndHeader) == 0 || !HeadParser.TryReadResponse(text, out var head))
         {
             return -1;
         }
@@ -98,11 +91,9 @@ public class V3HeadBenchmarks
     [BenchmarkCategory("DecodeResponseHead")]
     public int DecodeResponseHeadToList()
     {
-        var buffer = _headBuffer!;
-        buffer.Clear();
-        buffer.TryAppend(_responseMessage.AsSpan(V3Frame.PrefixLength));
+        var text = Encoding.UTF8.GetString(_responseMessage.AsSpan(V3Frame.PrefixLength));
         _headers.Clear();
-        return HeadParser.TryParseResponse(buffer.Text, out var status, _headers) ? status + _headers.Count : -1;
+        return HeadParser.TryParseResponse(text, out var status, _headers) ? status + _headers.Count : -1;
     }
 
     /// <summary>Before: the payload decoded to a string, then split into lines, parts and substrings.</summary>
@@ -128,7 +119,7 @@ public class V3HeadBenchmarks
 
     private int EncodeHeadWithSplitHead(string head)
     {
-        var pieces = V3Frame.SplitHead(head);
+        var pieces = LegacyCodecs.SplitHead(head);
         var total = 0;
         for (var i = 0; i < pieces.Count; i++)
         {

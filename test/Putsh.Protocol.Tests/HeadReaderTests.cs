@@ -1,4 +1,3 @@
-using System.Text;
 using Putsh.Protocol.Headers;
 
 namespace Putsh.Protocol.Tests;
@@ -166,15 +165,9 @@ public class HeadReaderTests
     [InlineData("200 OK")]
     [InlineData("\nHTTP/1.1 200 OK")]
     [InlineData("content-length:5\nHTTP/1.1 200 OK")]
-    public void TryParseStatus_AgreesWithTheFormerRule_ForCharsAndBytes(string text)
+    public void TryReadResponse_ReadsTheStatusByTheFormerRule(string text)
     {
         var expectedOk = LegacyStatus(text, out var expected);
-
-        Assert.Equal(expectedOk, HeadParser.TryParseStatus(text.AsSpan(), out var status));
-        Assert.Equal(expected, status);
-
-        Assert.Equal(expectedOk, HeadParser.TryParseStatus(Encoding.UTF8.GetBytes(text), out status));
-        Assert.Equal(expected, status);
 
         Assert.Equal(expectedOk, HeadParser.TryReadResponse(text, out var head));
         Assert.Equal(expected, head.Status);

@@ -62,10 +62,6 @@ public class V1MarkersTests
         Assert.True(V1Markers.TryReadMarker(message.AsSpan(), out var body, out var before));
         Assert.Equal(hasBody, body);
         Assert.Equal(head, before.ToString());
-
-        Assert.True(V1Markers.TryReadMarker(Encoding.UTF8.GetBytes(message), out body, out var beforeBytes));
-        Assert.Equal(hasBody, body);
-        Assert.Equal(head, Encoding.UTF8.GetString(beforeBytes));
     }
 
     [Theory]
@@ -83,10 +79,6 @@ public class V1MarkersTests
         Assert.False(V1Markers.TryReadMarker(message.AsSpan(), out var hasBody, out var head));
         Assert.False(hasBody);
         Assert.True(head.IsEmpty);
-
-        Assert.False(V1Markers.TryReadMarker(Encoding.UTF8.GetBytes(message), out hasBody, out var headBytes));
-        Assert.False(hasBody);
-        Assert.True(headBytes.IsEmpty);
     }
 
     [Theory]

@@ -12,6 +12,24 @@ namespace Putsh.Benchmarks.Legacy;
 /// </summary>
 internal static class LegacyCodecs
 {
+    // ---- V3Frame (before the head was encoded piece by piece from slices) ----
+
+    /// <summary>Cuts a head into pieces of at most 16000 characters, never between the halves of a surrogate pair.</summary>
+    public static List<string> SplitHead(string head)
+    {
+        var pieces = new List<string>(head.Length / 16000 + 1);
+        var start = 0;
+        while (head.Length - start > 16000)
+        {
+            var length = char.IsHighSurrogate(head[start + 16000 - 1]) ? 16000 - 1 : 16000;
+            pieces.Add(head.Substring(start, length));
+            start += length;
+        }
+
+        pieces.Add(head[start..]);
+        return pieces;
+    }
+
     // ---- HeadParser (18e6c7f) ----
 
     public static bool TryParseRequest(string text, bool expectMarker, out ParsedRequestHead? head, out string? error)

@@ -21,7 +21,7 @@ internal sealed class ParsedRequestHead
 /// missing trailing blank line, because other implementations send all of these (§2.2, §10).
 /// </summary>
 /// <remarks>
-/// The span readers (<see cref="TryReadRequest"/>, <see cref="TryReadResponse"/>, <see cref="TryParseStatus(ReadOnlySpan{char}, out int)"/>,
+/// The span readers (<see cref="TryReadRequest"/>, <see cref="TryReadResponse"/>,
 /// <see cref="EnumerateHeaders"/>) work in place and never allocate; the string readers are built on them and
 /// allocate only what they return (common names and methods come from <see cref="KnownHeadStrings"/>).
 /// </remarks>
@@ -146,43 +146,6 @@ internal static class HeadParser
         }
 
         head = new ResponseHeadView(status, firstEnd < 0 ? [] : text[(firstEnd + 1)..]);
-        return true;
-    }
-
-    /// <summary>
-    /// The status code of a response head (only its first line is read): the second space-separated token, exactly
-    /// three digits from 100 to 999, after a first token that starts with <c>HTTP/</c>. Never allocates.
-    /// </summary>
-    public static bool TryParseStatus(ReadOnlySpan<char> head, out int status)
-    {
-        var firstEnd = head.IndexOf('\n');
-        return TryParseStatusLine(firstEnd < 0 ? head : head[..firstEnd], out status);
-    }
-
-    /// <summary>
-    /// <see cref="TryParseStatus(ReadOnlySpan{char}, out int)"/> on UTF-8 bytes, such as the payload of the first HEADER
-    /// piece, without decoding them.
-    /// </summary>
-    public static bool TryParseStatus(ReadOnlySpan<byte> utf8Head, out int status)
-    {
-        status = 0;
-        var firstEnd = utf8Head.IndexOf((byte)'\n');
-        var line = (firstEnd < 0 ? utf8Head : utf8Head[..firstEnd]).TrimEnd((byte)'\r').TrimStart((byte)' ');
-        var space = line.IndexOf((byte)' ');
-        if (space < 0 || !line.StartsWith("HTTP/"u8))
-        {
-            return false;
-        }
-
-        var rest = line[space..].TrimStart((byte)' ');
-        var end = rest.IndexOf((byte)' ');
-        var code = end < 0 ? rest : rest[..end];
-        if (code.Length != 3 || code[0] is < (byte)'1' or > (byte)'9' || !char.IsAsciiDigit((char)code[1]) || !char.IsAsciiDigit((char)code[2]))
-        {
-            return false;
-        }
-
-        status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
         return true;
     }
 

@@ -51,21 +51,13 @@ internal static class V1Markers
     /// Reads the marker on the last line of a request head message (a trailing CR ignored), as jconn does.
     /// <paramref name="head"/> is the text before that line. False when the last line is neither <c>_1</c> nor <c>_2</c>.
     /// </summary>
-    public static bool TryReadMarker(ReadOnlySpan<char> message, out bool hasBody, out ReadOnlySpan<char> head) =>
-        TryReadMarker(message, '\n', '\r', RequestHasBody, RequestHasNoBody, out hasBody, out head);
-
-    /// <summary><see cref="TryReadMarker(ReadOnlySpan{char}, out bool, out ReadOnlySpan{char})"/> on the UTF-8 bytes of the message, without decoding them.</summary>
-    public static bool TryReadMarker(ReadOnlySpan<byte> utf8Message, out bool hasBody, out ReadOnlySpan<byte> head) =>
-        TryReadMarker(utf8Message, (byte)'\n', (byte)'\r', RequestHasBodyUtf8, RequestHasNoBodyUtf8, out hasBody, out head);
-
-    private static bool TryReadMarker<T>(ReadOnlySpan<T> message, T lineFeed, T carriageReturn, ReadOnlySpan<T> withBody, ReadOnlySpan<T> withoutBody, out bool hasBody, out ReadOnlySpan<T> head)
-        where T : IEquatable<T>
+    public static bool TryReadMarker(ReadOnlySpan<char> message, out bool hasBody, out ReadOnlySpan<char> head)
     {
-        var lastLine = message.LastIndexOf(lineFeed) + 1;
-        var marker = message[lastLine..].TrimEnd(carriageReturn);
+        var lastLine = message.LastIndexOf('\n') + 1;
+        var marker = message[lastLine..].TrimEnd('\r');
         head = message[..lastLine];
-        hasBody = marker.SequenceEqual(withBody);
-        if (hasBody || marker.SequenceEqual(withoutBody))
+        hasBody = marker.SequenceEqual(RequestHasBody);
+        if (hasBody || marker.SequenceEqual(RequestHasNoBody))
         {
             return true;
         }

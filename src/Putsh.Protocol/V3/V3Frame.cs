@@ -130,30 +130,6 @@ internal static class V3Frame
         payload.Length < 4 ? [] : payload[4..];
 
     /// <summary>
-    /// Cuts a head into pieces of at most 16000 characters (§5.3), never between the two halves of a surrogate pair,
-    /// so that each piece is valid UTF-8 on its own.
-    /// </summary>
-    public static List<string> SplitHead(string head)
-    {
-        var pieces = new List<string>(head.Length / HeadPieceChars + 1);
-        var start = 0;
-        while (head.Length - start > HeadPieceChars)
-        {
-            var length = HeadPieceChars;
-            if (char.IsHighSurrogate(head[start + length - 1]))
-            {
-                length--;
-            }
-
-            pieces.Add(head.Substring(start, length));
-            start += length;
-        }
-
-        pieces.Add(head[start..]);
-        return pieces;
-    }
-
-    /// <summary>
     /// Bytes of a HEADER message that can hold any head piece: the prefix plus 3 UTF-8 bytes per UTF-16 code unit
     /// (a surrogate pair takes 4 bytes for 2 units; a lone surrogate becomes the 3-byte U+FFFD).
     /// </summary>
@@ -162,7 +138,7 @@ internal static class V3Frame
     /// <summary>
     /// Length in characters of the head piece at the start of <paramref name="remaining"/>: all of it when at most
     /// 16000 characters are left, else 16000, or 15999 when the 16000th is the first half of a surrogate pair.
-    /// The same cut as <see cref="SplitHead"/>, without substrings.
+    /// Never between the two halves of a surrogate pair, so that each piece is valid UTF-8 on its own.
     /// </summary>
     public static int NextHeadPieceLength(ReadOnlySpan<char> remaining)
     {
@@ -174,7 +150,7 @@ internal static class V3Frame
         return char.IsHighSurrogate(remaining[HeadPieceChars - 1]) ? HeadPieceChars - 1 : HeadPieceChars;
     }
 
-    /// <summary>Number of pieces <see cref="SplitHead"/> would make (at least 1: an empty head is one empty piece).</summary>
+    /// <summary>Number of pieces <see cref="NextHeadPieceLength"/> cuts a head into (at least 1: an empty head is one empty piece).</summary>
     public static int CountHeadPieces(ReadOnlySpan<char> head)
     {
         var count = 1;
@@ -188,7 +164,7 @@ internal static class V3Frame
     }
 
     /// <summary>
-    /// The pieces of a head, as <see cref="SplitHead"/> cuts them, as slices of <paramref name="head"/>:
+    /// The pieces of a head, as <see cref="NextHeadPieceLength"/> cuts them, as slices of <paramref name="head"/>:
     /// <c>foreach (var piece in V3Frame.EnumerateHeadPieces(head))</c>. Never allocates.
     /// </summary>
     public static HeadPieceEnumerator EnumerateHeadPieces(ReadOnlySpan<char> head) => new(head);
