@@ -40,26 +40,10 @@ public sealed class ProcessTests(ITestOutputHelper output)
         await using var router = await TestRouter.StartAsync(output);
         using var process = Start("connector", "--router", router.RegisterUri.ToString(), "--route", "proc", "--target", backend.Uri.ToString(), "--sockets", "3", "--protocols", "cranker_1.0");
         var lines = new List<string>();
-        var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var stdout = Task.Run(async () =>
-        {
-            while (await process.StandardOutput.ReadLineAsync() is { } line)
-            {
-                lock (lines)
-                {
-                    lines.Add(line);
-                }
-
-                output.WriteLine("putsh> " + line);
-                if (line.Contains("Registered with router", StringComparison.Ordinal))
-                {
-                    registered.TrySetResult();
-                }
-            }
-        });
+        var (stdout, registered) = ReadLines(process, lines);
         try
         {
-            await registered.Task.DefaultTimeout();
+            await registered.DefaultTimeout();
             var pool = router.V1Pool("proc")!;
             await WaitUntil(() => pool.IdleCount == 3);
 
@@ -92,26 +76,10 @@ public sealed class ProcessTests(ITestOutputHelper output)
         await using var router = await TestRouter.StartAsync(output);
         using var process = Start(["connector", "--router", router.RegisterUri.ToString(), "--route", "io", "--target", backend.Uri.ToString(), "--sockets", "2", .. flags]);
         var lines = new List<string>();
-        var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var stdout = Task.Run(async () =>
-        {
-            while (await process.StandardOutput.ReadLineAsync() is { } line)
-            {
-                lock (lines)
-                {
-                    lines.Add(line);
-                }
-
-                output.WriteLine("putsh> " + line);
-                if (line.Contains("Registered with router", StringComparison.Ordinal))
-                {
-                    registered.TrySetResult();
-                }
-            }
-        });
+        var (stdout, registered) = ReadLines(process, lines);
         try
         {
-            await registered.Task.DefaultTimeout();
+            await registered.DefaultTimeout();
             for (var i = 0; i < 20; i++)
             {
                 Assert.Equal("hello from the backend", await router.Client.GetStringAsync("/io/hello").DefaultTimeout());
@@ -132,6 +100,29 @@ public sealed class ProcessTests(ITestOutputHelper output)
             await process.WaitForExitAsync().DefaultTimeout();
             await stdout.DefaultTimeout();
         }
+    }
+
+    /// <summary>Collects the process's output lines (echoed to the test log); the second task completes at registration.</summary>
+    private (Task Reading, Task Registered) ReadLines(Process process, List<string> lines)
+    {
+        var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reading = Task.Run(async () =>
+        {
+            while (await process.StandardOutput.ReadLineAsync() is { } line)
+            {
+                lock (lines)
+                {
+                    lines.Add(line);
+                }
+
+                output.WriteLine("putsh> " + line);
+                if (line.Contains("Registered with router", StringComparison.Ordinal))
+                {
+                    registered.TrySetResult();
+                }
+            }
+        });
+        return (reading, registered.Task);
     }
 
     private static async Task WaitUntil(Func<bool> condition)
