@@ -59,7 +59,8 @@ public sealed class InlineIoTests(ITestOutputHelper output)
 
     private static async Task<(int Received, bool OnThreadPool)> ReceiveAndReportThreadAsync(Socket socket, byte[] buffer)
     {
-        var received = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None);
+        // No captured context: the continuation runs on whichever thread completed the receive.
+        var received = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).ConfigureAwait(false);
         return (received, Thread.CurrentThread.IsThreadPoolThread);
     }
 }
