@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Text;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -22,7 +21,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = true });
     private readonly FlowWindow _window = new(socket.FlowWindow, socket.HeadAcks);
     private readonly AckBatcher _acks = new(socket.FlowWindow);
-    private StringBuilder? _head;
+    private V3HeadBuffer? _head;
     private long _queued;
     private int _id;
     private int _resetSent;
@@ -95,7 +94,9 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             {
                 case Kind.Head:
                     var headers = new List<KeyValuePair<string, string>>();
-                    if (!Putsh.Protocol.Headers.HeadParser.TryParseResponse(item.Text!, out var status, headers))
+                    var parsed = Putsh.Protocol.Headers.HeadParser.TryParseResponse(item.Head!.Text, out var status, headers);
+                    item.Head.Dispose();
+                    if (!parsed)
                     {
                         await ResetAsync(1, "Bad response head");
                         return (SocketEnd.ProtocolError, "unparseable response head", false);
@@ -286,34 +287,33 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         }
     }
 
-    public void OnHeadPiece(string text, byte flags)
+    public void OnHeadPiece(ReadOnlySpan<byte> utf8Piece, byte flags)
     {
-        var last = (flags & V3Flags.EndHeader) != 0;
-        if (_head is null && last)
+        // Each piece is decoded on its own into a pooled character buffer (a sender never cuts a character in two,
+        // §5.3); the head is read in place from it, so receiving one allocates no string.
+        _head ??= new V3HeadBuffer(Math.Max(512, utf8Piece.Length));
+        _head.TryAppend(utf8Piece);
+        if ((flags & V3Flags.EndHeader) != 0)
         {
-            OnHead(text, flags); // the usual case: the whole head in one piece
-            return;
-        }
-
-        _head ??= new StringBuilder();
-        _head.Append(text);
-        if (last)
-        {
-            OnHead(_head.ToString(), flags);
+            var head = _head;
             _head = null;
+            OnHead(head, flags);
         }
     }
 
-    private void OnHead(string head, byte flags)
+    private void OnHead(V3HeadBuffer head, byte flags)
     {
-        if (webSocket && _tunnel is null && Putsh.Protocol.Headers.HeadParser.TryReadResponse(head, out var view) && view.Status == 101)
+        if (webSocket && _tunnel is null && Putsh.Protocol.Headers.HeadParser.TryReadResponse(head.Text, out var view) && view.Status == 101)
         {
             // Made here, on the receive loop, so that no DATA after the 101 can miss it.
             _tunnel = new WsTunnel(socket.Sender, _id, _window);
         }
 
-        // END_STREAM counts only on the final piece: we are lenient where mu is not (§5.3).
-        _items.Writer.TryWrite(new Item(Kind.Head) { Text = head, EndStream = (flags & V3Flags.EndStream) != 0 });
+        // END_STREAM counts only on the final piece: we are lenient where mu is not (§5.3). The queue owns the buffer now.
+        if (!_items.Writer.TryWrite(new Item(Kind.Head) { Head = head, EndStream = (flags & V3Flags.EndStream) != 0 }))
+        {
+            head.Dispose();
+        }
     }
 
     public void OnData(V3Payload payload, bool endStream)
@@ -370,6 +370,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     private void ReturnBuffer(Item item)
     {
+        item.Head?.Dispose();
         Interlocked.Add(ref _queued, -item.Length);
         if (item.Buffer is not null)
         {
@@ -399,6 +400,9 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         public bool EndStream { get; init; }
 
         public string? Text { get; init; }
+
+        /// <summary>A response head (<see cref="Kind.Head"/>), owned by the item until read.</summary>
+        public V3HeadBuffer? Head { get; init; }
 
         public int Code { get; init; }
 

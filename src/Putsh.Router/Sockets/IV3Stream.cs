@@ -3,8 +3,8 @@ namespace Putsh.Router.Sockets;
 /// <summary>One request in flight on a cranker_3.0 socket, as the socket's receive loop sees it.</summary>
 internal interface IV3Stream
 {
-    /// <summary>A HEADER piece arrived (already acknowledged).</summary>
-    void OnHeadPiece(string text, byte flags);
+    /// <summary>A HEADER piece arrived (already acknowledged): its UTF-8 payload, valid until the call returns.</summary>
+    void OnHeadPiece(ReadOnlySpan<byte> utf8Piece, byte flags);
 
     /// <summary>DATA arrived; the stream takes what it needs (valid until it returns) and acknowledges once written to the client.</summary>
     void OnData(Putsh.Protocol.V3.V3Payload payload, bool endStream);

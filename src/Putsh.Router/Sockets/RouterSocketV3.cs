@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using Putsh.Protocol.Transport;
 using Putsh.Protocol.V3;
@@ -174,7 +173,7 @@ internal sealed class RouterSocketV3 : IDisposable
                         await Sender.SendWindowUpdateAsync(id, payload.Length, cancellationToken);
                     }
 
-                    stream.OnHeadPiece(Encoding.UTF8.GetString(payload.Span), flags);
+                    stream.OnHeadPiece(payload.Span, flags);
                 }
 
                 break;
