@@ -86,8 +86,11 @@ internal static class CommonOptions
         };
     }
 
-    /// <summary>Applies <c>--inline-io</c> to the process before the command makes its first socket (see <see cref="ProcessIo"/>).</summary>
-    public static void ConfigureProcessIo(ParseResult parse) => ProcessIo.Configure(InlineIo(parse, LoadConfiguration(parse)));
+    /// <summary>
+    /// Applies <c>--inline-io</c> to the process, from the configuration the command already loaded, before the
+    /// command makes its first socket (see <see cref="ProcessIo"/>; outside the executable's <c>Main</c> it changes nothing).
+    /// </summary>
+    public static void ConfigureProcessIo(ParseResult parse, IConfiguration configuration) => ProcessIo.Configure(InlineIo(parse, configuration));
 
     public static void ConfigureLogging(ILoggingBuilder logging, LogLevel level)
     {

@@ -65,7 +65,6 @@ internal static class ConnectorCommand
         command.SetAction(async (parse, ct) =>
         {
             var (options, level) = Resolve(parse, settings);
-            CommonOptions.ConfigureProcessIo(parse);
             using var host = Build(options, level);
             await host.RunAsync(ct);
             return 0;
@@ -73,7 +72,7 @@ internal static class ConnectorCommand
         return command;
     }
 
-    /// <summary>Applies the file, environment and flags, in that order of precedence, over the defaults.</summary>
+    /// <summary>Applies the file, environment and flags, in that order of precedence, over the defaults; and <c>--inline-io</c> to the process.</summary>
     public static (ConnectorOptions Options, Microsoft.Extensions.Logging.LogLevel Level) Resolve(ParseResult parse, IEnumerable<Setting<ConnectorOptions>> settings)
     {
         var configuration = CommonOptions.LoadConfiguration(parse);
@@ -83,6 +82,7 @@ internal static class ConnectorCommand
             s.Apply(options, parse, configuration);
         }
 
+        CommonOptions.ConfigureProcessIo(parse, configuration);
         return (options, CommonOptions.LogLevel(parse, configuration));
     }
 

@@ -28,7 +28,6 @@ internal static class DemoCommand
         command.SetAction(async (parse, ct) =>
         {
             var (routerSettings, level) = RouterCommand.Resolve(parse, settings, new RouterSettings { Listen = ["http://127.0.0.1:8080"], Register = ["http://127.0.0.1:8081"] });
-            CommonOptions.ConfigureProcessIo(parse);
             await RunAsync(routerSettings, level, Console.Out, ct);
             return 0;
         });

@@ -84,7 +84,6 @@ internal static class RouterCommand
         command.SetAction(async (parse, ct) =>
         {
             var (routerSettings, level) = Resolve(parse, settings, new RouterSettings());
-            CommonOptions.ConfigureProcessIo(parse);
             await using var app = Build(routerSettings, level, out _);
             await app.StartAsync(ct);
             await app.WaitForShutdownAsync(ct);
@@ -93,7 +92,7 @@ internal static class RouterCommand
         return command;
     }
 
-    /// <summary>Applies the file, environment and flags, in that order of precedence, over <paramref name="target"/>.</summary>
+    /// <summary>Applies the file, environment and flags, in that order of precedence, over <paramref name="target"/>; and <c>--inline-io</c> to the process.</summary>
     public static (RouterSettings Settings, Microsoft.Extensions.Logging.LogLevel Level) Resolve(ParseResult parse, IEnumerable<Setting<RouterSettings>> settings, RouterSettings target)
     {
         var configuration = CommonOptions.LoadConfiguration(parse);
@@ -102,6 +101,7 @@ internal static class RouterCommand
             s.Apply(target, parse, configuration);
         }
 
+        CommonOptions.ConfigureProcessIo(parse, configuration);
         return (target, CommonOptions.LogLevel(parse, configuration));
     }
 
