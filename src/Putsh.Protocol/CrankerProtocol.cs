@@ -32,6 +32,33 @@ public static class CrankerProtocol
     /// <summary>The catch-all route and the any-domain marker.</summary>
     public const string CatchAll = "*";
 
+    /// <summary>The longest route name a registration may carry.</summary>
+    public const int MaxRouteLength = 255;
+
+    /// <summary>
+    /// Whether <paramref name="route"/> can be registered: the catch-all <c>*</c>, or a name that a request's first
+    /// path segment can match. That is 1 to <see cref="MaxRouteLength"/> characters drawn from RFC 3986's
+    /// <c>pchar</c> without percent-encoding (letters, digits, <c>-._~!$&amp;'()*+,;=:@</c>), and not <c>.</c> or
+    /// <c>..</c>. Names such as <c>../..</c>, <c>a b</c> and <c>%2e%2e</c> are refused.
+    /// </summary>
+    public static bool IsValidRoute(ReadOnlySpan<char> route)
+    {
+        if (route.IsEmpty || route.Length > MaxRouteLength || route is "." or "..")
+        {
+            return false;
+        }
+
+        foreach (var c in route)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || "-._~!$&'()*+,;=:@".Contains(c)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>
     /// Normalises a configured protocol name: <c>cranker_1.0</c>, <c>1.0</c> (any case, surrounding space allowed)
     /// become <c>cranker_1.0</c>; likewise for 3.0. Anything else gives null.

@@ -227,4 +227,24 @@ public class CrankerProtocolTests
         Assert.Equal("CrankerProtocol", CrankerProtocol.LegacyHeaderName);
         Assert.Equal("1.0", CrankerProtocol.LegacyHeaderValue);
     }
+
+    [Theory]
+    [InlineData("*", true)]
+    [InlineData("orders", true)]
+    [InlineData("a-b_c.d~e", true)]
+    [InlineData("", false)]
+    [InlineData(".", false)]
+    [InlineData("..", false)]
+    [InlineData("../..", false)]
+    [InlineData("a b", false)]
+    [InlineData("%2e%2e", false)]
+    [InlineData("a/b", false)]
+    [InlineData("caf\u00e9", false)]
+    public void IsValidRoute_AcceptsOnlyWhatAFirstPathSegmentCanMatch(string route, bool valid)
+    {
+        Assert.Equal(valid, CrankerProtocol.IsValidRoute(route));
+        Assert.False(CrankerProtocol.IsValidRoute(new string('a', CrankerProtocol.MaxRouteLength + 1)));
+        Assert.True(CrankerProtocol.IsValidRoute(new string('a', CrankerProtocol.MaxRouteLength)));
+    }
+
 }

@@ -58,6 +58,14 @@ internal sealed class RegistrationHandler
         var instanceId = NonEmpty(request.Query[CrankerProtocol.ConnectorInstanceIdQuery].ToString());
         var componentName = NonEmpty(request.Query[CrankerProtocol.ComponentNameQuery].ToString());
 
+        if (!CrankerProtocol.IsValidRoute(route))
+        {
+            RouterLog.RegistrationRefused(_logger, remote, "invalid route name");
+            await WritePlainAsync(context, StatusCodes.Status400BadRequest,
+                $"Route names are 1 to {CrankerProtocol.MaxRouteLength} characters a first path segment can match (letters, digits, -._~!$&'()*+,;=:@), or * for the catch-all.");
+            return;
+        }
+
         if (request.Path.Value!.StartsWith("/deregister", StringComparison.Ordinal))
         {
             await DeregisterAsync(context, route, instanceId, remote);

@@ -286,6 +286,28 @@ public sealed class RouterWireTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.BadRequest, v3Only.HttpStatusCode);
     }
 
+    [Theory]
+    [InlineData("../..")]
+    [InlineData("a b")]
+    [InlineData("%2e%2e")]
+    [InlineData("..")]
+    [InlineData("a/b")]
+    public async Task A_route_name_no_first_path_segment_can_match_is_refused_with_400(string route)
+    {
+        await using var router = await TestRouter.StartAsync(output);
+        using var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+        socket.Options.AddSubProtocol("cranker_1.0");
+        socket.Options.SetRequestHeader("Route", route);
+        await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri(router.RegisterUri, "/register"), TestTimeouts.Token())).DefaultTimeout();
+        Assert.Equal(HttpStatusCode.BadRequest, socket.HttpStatusCode);
+        Assert.Null(router.V1Pool(route));
+
+        // A name made of every character a segment may hold is still accepted.
+        await using var connector = await FakeConnector.ConnectAsync(router.RegisterUri, "a-b_c.d~e!$&'()+,;=:@1");
+        await WaitForIdle(router, "a-b_c.d~e!$&'()+,;=:@1", 1);
+    }
+
     private static async Task WaitForIdle(TestRouter router, string route, int count)
     {
         var deadline = DateTime.UtcNow + TestTimeouts.Default;
