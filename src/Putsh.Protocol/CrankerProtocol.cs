@@ -39,11 +39,36 @@ public static class CrankerProtocol
     /// Whether <paramref name="route"/> can be registered: the catch-all <c>*</c>, or a name that a request's first
     /// path segment can match. That is 1 to <see cref="MaxRouteLength"/> characters drawn from RFC 3986's
     /// <c>pchar</c> without percent-encoding (letters, digits, <c>-._~!$&amp;'()*+,;=:@</c>), and not <c>.</c> or
-    /// <c>..</c>. Names such as <c>../..</c>, <c>a b</c> and <c>%2e%2e</c> are refused.
+    /// <c>..</c>. Names such as <c>../..</c>, <c>a b</c> and <c>%2e%2e</c> are refused. With
+    /// <paramref name="multiSegment"/> (a router routing by longest prefix), a route may be several such segments
+    /// joined by <c>/</c>, such as <c>a/b</c>.
     /// </summary>
-    public static bool IsValidRoute(ReadOnlySpan<char> route)
+    public static bool IsValidRoute(ReadOnlySpan<char> route, bool multiSegment = false)
     {
-        if (route.IsEmpty || route.Length > MaxRouteLength || route is "." or "..")
+        if (route.IsEmpty || route.Length > MaxRouteLength)
+        {
+            return false;
+        }
+
+        if (multiSegment)
+        {
+            foreach (var range in route.Split('/'))
+            {
+                if (!IsValidSegment(route[range]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        return IsValidSegment(route);
+    }
+
+    private static bool IsValidSegment(ReadOnlySpan<char> route)
+    {
+        if (route.IsEmpty || route is "." or "..")
         {
             return false;
         }

@@ -247,4 +247,17 @@ public class CrankerProtocolTests
         Assert.True(CrankerProtocol.IsValidRoute(new string('a', CrankerProtocol.MaxRouteLength)));
     }
 
+    [Theory]
+    [InlineData("a/b", true)]
+    [InlineData("orders", true)]
+    [InlineData("a//b", false)]
+    [InlineData("/a", false)]
+    [InlineData("a/", false)]
+    [InlineData("a/../b", false)]
+    [InlineData("a/%2e", false)]
+    public void IsValidRoute_MultiSegment_AllowsValidSegmentsJoinedBySlash(string route, bool valid)
+    {
+        Assert.Equal(valid, CrankerProtocol.IsValidRoute(route, multiSegment: true));
+    }
+
 }

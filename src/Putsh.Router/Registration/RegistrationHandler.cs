@@ -58,11 +58,11 @@ internal sealed class RegistrationHandler
         var instanceId = NonEmpty(request.Query[CrankerProtocol.ConnectorInstanceIdQuery].ToString());
         var componentName = NonEmpty(request.Query[CrankerProtocol.ComponentNameQuery].ToString());
 
-        if (!CrankerProtocol.IsValidRoute(route))
+        if (!CrankerProtocol.IsValidRoute(route, _options.LongestPrefixRoutes))
         {
             RouterLog.RegistrationRefused(_logger, remote, "invalid route name");
             await WritePlainAsync(context, StatusCodes.Status400BadRequest,
-                $"Route names are 1 to {CrankerProtocol.MaxRouteLength} characters a first path segment can match (letters, digits, -._~!$&'()*+,;=:@), or * for the catch-all.");
+                $"Route names are 1 to {CrankerProtocol.MaxRouteLength} characters a first path segment can match (letters, digits, -._~!$&'()*+,;=:@){(_options.LongestPrefixRoutes ? ", joined by /" : "")}, or * for the catch-all.");
             return;
         }
 

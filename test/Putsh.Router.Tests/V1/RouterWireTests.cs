@@ -308,6 +308,22 @@ public sealed class RouterWireTests(ITestOutputHelper output)
         await WaitForIdle(router, "a-b_c.d~e!$&'()+,;=:@1", 1);
     }
 
+    [Fact]
+    public async Task A_multi_segment_route_is_accepted_only_when_routing_by_longest_prefix()
+    {
+        await using var router = await TestRouter.StartAsync(output);
+        using var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+        socket.Options.AddSubProtocol("cranker_1.0");
+        socket.Options.SetRequestHeader("Route", "a/b");
+        await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri(router.RegisterUri, "/register"), TestTimeouts.Token())).DefaultTimeout();
+        Assert.Equal(HttpStatusCode.BadRequest, socket.HttpStatusCode);
+
+        await using var prefixRouter = await TestRouter.StartAsync(output, o => o.LongestPrefixRoutes = true);
+        await using var connector = await FakeConnector.ConnectAsync(prefixRouter.RegisterUri, "a/b");
+        await WaitForIdle(prefixRouter, "a/b", 1);
+    }
+
     private static async Task WaitForIdle(TestRouter router, string route, int count)
     {
         var deadline = DateTime.UtcNow + TestTimeouts.Default;
