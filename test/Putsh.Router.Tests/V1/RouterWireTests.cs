@@ -309,6 +309,26 @@ public sealed class RouterWireTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_response_header_the_connector_names_in_Connection_does_not_reach_the_client()
+    {
+        await using var router = await TestRouter.StartAsync(output);
+        await using var connector = await FakeConnector.ConnectAsync(router.RegisterUri, "hop");
+        await WaitForIdle(router, "hop", 1);
+
+        var responseTask = router.Client.GetAsync("/hop/x");
+        await connector.ReceiveTextAsync();
+        await connector.SendTextAsync("HTTP/1.1 200 OK\nconnection:keep-alive, x-internal\nx-internal:secret\nx-public:yes\ncontent-length:2\n");
+        await connector.SendBinaryAsync("ok"u8.ToArray());
+        await connector.Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", TestTimeouts.Token()).DefaultTimeout();
+
+        using var response = await responseTask.DefaultTimeout();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(response.Headers.Contains("x-internal"));
+        Assert.Equal("yes", response.Headers.NonValidated["x-public"].ToString());
+        Assert.Equal("ok", await response.Content.ReadAsStringAsync().DefaultTimeout());
+    }
+
+    [Fact]
     public async Task A_multi_segment_route_is_accepted_only_when_routing_by_longest_prefix()
     {
         await using var router = await TestRouter.StartAsync(output);
