@@ -35,6 +35,9 @@ public static class CrankerProtocol
     /// <summary>The longest route name a registration may carry.</summary>
     public const int MaxRouteLength = 255;
 
+    /// <summary>The characters a route name may hold besides ASCII letters and digits (RFC 3986 <c>pchar</c> without <c>%</c>).</summary>
+    public const string RouteSymbols = "-._~!$&'()*+,;=:@";
+
     /// <summary>
     /// Whether <paramref name="route"/> can be registered: the catch-all <c>*</c>, or a name that a request's first
     /// path segment can match. That is 1 to <see cref="MaxRouteLength"/> characters drawn from RFC 3986's
@@ -66,16 +69,16 @@ public static class CrankerProtocol
         return IsValidSegment(route);
     }
 
-    private static bool IsValidSegment(ReadOnlySpan<char> route)
+    private static bool IsValidSegment(ReadOnlySpan<char> segment)
     {
-        if (route.IsEmpty || route is "." or "..")
+        if (segment.IsEmpty || segment is "." or "..")
         {
             return false;
         }
 
-        foreach (var c in route)
+        foreach (var c in segment)
         {
-            if (!(char.IsAsciiLetterOrDigit(c) || "-._~!$&'()*+,;=:@".Contains(c)))
+            if (!(char.IsAsciiLetterOrDigit(c) || RouteSymbols.Contains(c)))
             {
                 return false;
             }

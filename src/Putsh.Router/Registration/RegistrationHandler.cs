@@ -62,7 +62,7 @@ internal sealed class RegistrationHandler
         {
             RouterLog.RegistrationRefused(_logger, remote, "invalid route name");
             await WritePlainAsync(context, StatusCodes.Status400BadRequest,
-                $"Route names are 1 to {CrankerProtocol.MaxRouteLength} characters a first path segment can match (letters, digits, -._~!$&'()*+,;=:@){(_options.LongestPrefixRoutes ? ", joined by /" : "")}, or * for the catch-all.");
+                $"Route names are 1 to {CrankerProtocol.MaxRouteLength} characters a first path segment can match (letters, digits, {CrankerProtocol.RouteSymbols}){(_options.LongestPrefixRoutes ? ", joined by /" : "")}, or * for the catch-all.");
             return;
         }
 

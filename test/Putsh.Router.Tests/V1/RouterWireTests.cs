@@ -295,12 +295,7 @@ public sealed class RouterWireTests(ITestOutputHelper output)
     public async Task A_route_name_no_first_path_segment_can_match_is_refused_with_400(string route)
     {
         await using var router = await TestRouter.StartAsync(output);
-        using var socket = new ClientWebSocket();
-        socket.Options.CollectHttpResponseDetails = true;
-        socket.Options.AddSubProtocol("cranker_1.0");
-        socket.Options.SetRequestHeader("Route", route);
-        await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri(router.RegisterUri, "/register"), TestTimeouts.Token())).DefaultTimeout();
-        Assert.Equal(HttpStatusCode.BadRequest, socket.HttpStatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, await RefusedRegistrationStatus(router, route));
         Assert.Null(router.V1Pool(route));
 
         // A name made of every character a segment may hold is still accepted.
@@ -332,16 +327,22 @@ public sealed class RouterWireTests(ITestOutputHelper output)
     public async Task A_multi_segment_route_is_accepted_only_when_routing_by_longest_prefix()
     {
         await using var router = await TestRouter.StartAsync(output);
-        using var socket = new ClientWebSocket();
-        socket.Options.CollectHttpResponseDetails = true;
-        socket.Options.AddSubProtocol("cranker_1.0");
-        socket.Options.SetRequestHeader("Route", "a/b");
-        await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri(router.RegisterUri, "/register"), TestTimeouts.Token())).DefaultTimeout();
-        Assert.Equal(HttpStatusCode.BadRequest, socket.HttpStatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, await RefusedRegistrationStatus(router, "a/b"));
 
         await using var prefixRouter = await TestRouter.StartAsync(output, o => o.LongestPrefixRoutes = true);
         await using var connector = await FakeConnector.ConnectAsync(prefixRouter.RegisterUri, "a/b");
         await WaitForIdle(prefixRouter, "a/b", 1);
+    }
+
+    /// <summary>Offers cranker_1.0 for <paramref name="route"/>, expects the handshake to be refused, and gives its status.</summary>
+    private static async Task<HttpStatusCode> RefusedRegistrationStatus(TestRouter router, string route)
+    {
+        using var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+        socket.Options.AddSubProtocol("cranker_1.0");
+        socket.Options.SetRequestHeader("Route", route);
+        await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri(router.RegisterUri, "/register"), TestTimeouts.Token())).DefaultTimeout();
+        return socket.HttpStatusCode;
     }
 
     private static async Task WaitForIdle(TestRouter router, string route, int count)
