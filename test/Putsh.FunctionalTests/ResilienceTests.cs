@@ -190,10 +190,10 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     [Fact]
     public async Task A_restarted_router_is_rejoined_without_intervention()
     {
-        var port = FreePort();
-        var settings = () => new RouterSettings { Listen = ["http://127.0.0.1:0"], Register = [$"http://127.0.0.1:{port}"] };
+        static RouterSettings Settings(int port) => new() { Listen = ["http://127.0.0.1:0"], Register = [$"http://127.0.0.1:{port}"] };
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/again"), output);
-        var router = await TestRouter.StartAsync(settings(), output);
+        var router = await TestRouter.StartOnFreePortAsync(Settings, output);
+        var port = router.RegisterUri.Port;
         await using var connector = await TestConnector.StartAsync([router.RegisterUri], "again", backend.Uri, output, sockets: 2);
         using (var before = await router.Client.GetAsync("/again/method").DefaultTimeout())
         {
@@ -203,7 +203,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         await router.DisposeAsync();
         await Eventually.True(() => connector.Routers[0].ConsecutiveFailures > 0, "the connector to notice the router is gone");
 
-        await using var restarted = await TestRouter.StartAsync(settings(), output, name: "router2");
+        await using var restarted = await TestRouter.StartAsync(Settings(port), output, name: "router2");
         await connector.WaitForIdleSocketsAsync(2, TestTimeouts.Token()).DefaultTimeout();
         using var after = await restarted.Client.GetAsync("/again/method").DefaultTimeout();
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);

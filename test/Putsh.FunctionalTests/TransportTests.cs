@@ -59,10 +59,10 @@ public sealed class TransportTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task A_router_name_with_several_addresses_means_one_router_per_address_re_resolved()
     {
-        var port = ResilienceTests.FreePort();
-        var settings = new RouterSettings { Listen = ["http://127.0.0.1:0"], Register = [$"http://127.0.0.1:{port}", $"http://127.0.0.2:{port}"] };
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/dns"), output);
-        await using var router = await TestRouter.StartAsync(settings, output);
+        await using var router = await TestRouter.StartOnFreePortAsync(
+            port => new RouterSettings { Listen = ["http://127.0.0.1:0"], Register = [$"http://127.0.0.1:{port}", $"http://127.0.0.2:{port}"] }, output);
+        var port = router.RegisterUri.Port;
 
         IPAddress[] addresses = [IPAddress.Parse("127.0.0.1"), IPAddress.Parse("127.0.0.2")];
         var options = new Putsh.Connector.ConnectorOptions

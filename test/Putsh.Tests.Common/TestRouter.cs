@@ -54,19 +54,39 @@ public sealed class TestRouter : IAsyncDisposable
         return await StartAsync(settings, output, sharedPort, name);
     }
 
-    internal static async Task<TestRouter> StartAsync(RouterSettings settings, ITestOutputHelper? output, bool sharedPort = false, string name = "router")
-    {
-        if (sharedPort)
-        {
-            // One free port for both roles: bind it first, then reuse its number.
-            using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-            probe.Start();
-            var port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
-            settings.Listen = [$"http://127.0.0.1:{port}"];
-            settings.Register = [$"http://127.0.0.1:{port}"];
-        }
+    internal static Task<TestRouter> StartAsync(RouterSettings settings, ITestOutputHelper? output, bool sharedPort = false, string name = "router") =>
+        sharedPort
+            ? StartOnFreePortAsync(port => { settings.Listen = [$"http://127.0.0.1:{port}"]; settings.Register = [$"http://127.0.0.1:{port}"]; return settings; }, output, name)
+            : StartOnceAsync(settings, output, name);
 
+    /// <summary>
+    /// Starts a router on a port number chosen up front (for tests that need the number before the router exists).
+    /// Another test may take a probed port before the router binds it, so a bind that finds it taken tries a fresh one.
+    /// </summary>
+    internal static async Task<TestRouter> StartOnFreePortAsync(Func<int, RouterSettings> settings, ITestOutputHelper? output, string name = "router")
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(settings(FreePort()), output, name);
+            }
+            catch (IOException e) when (attempt < 5 && e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+            {
+            }
+        }
+    }
+
+    /// <summary>A port that was free a moment ago on 127.0.0.1.</summary>
+    public static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    private static async Task<TestRouter> StartOnceAsync(RouterSettings settings, ITestOutputHelper? output, string name)
+    {
         var app = RouterCommand.Build(settings, LogLevel.Debug, out var listeners, logging =>
         {
             logging.ClearProviders();
@@ -75,7 +95,16 @@ public sealed class TestRouter : IAsyncDisposable
                 logging.AddProvider(new XunitLoggerProvider(output, name));
             }
         });
-        await app.StartAsync().DefaultTimeout();
+        try
+        {
+            await app.StartAsync().DefaultTimeout();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
         return new TestRouter(app, listeners);
     }
 
