@@ -35,7 +35,14 @@ internal static class Program
 
         try
         {
-            return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            return await parse.InvokeAsync(new InvocationConfiguration
+            {
+                Output = output,
+                Error = error,
+                EnableDefaultExceptionHandler = false,
+                // Signals are the commands' own (ShutdownSignals): System.CommandLine would end the process 2 s after SIGTERM.
+                ProcessTerminationTimeout = null,
+            });
         }
         catch (UsageException ex)
         {

@@ -3,6 +3,9 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Putsh.Router.Hosting;
 using Putsh.Router.Proxy;
 using Putsh.Router.Registration;
 using Putsh.Router.Routing;
@@ -31,6 +34,14 @@ public static class PutshRouterExtensions
         services.TryAddSingleton(sp => new RouteTable(sp.GetRequiredService<IOptions<RouterOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<RegistrationHandler>();
         services.TryAddSingleton<CrankerProxy>();
+        if (!services.Any(d => d.ServiceType == typeof(RouterDrain)))
+        {
+            services.AddSingleton(sp => new RouterDrain(
+                sp.GetRequiredService<RouteTable>(), sp.GetRequiredService<IOptions<RouterOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RouterDrain>>(), sp.GetService<Microsoft.AspNetCore.Hosting.Server.IServer>()));
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<RouterDrain>());
+            services.AddHealthChecks().AddCheck<RouterReadiness>("putsh-router", tags: [RouterDrain.ReadyTag]);
+        }
+
         return services;
     }
 

@@ -44,4 +44,10 @@ internal static partial class RouterLog
 
     [LoggerMessage(1015, LogLevel.Warning, "{Method} {Path}: the connector sent an unusable response head: {Reason}.")]
     public static partial void BadResponseHead(ILogger logger, string method, string path, string reason);
+
+    [LoggerMessage(1016, LogLevel.Information, "Stopping: not ready for {DrainDelay} while still serving, then requests in flight get up to {ShutdownTimeout} to finish ({Connections} client connections, {Requests} requests in flight now).")]
+    public static partial void Draining(ILogger logger, TimeSpan drainDelay, TimeSpan shutdownTimeout, int connections, int requests);
+
+    [LoggerMessage(1017, LogLevel.Information, "Drained after {Elapsed} (shutdown timeout reached: {TimedOut}, {Requests} requests still in flight); closing {Sockets} connector sockets with 1001.")]
+    public static partial void Drained(ILogger logger, TimeSpan elapsed, bool timedOut, int requests, int sockets);
 }

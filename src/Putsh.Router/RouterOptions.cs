@@ -72,6 +72,20 @@ public sealed class RouterOptions
     [Range(0, 16 * 1024 * 1024)]
     public int MaxFlowWindow { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// On stop, how long the router reports itself not ready (the <c>ready</c> health check) while it keeps serving
+    /// everything, before it stops accepting client connections: time for a load balancer in front to stop sending.
+    /// Default zero (where a Kubernetes preStop hook or an external balancer's deregistration delay does the waiting).
+    /// </summary>
+    public TimeSpan DrainDelay { get; set; }
+
+    /// <summary>
+    /// On stop, after the drain delay, how long requests in flight may take to finish before the connector sockets
+    /// are closed (with 1001) regardless. A host running the router must allow at least
+    /// <see cref="DrainDelay"/> plus this in its own <c>HostOptions.ShutdownTimeout</c>. Default 30 s.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Checks every option; throws <see cref="ArgumentException"/> naming the first one that is wrong.</summary>
     public void Validate()
     {
@@ -95,7 +109,8 @@ public sealed class RouterOptions
             }
         }
 
-        if (SocketAcquireTimeout < TimeSpan.Zero || IdleTimeout <= TimeSpan.Zero || PingInterval < TimeSpan.Zero || RoutesKeepTime < TimeSpan.Zero)
+        if (SocketAcquireTimeout < TimeSpan.Zero || IdleTimeout <= TimeSpan.Zero || PingInterval < TimeSpan.Zero || RoutesKeepTime < TimeSpan.Zero
+            || DrainDelay < TimeSpan.Zero || ShutdownTimeout < TimeSpan.Zero)
         {
             throw new ArgumentException("Router timeouts must not be negative, and IdleTimeout must be positive.");
         }

@@ -62,11 +62,14 @@ internal static class ConnectorCommand
         var settings = Settings();
         var command = new Command("connector", "putsh/b, the connector: dials the routers (o) and serves their requests from the backend (p).");
         CommonOptions.AddTo(command, settings);
-        command.SetAction(async (parse, ct) =>
+        command.SetAction(async (parse, cancellationToken) =>
         {
             var (options, level) = Resolve(parse, settings);
+            using var signals = new ShutdownSignals();
             using var host = Build(options, level);
-            await host.RunAsync(ct);
+            await host.StartAsync(signals.Stopping);
+            await signals.WaitAsync(host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+            await host.StopAsync(CancellationToken.None);
             return 0;
         });
         return command;
@@ -101,6 +104,7 @@ internal static class ConnectorCommand
         CommonOptions.ConfigureLogging(builder.Logging, logLevel);
         // The host must wait for the connector's own drain, which has its own bound.
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(15));
+        ShutdownSignals.UseFor(builder.Services);
         builder.Services.AddSingleton(Options.Create(options));
         builder.Services.AddPutshConnector();
         var host = builder.Build();

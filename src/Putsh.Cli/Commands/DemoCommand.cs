@@ -25,10 +25,11 @@ internal static class DemoCommand
         var settings = RouterCommand.Settings("http://127.0.0.1:8080", "http://127.0.0.1:8081");
         var command = new Command("demo", "Router, connector and a sample backend in one process; prints the URL to try.");
         CommonOptions.AddTo(command, settings);
-        command.SetAction(async (parse, ct) =>
+        command.SetAction(async (parse, cancellationToken) =>
         {
             var (routerSettings, level) = RouterCommand.Resolve(parse, settings, new RouterSettings { Listen = ["http://127.0.0.1:8080"], Register = ["http://127.0.0.1:8081"] });
-            await RunAsync(routerSettings, level, Console.Out, ct);
+            using var signals = new ShutdownSignals();
+            await RunAsync(routerSettings, level, Console.Out, signals.Stopping);
             return 0;
         });
         return command;
@@ -67,10 +68,10 @@ internal static class DemoCommand
         {
         }
 
-        using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await connectorHost.StopAsync(stopping.Token);
-        await router.StopAsync(stopping.Token);
-        await backend.StopAsync(stopping.Token);
+        // Each host is bounded by its own shutdown timeout; the connector goes first, so the router's drain is short.
+        await connectorHost.StopAsync(CancellationToken.None);
+        await router.StopAsync(CancellationToken.None);
+        await backend.StopAsync(CancellationToken.None);
         await router.DisposeAsync();
     }
 
@@ -80,6 +81,7 @@ internal static class DemoCommand
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.Sources.Clear();
         CommonOptions.ConfigureLogging(builder.Logging, level);
+        ShutdownSignals.UseFor(builder.Services);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = null; // uploads of any size are streamed

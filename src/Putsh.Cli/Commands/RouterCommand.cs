@@ -18,6 +18,8 @@ internal sealed class RouterSettings
 
     public List<string> Register { get; set; } = ["http://0.0.0.0:8081"];
 
+    public List<string> Admin { get; set; } = [];
+
     public string? TlsCert { get; set; }
 
     public string? TlsKey { get; set; }
@@ -44,6 +46,7 @@ internal static class RouterCommand
         [
             S("--listen", "Listen", SettingKind.List, listenDefault, "x: address(es) where clients send HTTP/1.1 and HTTP/2 requests", (t, v, _) => t.Listen = [.. v]),
             S("--register", "Register", SettingKind.List, registerDefault, "y: address(es) where connectors register (may equal --listen)", (t, v, _) => t.Register = [.. v]),
+            S("--admin", "Admin", SettingKind.List, "none", "address(es) serving /health/live and /health/ready (not ready while stopping), e.g. http://127.0.0.1:9091", (t, v, _) => t.Admin = [.. v.Where(a => a != "none")]),
             S("--tls-cert", "TlsCert", SettingKind.Text, "none", "PEM certificate served on https:// listeners (so connectors can dial wss://)", (t, v, _) => t.TlsCert = v[0]),
             S("--tls-key", "TlsKey", SettingKind.Text, "none", "PEM private key for --tls-cert", (t, v, _) => t.TlsKey = v[0]),
             S("--protocols", "Protocols", SettingKind.List, "cranker_1.0,cranker_3.0", "Cranker versions accepted from connectors (cranker_1.0, cranker_3.0)", (t, v, _) =>
@@ -72,6 +75,8 @@ internal static class RouterCommand
                 t.BlockPool.BlockSize = size is 0 or >= BlockPoolOptions.MinBlockSize ? size : throw new UsageException($"--io-block-size: {size} is below {BlockPoolOptions.MinBlockSize}; use 0 for Kestrel's own pool.");
             }),
             S("--io-pool-max", "IoPoolMax", SettingKind.Text, "16777216", "most bytes of free I/O buffers kept for reuse; idle ones are let go, half every 10 s", (t, v, s) => t.BlockPool.MaxRetainedBytes = s.Long(v[0], 0)),
+            S("--drain-delay", "DrainDelay", SettingKind.Text, "0s", "on SIGTERM or Ctrl-C, how long to report not ready (while still serving) before no longer accepting client connections", (t, v, s) => t.Options.DrainDelay = s.Duration(v[0])),
+            S("--shutdown-timeout", "ShutdownTimeout", SettingKind.Text, "30s", "on SIGTERM or Ctrl-C, after the drain delay, how long requests in flight may take to finish before connector sockets close", (t, v, s) => t.Options.ShutdownTimeout = s.Duration(v[0])),
             S("--body-buffer", "BodyBufferSize", SettingKind.Text, "65536", "bytes read from a client's request body at a time, and so the largest body message sent to a connector (1024-65536)", (t, v, s) => t.Options.BodyBufferSize = s.Int(v[0], 1024, 65536)),
         ];
     }
@@ -81,12 +86,16 @@ internal static class RouterCommand
         var settings = Settings("http://0.0.0.0:8080", "http://0.0.0.0:8081");
         var command = new Command("router", "putsh/a, the router: clients send requests to x (--listen); connectors register on y (--register).");
         CommonOptions.AddTo(command, settings);
-        command.SetAction(async (parse, ct) =>
+        command.SetAction(async (parse, cancellationToken) =>
         {
             var (routerSettings, level) = Resolve(parse, settings, new RouterSettings());
-            await using var app = Build(routerSettings, level, out _);
-            await app.StartAsync(ct);
-            await app.WaitForShutdownAsync(ct);
+            using var signals = new ShutdownSignals();
+            await using var app = Build(routerSettings, level, out var listeners);
+            await app.StartAsync(signals.Stopping);
+            CliLog.RouterListening(app.Services, listeners);
+            await signals.WaitAsync(app.Lifetime.ApplicationStopping);
+            // Bounded by the host's shutdown timeout: the drain delay plus --shutdown-timeout, and a margin.
+            await app.StopAsync(CancellationToken.None);
             return 0;
         });
         return command;
@@ -127,9 +136,12 @@ internal static class RouterCommand
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = settings.Options.MaxRequestBodySize;
-            bound = Listeners.Configure(kestrel, settings.Listen, settings.Register, certificate);
+            bound = Listeners.Configure(kestrel, settings.Listen, settings.Register, certificate, settings.Admin);
         });
         builder.Services.AddH2cHandoff();
+        ShutdownSignals.UseFor(builder.Services);
+        // The router's drain has its own bounds; the host's is a backstop past them.
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = settings.Options.DrainDelay + settings.Options.ShutdownTimeout + TimeSpan.FromSeconds(10));
         if (ProcessIo.InlineCompletions)
         {
             // A socket completion already runs on its epoll thread: let Kestrel parse and proxy the request there
@@ -151,6 +163,9 @@ internal static class RouterCommand
 
         var app = builder.Build();
         listeners = bound;
+        app.MapWhen(
+            c => ListenerRoleFeature.Of(c) == ListenerRole.Admin,
+            b => b.UsePutshHealth());
         app.UseWhen(
             c => ListenerRoleFeature.Of(c) == ListenerRole.Registration,
             b => b.RunPutshRegistration());

@@ -13,6 +13,9 @@ internal enum ListenerRole
 {
     Clients = 1,
     Registration = 2,
+
+    /// <summary>Health endpoints for probes and load balancers (<c>--admin</c>); never shared with the other roles.</summary>
+    Admin = 4,
 }
 
 /// <summary>Set on every connection so that one Kestrel server can tell its listeners apart.</summary>
@@ -28,7 +31,7 @@ internal sealed class ListenerRoleFeature(ListenerRole role)
 internal static class Listeners
 {
     /// <summary>Binds every address; returns the listen options of each role, whose endpoints hold the real ports once started.</summary>
-    public static BoundListeners Configure(KestrelServerOptions kestrel, IEnumerable<string> clientUrls, IEnumerable<string> registrationUrls, X509Certificate2? certificate)
+    public static BoundListeners Configure(KestrelServerOptions kestrel, IEnumerable<string> clientUrls, IEnumerable<string> registrationUrls, X509Certificate2? certificate, IEnumerable<string>? adminUrls = null)
     {
         var bound = new BoundListeners();
         var roles = new Dictionary<string, (Uri Uri, ListenerRole Role)>(StringComparer.OrdinalIgnoreCase);
@@ -59,6 +62,16 @@ internal static class Listeners
             Add(url, ListenerRole.Registration, "--register");
         }
 
+        foreach (var url in adminUrls ?? [])
+        {
+            Add(url, ListenerRole.Admin, "--admin");
+        }
+
+        if (roles.Values.FirstOrDefault(r => r.Role.HasFlag(ListenerRole.Admin) && r.Role != ListenerRole.Admin) is { Uri: { } shared })
+        {
+            throw new UsageException($"--admin: '{shared}' is also a client or registration address; give the admin listener an address of its own.");
+        }
+
         foreach (var (uri, role) in roles.Values)
         {
             void ConfigureEndpoint(ListenOptions listen)
@@ -85,6 +98,11 @@ internal static class Listeners
                     connection.Features.Set(feature);
                     return next(connection);
                 });
+                if (role.HasFlag(ListenerRole.Clients))
+                {
+                    // So that a stopping router knows when its last client has gone (RouterDrain).
+                    listen.UsePutshClientConnectionTracking();
+                }
             }
 
             var host = uri.Host;

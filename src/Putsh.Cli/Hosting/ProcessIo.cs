@@ -61,4 +61,13 @@ internal static partial class CliLog
         var inline = ProcessIo.InlineCompletions;
         SocketCompletions(logger, inline ? "inline on the I/O threads" : "on the thread pool", inline ? "true" : "false");
     }
+
+    [LoggerMessage(2, LogLevel.Information, "Clients (x) on {Clients}; connector registration (y) on {Registration}; admin on {Admin}")]
+    private static partial void Listening(ILogger logger, string clients, string registration, string admin);
+
+    /// <summary>Says once the router has started which bound address serves which role.</summary>
+    public static void RouterListening(IServiceProvider services, BoundListeners listeners) =>
+        Listening(services.GetRequiredService<ILoggerFactory>().CreateLogger("Putsh.Cli"),
+            string.Join(", ", listeners.Urls(ListenerRole.Clients)), string.Join(", ", listeners.Urls(ListenerRole.Registration)),
+            listeners.Urls(ListenerRole.Admin) is { Count: > 0 } admin ? string.Join(", ", admin) : "none");
 }

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Putsh.Router.Hosting;
 using Putsh.Router.Routing;
 
 namespace Putsh.Router.Proxy;
@@ -11,11 +12,25 @@ namespace Putsh.Router.Proxy;
 /// The client listener's handler: route the request (§3.1), take a connector socket (§3.3), run the exchange, and
 /// answer the router's own errors (§3.5).
 /// </summary>
-internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, ILogger<CrankerProxy> logger)
+internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, ILogger<CrankerProxy> logger, RouterDrain drain)
 {
     private readonly RouterOptions _options = options.Value;
 
     public async Task HandleAsync(HttpContext context)
+    {
+        // Counted so that a stopping router closes its connector sockets only when no request still needs one.
+        drain.RequestStarted();
+        try
+        {
+            await ProxyAsync(context);
+        }
+        finally
+        {
+            drain.RequestEnded();
+        }
+    }
+
+    private async Task ProxyAsync(HttpContext context)
     {
         var request = context.Request;
         var path = request.Path.Value ?? "/";

@@ -1,11 +1,11 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Putsh.Protocol;
 using Putsh.Protocol.V3;
+using Putsh.Router.Hosting;
 using Putsh.Router.Proxy;
 using Putsh.Router.Routing;
 using Putsh.Router.Sockets;
@@ -24,13 +24,12 @@ internal sealed class RegistrationHandler
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<(string Route, string Instance), int> _socketsPerConnector = new();
 
-    public RegistrationHandler(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, ILogger<RegistrationHandler> logger, IHostApplicationLifetime lifetime)
+    public RegistrationHandler(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, ILogger<RegistrationHandler> logger)
     {
         _table = table;
         _options = options.Value;
         _time = time;
         _logger = logger;
-        lifetime.ApplicationStopping.Register(CloseAllIdle);
     }
 
     public static bool IsRegistrationPath(PathString path) =>
@@ -102,6 +101,8 @@ internal sealed class RegistrationHandler
             context.Response.Headers[CrankerProtocol.LegacyHeaderName] = CrankerProtocol.LegacyHeaderValue;
         }
 
+        // On a listener shared with clients, this connection is a connector's from now on, not a client's to wait for.
+        context.Features.Get<TrackedClientConnection>()?.Release();
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             SubProtocol = negotiation.SubProtocol,
@@ -122,8 +123,8 @@ internal sealed class RegistrationHandler
 
         try
         {
-            // Not the host's stopping token: on shutdown idle sockets are closed (CloseAllIdle) while requests in
-            // flight finish within the host's shutdown timeout; an aborted connection ends this too.
+            // Not the host's stopping token: on shutdown the sockets stay routable until the drain is over, then
+            // RouterDrain closes them with 1001; an aborted connection ends this too.
             if (negotiation.Version == CrankerProtocol.V3)
             {
                 // v3 sockets live in per-domain pools (§3.4); v1 sockets ignore Domain (§1.5).
@@ -202,25 +203,6 @@ internal sealed class RegistrationHandler
         catch (Exception)
         {
             ws.Abort();
-        }
-    }
-
-    private void CloseAllIdle()
-    {
-        foreach (var pool in _table.V1Pools)
-        {
-            foreach (var socket in pool.RemoveAll())
-            {
-                _ = socket.CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away");
-            }
-        }
-
-        foreach (var pool in _table.V3Pools)
-        {
-            foreach (var socket in pool.RemoveAll())
-            {
-                socket.Drain();
-            }
         }
     }
 

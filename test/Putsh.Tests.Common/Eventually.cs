@@ -1,9 +1,8 @@
-using Putsh.Tests.Common;
 
-namespace Putsh.FunctionalTests;
+namespace Putsh.Tests.Common;
 
 /// <summary>Waits for a condition that has no event of its own, checking it every few milliseconds, within the test timeout.</summary>
-internal static class Eventually
+public static class Eventually
 {
     public static async Task True(Func<bool> condition, string what)
     {
