@@ -26,6 +26,9 @@ internal static partial class ConnectorLog
     [LoggerMessage(2006, LogLevel.Warning, "Cannot resolve router host {Host}: {Error}. Keeping the routers already known.")]
     public static partial void ResolveFailed(ILogger logger, string host, string error);
 
+    [LoggerMessage(2007, LogLevel.Error, "Router {Router} refused this connector's registration: {Refusal}. Check the token or client certificate; retrying in {Delay}.")]
+    public static partial void RegistrationRefused(ILogger logger, string router, string refusal, TimeSpan delay);
+
     [LoggerMessage(2010, LogLevel.Debug, "{Method} {Target} -> {Status}.")]
     public static partial void Forwarded(ILogger logger, string method, string target, int status);
 

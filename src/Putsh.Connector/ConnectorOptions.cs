@@ -73,6 +73,24 @@ public sealed class ConnectorOptions
     /// <summary>A PEM file of extra CA certificates trusted for <c>wss://</c> routers, besides the system's.</summary>
     public string? TrustedCaFile { get; set; }
 
+    /// <summary>
+    /// A registration token, sent to every router as <c>Authorization: Bearer &lt;token&gt;</c> on registration and
+    /// deregistration. Never logged. Use <see cref="TokenFile"/> instead to keep it out of process arguments.
+    /// </summary>
+    public string? Token { get; set; }
+
+    /// <summary>
+    /// A file whose first non-empty line is the registration token; read again when it changes (checked at most every
+    /// two seconds), so a rotated token is used by the next socket dialled without a restart.
+    /// </summary>
+    public string? TokenFile { get; set; }
+
+    /// <summary>A PEM client certificate presented to <c>wss://</c> routers that ask for one (mTLS); needs <see cref="ClientKeyFile"/>.</summary>
+    public string? ClientCertificateFile { get; set; }
+
+    /// <summary>The PEM private key of <see cref="ClientCertificateFile"/>.</summary>
+    public string? ClientKeyFile { get; set; }
+
     /// <summary>Send the client's <c>Host</c> header to the backend (as jconn does); false sends the backend's own authority. Default true.</summary>
     public bool PreserveHost { get; set; } = true;
 
@@ -164,6 +182,39 @@ public sealed class ConnectorOptions
         {
             Fail($"Trusted CA file '{TrustedCaFile}' does not exist.");
         }
+
+        if (Token is not null && TokenFile is not null)
+        {
+            Fail("Give a token or a token file, not both.");
+        }
+
+        if (Token is not null && !Pool.RegistrationCredentials.IsValidToken(Token))
+        {
+            Fail("The token must be visible ASCII with no spaces (it is sent as a Bearer token).");
+        }
+
+        if (TokenFile is not null && !File.Exists(TokenFile))
+        {
+            Fail($"Token file '{TokenFile}' does not exist.");
+        }
+
+        if ((ClientCertificateFile is null) != (ClientKeyFile is null))
+        {
+            Fail("A client certificate needs both --client-cert and --client-key.");
+        }
+
+        if (ClientCertificateFile is not null && !File.Exists(ClientCertificateFile))
+        {
+            Fail($"Client certificate file '{ClientCertificateFile}' does not exist.");
+        }
+
+        if (ClientKeyFile is not null && !File.Exists(ClientKeyFile))
+        {
+            Fail($"Client key file '{ClientKeyFile}' does not exist.");
+        }
+
+        // Loading them now turns an unusable file into a start-up error rather than a failing dial.
+        _ = new Pool.RegistrationCredentials(this, TimeProvider.System).ClientCertificate;
     }
 
     /// <summary>jconn's route rule (§1.5): <c>*</c>, or <c>[A-Za-z0-9/_.-]+</c> with no segment ending in '.' or containing "..".</summary>

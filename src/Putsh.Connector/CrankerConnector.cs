@@ -30,6 +30,7 @@ public sealed class CrankerConnector : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly X509Certificate2Collection? _extraRoots;
+    private readonly RegistrationCredentials _credentials;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _refreshLoop = Task.CompletedTask;
     private int _started;
@@ -49,6 +50,8 @@ public sealed class CrankerConnector : IAsyncDisposable
             _extraRoots = [];
             _extraRoots.ImportFromPemFile(options.TrustedCaFile);
         }
+
+        _credentials = new RegistrationCredentials(options, _time);
     }
 
     /// <summary>How router host names are resolved (§1.10); tests replace it to simulate DNS changes.</summary>
@@ -198,7 +201,7 @@ public sealed class CrankerConnector : IAsyncDisposable
                         ConnectorLog.RouterAdded(_logger, endpoint.Name, configured);
                     }
 
-                    var registration = new RouterRegistration(endpoint, _options, _target, _extraRoots, _time, _logger, OnChanged);
+                    var registration = new RouterRegistration(endpoint, _options, _target, _extraRoots, _credentials, _time, _logger, OnChanged);
                     _registrations[name] = registration;
                     registration.Start();
                 }

@@ -32,6 +32,7 @@ public static class PutshRouterExtensions
         }).ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new RouteTable(sp.GetRequiredService<IOptions<RouterOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<RegistrationGuard>();
         services.TryAddSingleton<RegistrationHandler>();
         services.TryAddSingleton<CrankerProxy>();
         if (!services.Any(d => d.ServiceType == typeof(RouterDrain)))

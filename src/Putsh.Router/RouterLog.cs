@@ -12,8 +12,8 @@ internal static partial class RouterLog
     [LoggerMessage(1001, LogLevel.Debug, "Socket {SocketId} of connector {ConnectorInstanceId} joined route '{Route}'.")]
     public static partial void SocketRegistered(ILogger logger, string socketId, string connectorInstanceId, string route);
 
-    [LoggerMessage(1002, LogLevel.Warning, "Refused a connector registration from {RemoteAddress}: {Reason}")]
-    public static partial void RegistrationRefused(ILogger logger, string remoteAddress, string reason);
+    [LoggerMessage(1002, LogLevel.Warning, "Refused a connector registration from {RemoteAddress} with {Status}: {Reason} (said once a minute per address and reason).")]
+    public static partial void RegistrationRefused(ILogger logger, string remoteAddress, int status, string reason);
 
     [LoggerMessage(1003, LogLevel.Information, "Connector {ConnectorInstanceId} deregistered from route '{Route}': {Count} idle sockets closed.")]
     public static partial void ConnectorDeregistered(ILogger logger, string connectorInstanceId, string route, int count);
@@ -50,4 +50,10 @@ internal static partial class RouterLog
 
     [LoggerMessage(1017, LogLevel.Information, "Drained after {Elapsed} (shutdown timeout reached: {TimedOut}, {Requests} requests still in flight); closing {Sockets} connector sockets with 1001.")]
     public static partial void Drained(ILogger logger, TimeSpan elapsed, bool timedOut, int requests, int sockets);
+
+    [LoggerMessage(1018, LogLevel.Information, "Registration tokens reloaded from {File}: {Count} tokens in force from it.")]
+    public static partial void TokenFileReloaded(ILogger logger, string file, int count);
+
+    [LoggerMessage(1019, LogLevel.Warning, "Registration token file {File} could not be used: {Reason}; the previous {Count} tokens from it stay in force.")]
+    public static partial void TokenFileUnusable(ILogger logger, string file, string reason, int count);
 }

@@ -86,6 +86,56 @@ public sealed class RouterOptions
     /// </summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Bearer tokens a connector must present (<c>Authorization: Bearer &lt;token&gt;</c>) to register or deregister.
+    /// Each entry is <c>token</c> (any route) or <c>orders,payments: token</c> (only those routes); several entries let
+    /// tokens be rotated without downtime. Together with <see cref="RegistrationTokenFile"/>; when neither holds a
+    /// token, no token is asked for. Tokens are kept as SHA-256 digests, compared in constant time and never logged.
+    /// </summary>
+    public IList<string> RegistrationTokens { get; } = [];
+
+    /// <summary>
+    /// A file of registration tokens, one per line in the syntax of <see cref="RegistrationTokens"/> (blank lines and
+    /// <c>#</c> comments ignored), re-read when its content changes (checked every
+    /// <see cref="RegistrationTokenFileCheckInterval"/>). A file that cannot be read or parsed stops the router from
+    /// starting; on a later change, the previous tokens stay in force and a warning is logged. Default none.
+    /// </summary>
+    public string? RegistrationTokenFile { get; set; }
+
+    /// <summary>How often <see cref="RegistrationTokenFile"/> is checked for changes. Default 2 s.</summary>
+    public TimeSpan RegistrationTokenFileCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Addresses and CIDR ranges (<c>10.0.0.0/8</c>, <c>192.168.1.7</c>, <c>fd00::/8</c>) from which registrations
+    /// are accepted, checked before anything else; others get 403. Empty (the default) allows every address.
+    /// </summary>
+    public IList<string> RegistrationAllow { get; } = [];
+
+    /// <summary>
+    /// A PEM file of CA certificates: a connector must present a client certificate chained to one of them (checked
+    /// at the router's clock, so an expired certificate is refused). The listener must ask for client certificates
+    /// (Kestrel's <c>ClientCertificateMode.AllowCertificate</c>; the <c>putsh</c> executable does this). Default none.
+    /// </summary>
+    public string? RegistrationClientCa { get; set; }
+
+    /// <summary>
+    /// With <see cref="RegistrationClientCa"/>: the routes a certificate may register are the DNS names in its subject
+    /// alternative names (or its subject's common name when it has none); <c>*</c> among them allows any. Default
+    /// false: any chained certificate may register any route.
+    /// </summary>
+    public bool RegistrationClientCertRoutes { get; set; }
+
+    /// <summary>
+    /// Accept registrations from non-loopback addresses although none of the registration tokens, client CA or
+    /// address allow-list is configured. Default false: such a registration gets 403, so that a router exposed by
+    /// mistake cannot be handed routes (and their clients' cookies) by anyone who reaches it.
+    /// </summary>
+    public bool AllowOpenRegistration { get; set; }
+
+    /// <summary>Whether registration is guarded: by tokens, a token file, a client CA or an address allow-list.</summary>
+    public bool RegistrationIsGuarded =>
+        RegistrationTokens.Count > 0 || RegistrationTokenFile is not null || RegistrationAllow.Count > 0 || RegistrationClientCa is not null;
+
     /// <summary>Checks every option; throws <see cref="ArgumentException"/> naming the first one that is wrong.</summary>
     public void Validate()
     {
@@ -109,10 +159,13 @@ public sealed class RouterOptions
             }
         }
 
+        // Loads what registration needs, so that a bad token, token file, address or CA stops the start with one line.
+        _ = Registration.RegistrationGuard.LoadStatic(this);
+
         if (SocketAcquireTimeout < TimeSpan.Zero || IdleTimeout <= TimeSpan.Zero || PingInterval < TimeSpan.Zero || RoutesKeepTime < TimeSpan.Zero
-            || DrainDelay < TimeSpan.Zero || ShutdownTimeout < TimeSpan.Zero)
+            || DrainDelay < TimeSpan.Zero || ShutdownTimeout < TimeSpan.Zero || RegistrationTokenFileCheckInterval <= TimeSpan.Zero)
         {
-            throw new ArgumentException("Router timeouts must not be negative, and IdleTimeout must be positive.");
+            throw new ArgumentException("Router timeouts must not be negative, and IdleTimeout and RegistrationTokenFileCheckInterval must be positive.");
         }
     }
 }

@@ -77,6 +77,26 @@ internal static class RouterCommand
             S("--io-pool-max", "IoPoolMax", SettingKind.Text, "16777216", "most bytes of free I/O buffers kept for reuse; idle ones are let go, half every 10 s", (t, v, s) => t.BlockPool.MaxRetainedBytes = s.Long(v[0], 0)),
             S("--drain-delay", "DrainDelay", SettingKind.Text, "0s", "on SIGTERM or Ctrl-C, how long to report not ready (while still serving) before no longer accepting client connections", (t, v, s) => t.Options.DrainDelay = s.Duration(v[0])),
             S("--shutdown-timeout", "ShutdownTimeout", SettingKind.Text, "30s", "on SIGTERM or Ctrl-C, after the drain delay, how long requests in flight may take to finish before connector sockets close", (t, v, s) => t.Options.ShutdownTimeout = s.Duration(v[0])),
+            S("--registration-token", "RegistrationToken", SettingKind.Entries, "none", "bearer token connectors must send to register (repeatable, for rotation); 'orders,payments: <token>' binds it to those routes", (t, v, _) =>
+            {
+                t.Options.RegistrationTokens.Clear();
+                foreach (var token in v.Where(x => x.Length > 0))
+                {
+                    t.Options.RegistrationTokens.Add(token);
+                }
+            }),
+            S("--registration-token-file", "RegistrationTokenFile", SettingKind.Text, "none", "file of registration tokens, one per line as for --registration-token, re-read when it changes", (t, v, _) => t.Options.RegistrationTokenFile = v[0]),
+            S("--registration-allow", "RegistrationAllow", SettingKind.List, "any", "addresses and CIDR ranges allowed to register, checked first (e.g. 10.0.0.0/8,192.168.1.7)", (t, v, _) =>
+            {
+                t.Options.RegistrationAllow.Clear();
+                foreach (var range in v.SelectMany(x => x.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
+                {
+                    t.Options.RegistrationAllow.Add(range);
+                }
+            }),
+            S("--registration-client-ca", "RegistrationClientCa", SettingKind.Text, "none", "PEM CA certificate(s): connectors must present a client certificate chained to one (https:// --register only)", (t, v, _) => t.Options.RegistrationClientCa = v[0]),
+            S("--registration-client-cert-routes", "RegistrationClientCertRoutes", SettingKind.Flag, "false", "with --registration-client-ca, a certificate may register only the routes named as DNS names in its SAN (or its CN); * for any", (t, v, s) => t.Options.RegistrationClientCertRoutes = s.Bool(v[0])),
+            S("--allow-open-registration", "AllowOpenRegistration", SettingKind.Flag, "false", "accept unauthenticated registrations on a non-loopback --register address (logs a warning)", (t, v, s) => t.Options.AllowOpenRegistration = s.Bool(v[0])),
             S("--body-buffer", "BodyBufferSize", SettingKind.Text, "65536", "bytes read from a client's request body at a time, and so the largest body message sent to a connector (1024-65536)", (t, v, s) => t.Options.BodyBufferSize = s.Int(v[0], 1024, 65536)),
         ];
     }
@@ -127,6 +147,18 @@ internal static class RouterCommand
         }
 
         var certificate = Listeners.LoadCertificate(settings.TlsCert, settings.TlsKey);
+        var openToOthers = settings.Register.Where(url => !Listeners.IsLoopback(url)).ToList();
+        if (openToOthers.Count > 0 && !settings.Options.RegistrationIsGuarded && !settings.Options.AllowOpenRegistration)
+        {
+            throw new UsageException(
+                $"--register {openToOthers[0]} accepts connectors from other machines, so registration must be authenticated: give --registration-token, --registration-token-file, --registration-client-ca or --registration-allow (or --allow-open-registration to accept any connector).");
+        }
+
+        if (settings.Options.RegistrationClientCa is not null && settings.Register.FirstOrDefault(url => !url.StartsWith("https://", StringComparison.OrdinalIgnoreCase)) is { } plain)
+        {
+            throw new UsageException($"--registration-client-ca: client certificates need TLS, but --register {plain} is not https://.");
+        }
+
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.Sources.Clear();
         CommonOptions.ConfigureLogging(builder.Logging, logLevel);
@@ -136,7 +168,7 @@ internal static class RouterCommand
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = settings.Options.MaxRequestBodySize;
-            bound = Listeners.Configure(kestrel, settings.Listen, settings.Register, certificate, settings.Admin);
+            bound = Listeners.Configure(kestrel, settings.Listen, settings.Register, certificate, settings.Admin, askClientCertificates: settings.Options.RegistrationClientCa is not null);
         });
         builder.Services.AddH2cHandoff();
         ShutdownSignals.UseFor(builder.Services);
@@ -174,6 +206,11 @@ internal static class RouterCommand
             b => b.UsePutshRegistration());
         app.RunPutshProxy();
         CliLog.IoMode(app.Services);
+        if (openToOthers.Count > 0 && !settings.Options.RegistrationIsGuarded)
+        {
+            CliLog.RegistrationIsOpen(app.Services, openToOthers);
+        }
+
         return app;
     }
 }

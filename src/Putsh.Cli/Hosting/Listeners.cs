@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Putsh.Router.Hosting;
 
 namespace Putsh.Cli.Hosting;
@@ -31,7 +32,7 @@ internal sealed class ListenerRoleFeature(ListenerRole role)
 internal static class Listeners
 {
     /// <summary>Binds every address; returns the listen options of each role, whose endpoints hold the real ports once started.</summary>
-    public static BoundListeners Configure(KestrelServerOptions kestrel, IEnumerable<string> clientUrls, IEnumerable<string> registrationUrls, X509Certificate2? certificate, IEnumerable<string>? adminUrls = null)
+    public static BoundListeners Configure(KestrelServerOptions kestrel, IEnumerable<string> clientUrls, IEnumerable<string> registrationUrls, X509Certificate2? certificate, IEnumerable<string>? adminUrls = null, bool askClientCertificates = false)
     {
         var bound = new BoundListeners();
         var roles = new Dictionary<string, (Uri Uri, ListenerRole Role)>(StringComparer.OrdinalIgnoreCase);
@@ -82,7 +83,19 @@ internal static class Listeners
                     listen.Protocols = uri.Scheme == "https" ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
                 }
 
-                if (uri.Scheme == "https")
+                if (uri.Scheme == "https" && askClientCertificates && role.HasFlag(ListenerRole.Registration))
+                {
+                    // Asked for, not required at the TLS level: the registration endpoint checks the chain against
+                    // --registration-client-ca (at the router's clock) and answers a missing or refused certificate
+                    // with 401 or 403 and a reason, which a failed handshake could not give.
+                    listen.UseHttps(new HttpsConnectionAdapterOptions
+                    {
+                        ServerCertificate = certificate,
+                        ClientCertificateMode = ClientCertificateMode.AllowCertificate,
+                        ClientCertificateValidation = static (_, _, _) => true,
+                    });
+                }
+                else if (uri.Scheme == "https")
                 {
                     listen.UseHttps(certificate!);
                 }
@@ -131,6 +144,12 @@ internal static class Listeners
 
         return bound;
     }
+
+    /// <summary>Whether an address given to a listener is reachable only from this machine (loopback or localhost).</summary>
+    public static bool IsLoopback(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri)
+        && (uri.Host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+            || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip)));
 
     public static X509Certificate2? LoadCertificate(string? certFile, string? keyFile)
     {

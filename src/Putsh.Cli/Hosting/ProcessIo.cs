@@ -70,4 +70,11 @@ internal static partial class CliLog
         Listening(services.GetRequiredService<ILoggerFactory>().CreateLogger("Putsh.Cli"),
             string.Join(", ", listeners.Urls(ListenerRole.Clients)), string.Join(", ", listeners.Urls(ListenerRole.Registration)),
             listeners.Urls(ListenerRole.Admin) is { Count: > 0 } admin ? string.Join(", ", admin) : "none");
+
+    [LoggerMessage(3, LogLevel.Warning, "Registration is open: any connector that reaches {Addresses} may register any route (--allow-open-registration). Give --registration-token, --registration-token-file, --registration-client-ca or --registration-allow instead.")]
+    private static partial void OpenRegistration(ILogger logger, string addresses);
+
+    /// <summary>Warns at start-up that anyone who can reach the registration listener may take any route.</summary>
+    public static void RegistrationIsOpen(IServiceProvider services, IEnumerable<string> addresses) =>
+        OpenRegistration(services.GetRequiredService<ILoggerFactory>().CreateLogger("Putsh.Cli"), string.Join(", ", addresses));
 }

@@ -11,6 +11,9 @@ internal enum SettingKind
 {
     Text,
     List,
+
+    /// <summary>Like <see cref="List"/>, but a single configuration value is one entry, never split at commas.</summary>
+    Entries,
     Flag,
 }
 
@@ -33,7 +36,7 @@ internal sealed class Setting<T>
         _apply = apply;
         Option = kind switch
         {
-            SettingKind.List => new Option<string[]>(flag) { Description = Help, AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.OneOrMore },
+            SettingKind.List or SettingKind.Entries => new Option<string[]>(flag) { Description = Help, AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.OneOrMore },
             SettingKind.Flag => new Option<string>(flag) { Description = Help, Arity = ArgumentArity.ZeroOrOne },
             _ => new Option<string>(flag) { Description = Help },
         };
@@ -65,7 +68,7 @@ internal sealed class Setting<T>
         {
             values = Kind switch
             {
-                SettingKind.List => parse.GetValue((Option<string[]>)option) ?? [],
+                SettingKind.List or SettingKind.Entries => parse.GetValue((Option<string[]>)option) ?? [],
                 SettingKind.Flag => [parse.GetValue((Option<string>)option) ?? "true"],
                 _ => [parse.GetValue((Option<string>)option) ?? ""],
             };
@@ -77,7 +80,7 @@ internal sealed class Setting<T>
             {
                 values = Kind == SettingKind.List ? scalar.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) : [scalar];
             }
-            else if (Kind == SettingKind.List && section.GetChildren().Any())
+            else if (Kind is SettingKind.List or SettingKind.Entries && section.GetChildren().Any())
             {
                 values = section.GetChildren().Select(c => c.Value ?? "").ToArray();
             }

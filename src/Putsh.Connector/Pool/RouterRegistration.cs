@@ -27,6 +27,7 @@ internal sealed class RouterRegistration : IDisposable
     private readonly Action _changed;
     private readonly HttpMessageInvoker _invoker;
     private readonly ReconnectBackoff _backoff;
+    private readonly RegistrationCredentials _credentials;
     private readonly ConcurrentDictionary<IConnectorSocket, Task> _sockets = new();
     private readonly ConcurrentDictionary<Task, byte> _dials = new();
     private readonly SemaphoreSlim _wake = new(0);
@@ -35,10 +36,12 @@ internal sealed class RouterRegistration : IDisposable
     private int _connecting;
     private int _failures;
     private bool _announced;
+    private bool _refused;
     private Task _loop = Task.CompletedTask;
 
-    public RouterRegistration(RouterEndpoint endpoint, ConnectorOptions options, TargetClient target, X509Certificate2Collection? extraRoots, TimeProvider time, ILogger logger, Action changed)
+    public RouterRegistration(RouterEndpoint endpoint, ConnectorOptions options, TargetClient target, X509Certificate2Collection? extraRoots, RegistrationCredentials credentials, TimeProvider time, ILogger logger, Action changed)
     {
+        _credentials = credentials;
         Endpoint = endpoint;
         _options = options;
         _target = target;
@@ -46,7 +49,7 @@ internal sealed class RouterRegistration : IDisposable
         _logger = logger;
         _changed = changed;
         _backoff = new ReconnectBackoff(options.ReconnectInitialDelay, options.ReconnectMaxDelay);
-        _invoker = new HttpMessageInvoker(CreateHandler(endpoint, extraRoots), disposeHandler: true);
+        _invoker = new HttpMessageInvoker(CreateHandler(endpoint, extraRoots, credentials.ClientCertificate), disposeHandler: true);
     }
 
     public RouterEndpoint Endpoint { get; }
@@ -72,8 +75,14 @@ internal sealed class RouterRegistration : IDisposable
                 var failures = Volatile.Read(ref _failures);
                 if (failures > 0)
                 {
-                    var delay = _backoff.Delay(failures);
-                    if (failures == 1)
+                    // A router that refused our credentials is asked again only at the longest delay: retrying
+                    // sooner cannot help until an operator fixes the token or certificate.
+                    var delay = _refused ? _backoff.Delay(int.MaxValue) : _backoff.Delay(failures);
+                    if (_refused)
+                    {
+                        ConnectorLog.RegistrationRefused(_logger, Endpoint.Name, LastError ?? "refused", delay);
+                    }
+                    else if (failures == 1)
                     {
                         ConnectorLog.ConnectFailed(_logger, Endpoint.Name, LastError ?? "unknown error", delay);
                     }
@@ -120,6 +129,8 @@ internal sealed class RouterRegistration : IDisposable
             ws.Options.SetRequestHeader(CrankerProtocol.LegacyHeaderName, CrankerProtocol.LegacyHeaderValue);
             ws.Options.SetRequestHeader(CrankerProtocol.RouteHeaderName, _options.Route);
             ws.Options.SetRequestHeader(CrankerProtocol.DomainHeaderName, _options.Domain);
+            SetAuthorization(ws);
+            ws.Options.CollectHttpResponseDetails = true;
             // putsh extensions, for cranker_3.0 only; other routers ignore the header.
             var offersV3 = _options.Protocols.Any(p => CrankerProtocol.Normalize(p) == CrankerProtocol.V3);
             var offerWebSockets = _options.WebSockets && offersV3;
@@ -127,7 +138,6 @@ internal sealed class RouterRegistration : IDisposable
             if (WsFrame.ExtensionsValue(offerWebSockets, offerWindow ? _options.FlowWindow : 0, noHeadAck: true) is { } offer)
             {
                 ws.Options.SetRequestHeader(WsFrame.ExtensionsHeaderName, offer);
-                ws.Options.CollectHttpResponseDetails = true;
             }
 
             ws.Options.KeepAliveInterval = _options.PingInterval;
@@ -153,6 +163,7 @@ internal sealed class RouterRegistration : IDisposable
             ws.HttpResponseHeaders = null;
             var hadFailures = Interlocked.Exchange(ref _failures, 0) > 0;
             LastError = null;
+            _refused = false;
             if (!_announced || hadFailures)
             {
                 _announced = true;
@@ -169,7 +180,17 @@ internal sealed class RouterRegistration : IDisposable
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
-            LastError = ex is WebSocketException { InnerException: { } inner } ? ex.Message + " " + inner.Message : ex.Message;
+            if (ws?.HttpStatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+            {
+                _refused = true;
+                LastError = RefusalText(ws);
+            }
+            else
+            {
+                _refused = false;
+                LastError = ex is WebSocketException { InnerException: { } inner } ? ex.Message + " " + inner.Message : ex.Message;
+            }
+
             Interlocked.Increment(ref _failures);
         }
         catch (Exception)
@@ -182,6 +203,27 @@ internal sealed class RouterRegistration : IDisposable
             _wake.Release();
             _changed();
         }
+    }
+
+    private void SetAuthorization(ClientWebSocket ws)
+    {
+        if (_credentials.AuthorizationHeader is { } authorization)
+        {
+            ws.Options.SetRequestHeader("Authorization", authorization);
+        }
+    }
+
+    /// <summary>The router's answer to a refused registration: its status and, where it gave one, its challenge.</summary>
+    private static string RefusalText(ClientWebSocket ws)
+    {
+        var status = (int)ws.HttpStatusCode;
+        var text = $"{status} {(status == 401 ? "Unauthorized" : "Forbidden")}";
+        if (ws.HttpResponseHeaders is { } headers && headers.TryGetValue("WWW-Authenticate", out var challenge))
+        {
+            text += " (" + string.Join(", ", challenge) + ")";
+        }
+
+        return text;
     }
 
     private async Task RunSocketAsync(IConnectorSocket socket)
@@ -253,6 +295,7 @@ internal sealed class RouterRegistration : IDisposable
         ws.Options.SetRequestHeader(CrankerProtocol.LegacyHeaderName, CrankerProtocol.LegacyHeaderValue);
         ws.Options.SetRequestHeader(CrankerProtocol.RouteHeaderName, _options.Route);
         ws.Options.SetRequestHeader(CrankerProtocol.DomainHeaderName, _options.Domain);
+        SetAuthorization(ws);
         using var cts = new CancellationTokenSource(Min(timeout, _options.ConnectTimeout + _options.ConnectTimeout), _time);
         try
         {
@@ -268,7 +311,7 @@ internal sealed class RouterRegistration : IDisposable
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    private static SocketsHttpHandler CreateHandler(RouterEndpoint endpoint, X509Certificate2Collection? extraRoots)
+    private static SocketsHttpHandler CreateHandler(RouterEndpoint endpoint, X509Certificate2Collection? extraRoots, X509Certificate2? clientCertificate)
     {
         var handler = new SocketsHttpHandler
         {
@@ -299,38 +342,40 @@ internal sealed class RouterRegistration : IDisposable
             }
         };
 
+        if (clientCertificate is not null)
+        {
+            handler.SslOptions.ClientCertificates = [clientCertificate];
+        }
+
         if (extraRoots is { Count: > 0 })
         {
-            handler.SslOptions = new SslClientAuthenticationOptions
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
             {
-                RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+                if (errors == SslPolicyErrors.None)
                 {
-                    if (errors == SslPolicyErrors.None)
-                    {
-                        return true;
-                    }
+                    return true;
+                }
 
-                    // Only an untrusted chain can be rescued by the extra CAs; a wrong name never is.
-                    if (errors != SslPolicyErrors.RemoteCertificateChainErrors || certificate is null)
-                    {
-                        return false;
-                    }
+                // Only an untrusted chain can be rescued by the extra CAs; a wrong name never is.
+                if (errors != SslPolicyErrors.RemoteCertificateChainErrors || certificate is null)
+                {
+                    return false;
+                }
 
-                    using var custom = new X509Chain();
-                    custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                    custom.ChainPolicy.CustomTrustStore.AddRange(extraRoots);
-                    custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    if (chain is not null)
+                using var custom = new X509Chain();
+                custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                custom.ChainPolicy.CustomTrustStore.AddRange(extraRoots);
+                custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                if (chain is not null)
+                {
+                    foreach (var element in chain.ChainElements)
                     {
-                        foreach (var element in chain.ChainElements)
-                        {
-                            custom.ChainPolicy.ExtraStore.Add(element.Certificate);
-                        }
+                        custom.ChainPolicy.ExtraStore.Add(element.Certificate);
                     }
+                }
 
-                    using var leaf = new X509Certificate2(certificate);
-                    return custom.Build(leaf);
-                },
+                using var leaf = new X509Certificate2(certificate);
+                return custom.Build(leaf);
             };
         }
 

@@ -22,10 +22,12 @@ internal sealed class RegistrationHandler
     private readonly RouterOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly RegistrationGuard _guard;
     private readonly ConcurrentDictionary<(string Route, string Instance), int> _socketsPerConnector = new();
 
-    public RegistrationHandler(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, ILogger<RegistrationHandler> logger)
+    public RegistrationHandler(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, RegistrationGuard guard, ILogger<RegistrationHandler> logger)
     {
+        _guard = guard;
         _table = table;
         _options = options.Value;
         _time = time;
@@ -44,10 +46,18 @@ internal sealed class RegistrationHandler
         }
 
         var remote = RequestHeadBuilder.FormatAddress(context.Connection.RemoteIpAddress) ?? "unknown";
+
+        // Credentials first: an unauthenticated request learns nothing else, and never reaches the route table.
+        var verdict = _guard.Check(context);
+        if (!verdict.Accepted)
+        {
+            await RefuseAsync(context, remote, verdict);
+            return;
+        }
+
         if (!context.WebSockets.IsWebSocketRequest)
         {
-            RouterLog.RegistrationRefused(_logger, remote, "not a WebSocket upgrade");
-            await WritePlainAsync(context, StatusCodes.Status400BadRequest, "Cranker registration needs a WebSocket upgrade (GET with Upgrade: websocket).");
+            await RefuseAsync(context, remote, StatusCodes.Status400BadRequest, "Cranker registration needs a WebSocket upgrade (GET with Upgrade: websocket).");
             return;
         }
 
@@ -59,15 +69,20 @@ internal sealed class RegistrationHandler
 
         if (!CrankerProtocol.IsValidRoute(route, _options.LongestPrefixRoutes))
         {
-            RouterLog.RegistrationRefused(_logger, remote, "invalid route name");
-            await WritePlainAsync(context, StatusCodes.Status400BadRequest,
+            await RefuseAsync(context, remote, StatusCodes.Status400BadRequest,
                 $"Route names are 1 to {CrankerProtocol.MaxRouteLength} characters a first path segment can match (letters, digits, {CrankerProtocol.RouteSymbols}){(_options.LongestPrefixRoutes ? ", joined by /" : "")}, or * for the catch-all.");
+            return;
+        }
+
+        if (!verdict.Permits(route))
+        {
+            await RefuseAsync(context, remote, RegistrationGuard.RouteNotPermitted(route));
             return;
         }
 
         if (request.Path.Value!.StartsWith("/deregister", StringComparison.Ordinal))
         {
-            await DeregisterAsync(context, route, instanceId, remote);
+            await DeregisterAsync(context, route, instanceId, remote, verdict);
             return;
         }
 
@@ -78,8 +93,7 @@ internal sealed class RegistrationHandler
             _options.Protocols.Select(CrankerProtocol.Normalize).OfType<string>().ToArray());
         if (!negotiation.Accepted)
         {
-            RouterLog.RegistrationRefused(_logger, remote, negotiation.Error!);
-            await WritePlainAsync(context, StatusCodes.Status400BadRequest, negotiation.Error!);
+            await RefuseAsync(context, remote, StatusCodes.Status400BadRequest, negotiation.Error!);
             return;
         }
 
@@ -161,7 +175,7 @@ internal sealed class RegistrationHandler
         }
     }
 
-    private async Task DeregisterAsync(HttpContext context, string route, string? instanceId, string remote)
+    private async Task DeregisterAsync(HttpContext context, string route, string? instanceId, string remote, RegistrationVerdict verdict)
     {
         if (instanceId is null)
         {
@@ -170,7 +184,9 @@ internal sealed class RegistrationHandler
         else
         {
             var closed = 0;
-            foreach (var pool in _table.V1Pools)
+            // Only sockets on routes these credentials may register: a token bound to one route cannot take
+            // another route's connector out of rotation, even knowing its instance id.
+            foreach (var pool in _table.V1Pools.Where(p => verdict.Permits(p.Route)))
             {
                 // mu looks only in the pools of the Route header; instance ids are unique, so looking everywhere
                 // removes the same sockets and also copes with a connector that sends a different Route here.
@@ -181,7 +197,7 @@ internal sealed class RegistrationHandler
                 }
             }
 
-            foreach (var pool in _table.V3Pools)
+            foreach (var pool in _table.V3Pools.Where(p => verdict.Permits(p.Route)))
             {
                 foreach (var socket in pool.RemoveInstance(instanceId))
                 {
@@ -207,6 +223,21 @@ internal sealed class RegistrationHandler
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    private Task RefuseAsync(HttpContext context, string remote, int status, string reason) =>
+        RefuseAsync(context, remote, new RegistrationVerdict(status, reason, null, null));
+
+    private Task RefuseAsync(HttpContext context, string remote, RegistrationVerdict verdict)
+    {
+        _guard.LogRefusal(remote, verdict.Status, verdict.Reason!);
+        if (verdict.Challenge is { } challenge)
+        {
+            context.Response.Headers.WWWAuthenticate = challenge;
+        }
+
+        context.Response.Headers.CacheControl = "no-store";
+        return WritePlainAsync(context, verdict.Status, verdict.Reason!);
+    }
 
     private static Task WritePlainAsync(HttpContext context, int status, string message)
     {
