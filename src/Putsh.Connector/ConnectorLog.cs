@@ -29,6 +29,9 @@ internal static partial class ConnectorLog
     [LoggerMessage(2007, LogLevel.Error, "Router {Router} refused this connector's registration: {Refusal}. Check the token or client certificate; retrying in {Delay}.")]
     public static partial void RegistrationRefused(ILogger logger, string router, string refusal, TimeSpan delay);
 
+    [LoggerMessage(2008, LogLevel.Information, "Token file {File} changed; sockets dialled from now on present the new token.")]
+    public static partial void TokenFileReloaded(ILogger logger, string file);
+
     [LoggerMessage(2010, LogLevel.Debug, "{Method} {Target} -> {Status}.")]
     public static partial void Forwarded(ILogger logger, string method, string target, int status);
 

@@ -80,8 +80,8 @@ public sealed class ConnectorOptions
     public string? Token { get; set; }
 
     /// <summary>
-    /// A file whose first non-empty line is the registration token; read again when it changes (checked at most every
-    /// two seconds), so a rotated token is used by the next socket dialled without a restart.
+    /// A file whose first line (other than blank lines and <c>#</c> comments) is the registration token; read again every
+    /// two seconds, so a rotated token is used by the next socket dialled, without a restart and without closing sockets.
     /// </summary>
     public string? TokenFile { get; set; }
 
@@ -214,7 +214,7 @@ public sealed class ConnectorOptions
         }
 
         // Loading them now turns an unusable file into a start-up error rather than a failing dial.
-        _ = new Pool.RegistrationCredentials(this, TimeProvider.System).ClientCertificate;
+        new Pool.RegistrationCredentials(this, TimeProvider.System).Dispose();
     }
 
     /// <summary>jconn's route rule (§1.5): <c>*</c>, or <c>[A-Za-z0-9/_.-]+</c> with no segment ending in '.' or containing "..".</summary>

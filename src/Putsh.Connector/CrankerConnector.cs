@@ -51,7 +51,7 @@ public sealed class CrankerConnector : IAsyncDisposable
             _extraRoots.ImportFromPemFile(options.TrustedCaFile);
         }
 
-        _credentials = new RegistrationCredentials(options, _time);
+        _credentials = new RegistrationCredentials(options, _time, _logger);
     }
 
     /// <summary>How router host names are resolved (§1.10); tests replace it to simulate DNS changes.</summary>
@@ -265,6 +265,7 @@ public sealed class CrankerConnector : IAsyncDisposable
         }
 
         _target.Dispose();
+        _credentials.Dispose();
         _stop.Dispose();
     }
 }

@@ -50,7 +50,7 @@ internal static class ConnectorCommand
             S("--router-refresh-interval", "RouterRefreshInterval", SettingKind.Text, "1m", "how often router host names are resolved again (one router per address)", (t, v, s) => t.RouterRefreshInterval = s.Duration(v[0])),
             S("--shutdown-timeout", "ShutdownTimeout", SettingKind.Text, "1m", "on SIGTERM or Ctrl-C, how long requests in flight may take to finish", (t, v, s) => t.ShutdownTimeout = s.Duration(v[0])),
             S("--trusted-ca", "TrustedCa", SettingKind.Text, "none", "PEM file of extra CA certificates to trust for wss:// routers", (t, v, _) => t.TrustedCaFile = v[0]),
-            S("--token", "Token", SettingKind.Text, "none", "registration token sent to routers as Authorization: Bearer (prefer --token-file or PUTSH_Token: arguments are visible to other users)", (t, v, _) => t.Token = v[0]),
+            S("--token", "Token", SettingKind.Text, "none", "registration token sent to routers as Authorization: Bearer (prefer --token-file or PUTSH_Connector__Token: arguments are visible to other users)", (t, v, _) => t.Token = v[0]),
             S("--token-file", "TokenFile", SettingKind.Text, "none", "file whose first line is the registration token; read again when it changes", (t, v, _) => t.TokenFile = v[0]),
             S("--client-cert", "ClientCert", SettingKind.Text, "none", "PEM client certificate for wss:// routers that require one (mTLS)", (t, v, _) => t.ClientCertificateFile = v[0]),
             S("--client-key", "ClientKey", SettingKind.Text, "none", "PEM private key of --client-cert", (t, v, _) => t.ClientKeyFile = v[0]),

@@ -1,32 +1,35 @@
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Putsh.Connector.Pool;
 
 /// <summary>
-/// What a connector presents to routers: the bearer token (inline, or from a file that is read again when it changes)
+/// What a connector presents to routers: the bearer token (inline, or from a file read again every two seconds)
 /// and the client certificate for mutual TLS. One instance per connector, shared by all its router registrations.
 /// </summary>
-internal sealed class RegistrationCredentials
+internal sealed class RegistrationCredentials : IDisposable
 {
-    private static readonly TimeSpan FileCheckInterval = TimeSpan.FromSeconds(2);
+    /// <summary>How often the token file is read again.</summary>
+    internal static readonly TimeSpan FileCheckInterval = TimeSpan.FromSeconds(2);
 
     private readonly string? _tokenFile;
-    private readonly TimeProvider _time;
-    private readonly Lock _lock = new();
-    private string? _token;
-    private long _checkedAt;
-    private DateTime _fileWrittenAt;
-    private long _fileLength = -1;
+    private readonly ILogger _logger;
+    private readonly ITimer? _timer;
+    private volatile string? _token;
 
-    public RegistrationCredentials(ConnectorOptions options, TimeProvider time)
+    public RegistrationCredentials(ConnectorOptions options, TimeProvider time, ILogger? logger = null)
     {
-        _time = time;
+        _logger = logger ?? NullLogger.Instance;
         _token = options.Token;
         _tokenFile = options.TokenFile;
         if (_tokenFile is not null)
         {
             _token = ReadTokenFile(_tokenFile) ?? throw new ArgumentException($"Token file '{_tokenFile}' holds no token.");
-            _checkedAt = time.GetTimestamp();
+            if (logger is not null)
+            {
+                _timer = time.CreateTimer(static s => ((RegistrationCredentials)s!).CheckTokenFile(), this, FileCheckInterval, FileCheckInterval);
+            }
         }
 
         if (options.ClientCertificateFile is not null && options.ClientKeyFile is not null)
@@ -46,14 +49,7 @@ internal sealed class RegistrationCredentials
     public X509Certificate2? ClientCertificate { get; }
 
     /// <summary>The <c>Authorization</c> header value to send, or null when no token is configured.</summary>
-    public string? AuthorizationHeader
-    {
-        get
-        {
-            var token = CurrentToken();
-            return token is null ? null : "Bearer " + token;
-        }
-    }
+    public string? AuthorizationHeader => _token is { } token ? "Bearer " + token : null;
 
     /// <summary>A token is sent in an HTTP header as <c>Bearer</c> credentials: visible ASCII with no spaces.</summary>
     public static bool IsValidToken(string token)
@@ -74,42 +70,30 @@ internal sealed class RegistrationCredentials
         return true;
     }
 
-    private string? CurrentToken()
+    /// <summary>Reads the token file again; a new token is used by the next socket dialled. Sockets open stay open.</summary>
+    internal void CheckTokenFile()
     {
-        if (_tokenFile is null)
+        string? token;
+        try
         {
-            return _token;
+            token = ReadTokenFile(_tokenFile!);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            // Being replaced, or not a usable token: keep the one already known.
+            return;
         }
 
-        lock (_lock)
+        // An emptied file (caught half-written) also keeps the token already known.
+        if (token is not null && !string.Equals(token, _token, StringComparison.Ordinal))
         {
-            if (_time.GetElapsedTime(_checkedAt) >= FileCheckInterval)
-            {
-                _checkedAt = _time.GetTimestamp();
-                try
-                {
-                    var info = new FileInfo(_tokenFile);
-                    if (info.Exists && (info.LastWriteTimeUtc != _fileWrittenAt || info.Length != _fileLength))
-                    {
-                        // A file caught half-written, or emptied, keeps the token already known.
-                        _token = ReadTokenFile(_tokenFile) ?? _token;
-                    }
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
-                {
-                    // Unreadable for now (being replaced, or not a usable token): keep the token already known.
-                }
-            }
-
-            return _token;
+            _token = token;
+            ConnectorLog.TokenFileReloaded(_logger, _tokenFile!);
         }
     }
 
-    private string? ReadTokenFile(string path)
+    private static string? ReadTokenFile(string path)
     {
-        var info = new FileInfo(path);
-        _fileWrittenAt = info.LastWriteTimeUtc;
-        _fileLength = info.Length;
         foreach (var line in File.ReadLines(path))
         {
             var token = line.Trim();
@@ -128,4 +112,6 @@ internal sealed class RegistrationCredentials
 
         return null;
     }
+
+    public void Dispose() => _timer?.Dispose();
 }

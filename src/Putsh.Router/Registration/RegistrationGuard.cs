@@ -156,7 +156,7 @@ internal sealed class RegistrationGuard : IDisposable
             return new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128);
         }
 
-        throw new ArgumentException($"RegistrationAllow: '{text}' is not an IP address or a CIDR range such as 10.0.0.0/8 (a range's address must have no bits past its prefix).");
+        throw new ArgumentException($"RegistrationAllow: '{text}' is not an IP address or a CIDR range such as 10.0.0.0/8.");
     }
 
     private static IPAddress Canonical(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
@@ -263,8 +263,14 @@ internal sealed class RegistrationGuard : IDisposable
             return null;
         }
 
-        var statuses = chain.ChainStatus.Select(s => s.Status).Where(s => s != X509ChainStatusFlags.NoError).Distinct();
-        return string.Join(", ", statuses);
+        var flags = chain.ChainStatus.Aggregate(X509ChainStatusFlags.NoError, (all, s) => all | s.Status);
+        return flags switch
+        {
+            _ when (flags & (X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.UntrustedRoot)) != 0 => "not issued by the registration CA",
+            _ when (flags & X509ChainStatusFlags.NotTimeValid) != 0 => "expired or not yet valid",
+            _ when (flags & X509ChainStatusFlags.NotValidForUsage) != 0 => "not valid for client authentication",
+            _ => flags.ToString(),
+        };
     }
 
     private static string[]? CertificateRoutes(X509Certificate2 certificate)
