@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Putsh.Router.Hosting;
 using Putsh.Router.Routing;
+using Putsh.Router.Sockets;
 
 namespace Putsh.Router.Proxy;
 
@@ -63,17 +64,38 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
             bodySize.MaxRequestBodySize = _options.MaxRequestBodySize;
         }
 
+        // A request the connector never acknowledged in any way, on a socket that was lost, is sent once more
+        // elsewhere if repeating it is harmless (RFC 9110 §9.2.2) and it has no body to replay.
+        var mayRetry = IsIdempotent(request.Method);
         if (choice.V3 is { } v3)
         {
             // A v3 socket that closed between the choice and now takes no stream; nothing was sent, so choose again.
-            for (var attempt = 0; attempt < 3 && v3 is not null; attempt++)
+            var notSent = 0;
+            while (v3 is not null)
             {
-                if (await new V3ProxyExchange(context, v3, choice.Route, _options, logger, webSocket).RunAsync())
+                var exchange = new V3ProxyExchange(context, v3, choice.Route, _options, logger, webSocket, mayRetry);
+                var result = await exchange.RunAsync();
+                if (result == ExchangeResult.Done)
                 {
                     return;
                 }
 
                 v3 = table.Choose(Domain(context), decodedPath, webSocket).V3;
+                if (result == ExchangeResult.Unanswered)
+                {
+                    mayRetry = false;
+                    if (v3 is null)
+                    {
+                        await ProxyOutcome.FinishAsync(context, logger, choice.Route, exchange.Unanswered.End, exchange.Unanswered.Detail, responseStarted: false, clientGone: false);
+                        return;
+                    }
+
+                    RouterLog.RetryingUnanswered(logger, request.Method, path, choice.Route, exchange.Unanswered.Detail);
+                }
+                else if (++notSent == 3)
+                {
+                    break;
+                }
             }
 
             await ErrorPages.WriteAsync(context, 503, "503 Service Unavailable", "V3 connector not available");
@@ -82,19 +104,33 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
 
         var pool = choice.V1!;
         var started = time.GetTimestamp();
+        (SocketEnd End, string? Detail)? unanswered = null;
         while (true)
         {
             var remaining = _options.SocketAcquireTimeout - time.GetElapsedTime(started);
             Sockets.RouterSocketV1? socket;
             try
             {
-                socket = await pool.AcquireAsync(remaining, context.RequestAborted);
+                // After a lost socket, only one already idle will do: the client is not kept waiting for a retry.
+                socket = unanswered is null ? await pool.AcquireAsync(remaining, context.RequestAborted) : await pool.AcquireAsync(TimeSpan.Zero, context.RequestAborted);
             }
             catch (OperationCanceledException)
             {
                 // The client left while waiting; any socket handed over went back to the pool unused.
                 RouterLog.ClientGone(logger, request.Method, path);
                 return;
+            }
+
+            if (socket is null && unanswered is { } lost)
+            {
+                await ProxyOutcome.FinishAsync(context, logger, pool.Route, lost.End, lost.Detail, responseStarted: false, clientGone: false);
+                return;
+            }
+
+            if (unanswered is { } retried && mayRetry)
+            {
+                mayRetry = false;
+                RouterLog.RetryingUnanswered(logger, request.Method, path, pool.Route, retried.Detail);
             }
 
             if (socket is null)
@@ -104,18 +140,25 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
                 return;
             }
 
-            var exchange = new V1ProxyExchange(context, socket, pool.Route, _options, logger);
+            var exchange = new V1ProxyExchange(context, socket, pool.Route, _options, logger, mayRetry);
             if (!socket.TryAssign(exchange))
             {
                 continue; // it closed between the pool and us; nothing was sent, so another socket may take the request
             }
 
-            if (await exchange.RunAsync())
+            switch (await exchange.RunAsync())
             {
-                return;
+                case ExchangeResult.Done:
+                    return;
+                case ExchangeResult.Unanswered:
+                    unanswered = exchange.Unanswered;
+                    break;
             }
         }
     }
+
+    private static bool IsIdempotent(string method) =>
+        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
 
     /// <summary>The host a request is for (§3.2): the TLS server name if any, else the Host header without its port.</summary>
     internal static string Domain(HttpContext context)

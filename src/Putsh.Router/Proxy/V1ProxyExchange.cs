@@ -13,17 +13,21 @@ namespace Putsh.Router.Proxy;
 /// One client request carried over one cranker_1.0 socket (§4.1, §4.9): the head and request body go out while the
 /// response head and body come back, full duplex; the connector's close 1000 ends the response.
 /// </summary>
-internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket, string route, RouterOptions options, ILogger logger) : IV1Exchange
+internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket, string route, RouterOptions options, ILogger logger, bool mayRetry = false) : IV1Exchange
 {
     private readonly TaskCompletionSource<(SocketEnd End, WebSocketCloseStatus? Status, string? Reason, Exception? Error)> _ended =
         new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private bool _responseStarted;
+    private volatile bool _heard;
     private bool _clientFailed;
     private string? _badHead;
 
-    /// <summary>Runs the exchange. False when the head could not be sent: nothing reached the connector, so the caller may retry.</summary>
-    public async Task<bool> RunAsync()
+    /// <summary>How the socket ended, when <see cref="RunAsync"/> returned <see cref="ExchangeResult.Unanswered"/>.</summary>
+    public (SocketEnd End, string? Detail) Unanswered { get; private set; }
+
+    /// <summary>Runs the exchange; see <see cref="ExchangeResult"/> for when the caller may try another socket.</summary>
+    public async Task<ExchangeResult> RunAsync()
     {
         var request = context.Request;
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? (request.ContentLength > 0);
@@ -35,7 +39,7 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         catch (Exception) when (!context.RequestAborted.IsCancellationRequested)
         {
             socket.Abort();
-            return false;
+            return ExchangeResult.NotSent;
         }
 
         using var bodyCts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
@@ -47,8 +51,15 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         await bodyTask;
 
         var detail = _badHead ?? (status is null ? error?.Message : $"close {(int)status} {reason}");
+        if (mayRetry && !hasBody && !_heard && !_responseStarted && !_clientFailed && !context.RequestAborted.IsCancellationRequested
+            && (end == SocketEnd.SocketLost || (end == SocketEnd.ConnectorError && status == WebSocketCloseStatus.EndpointUnavailable)))
+        {
+            Unanswered = (end, detail);
+            return ExchangeResult.Unanswered;
+        }
+
         await ProxyOutcome.FinishAsync(context, logger, route, end, detail, _responseStarted, _clientFailed);
-        return true;
+        return ExchangeResult.Done;
     }
 
     private async Task PumpRequestBodyAsync(CancellationToken cancellationToken)
@@ -89,6 +100,7 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
 
     public async ValueTask OnHeadAsync(string head)
     {
+        _heard = true;
         var headers = new List<KeyValuePair<string, string>>();
         if (!HeadParser.TryParseResponse(head, out var status, headers))
         {
@@ -123,6 +135,7 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
 
     public async ValueTask OnBodyAsync(ReadOnlyMemory<byte> chunk)
     {
+        _heard = true;
         if (_clientFailed || _badHead is not null)
         {
             return;

@@ -13,7 +13,7 @@ namespace Putsh.Router.Proxy;
 /// only queues what arrives; this exchange writes it to the client at the client's pace and acknowledges each
 /// chunk after it was written (§5.6), so the connector pauses this stream alone when its client is slow.
 /// </summary>
-internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket, string route, RouterOptions options, ILogger logger, bool webSocket = false) : IV3Stream
+internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket, string route, RouterOptions options, ILogger logger, bool webSocket = false, bool mayRetry = false) : IV3Stream
 {
     /// <summary>A connector that sends far beyond its window (64 KiB, or what flow-window agreed) is reset rather than buffered.</summary>
     private readonly long _maxQueuedBytes = FlowWindow.OverrunLimit(socket.FlowWindow);
@@ -27,6 +27,9 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     private int _resetSent;
     private volatile bool _clientGone;
 
+    // Anything at all from the connector about this stream (a head piece, data, a reset, an acknowledgement).
+    private volatile bool _heard;
+
     // Set by the receive loop when the connector answered a WebSocket request with 101: DATA goes there from then on.
     private volatile WsTunnel? _tunnel;
 
@@ -39,12 +42,15 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         ClientGone,
     }
 
-    /// <summary>Runs the exchange. False when the socket could take no new stream: nothing was sent, the caller may retry.</summary>
-    public async Task<bool> RunAsync()
+    /// <summary>How the socket ended, when <see cref="RunAsync"/> returned <see cref="ExchangeResult.Unanswered"/>.</summary>
+    public (SocketEnd End, string? Detail) Unanswered { get; private set; }
+
+    /// <summary>Runs the exchange; see <see cref="ExchangeResult"/> for when the caller may try another socket.</summary>
+    public async Task<ExchangeResult> RunAsync()
     {
         if (!socket.TryOpen(this, out _id))
         {
-            return false;
+            return ExchangeResult.NotSent;
         }
 
         var request = context.Request;
@@ -73,8 +79,15 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         await bodyTask;
         DrainQueue();
 
+        if (mayRetry && !hasBody && !webSocket && !started && !_heard && !_clientGone && !context.RequestAborted.IsCancellationRequested
+            && (end == SocketEnd.SocketLost || (end == SocketEnd.ConnectorError && socket.RemoteCloseStatus == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable)))
+        {
+            Unanswered = (end, detail);
+            return ExchangeResult.Unanswered;
+        }
+
         await ProxyOutcome.FinishAsync(context, logger, route, end, detail, started, _clientGone);
-        return true;
+        return ExchangeResult.Done;
     }
 
     /// <summary>Writes what the connector sends, in order, until the response ends one way or another.</summary>
@@ -289,6 +302,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     public void OnHeadPiece(ReadOnlySpan<byte> utf8Piece, byte flags)
     {
+        _heard = true;
         // Each piece is decoded on its own into a pooled character buffer (a sender never cuts a character in two,
         // §5.3); the head is read in place from it, so receiving one allocates no string.
         _head ??= new V3HeadBuffer(Math.Max(512, utf8Piece.Length));
@@ -318,6 +332,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     public void OnData(V3Payload payload, bool endStream)
     {
+        _heard = true;
         if (_tunnel is { } tunnel)
         {
             if (!tunnel.OnData(payload.Span, endStream))
@@ -352,13 +367,18 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     public void OnReset(int code, string message)
     {
+        _heard = true;
         _tunnel?.OnReset();
         OnResetQueued(code, message);
     }
 
     private void OnResetQueued(int code, string message) => _items.Writer.TryWrite(new Item(Kind.Reset) { Code = code, Text = message });
 
-    public void OnWindowUpdate(int consumed) => _window.OnAcknowledged(consumed);
+    public void OnWindowUpdate(int consumed)
+    {
+        _heard = true;
+        _window.OnAcknowledged(consumed);
+    }
 
     public void OnSocketEnded(SocketEnd end, string? detail)
     {

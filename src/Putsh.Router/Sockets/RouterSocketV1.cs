@@ -129,6 +129,8 @@ internal sealed class RouterSocketV1 : IDisposable
 
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
+                    // An idle socket takes no request from now on, even while the close is echoed.
+                    Interlocked.CompareExchange(ref _state, StateClosed, StateIdle);
                     closeStatus = _socket.CloseStatus;
                     closeReason = _socket.CloseStatusDescription;
                     // 1000 ends the response. A close with no code at all is how some connectors (npm) end every

@@ -51,6 +51,9 @@ internal sealed class RouterSocketV3 : IDisposable
     /// <summary>False once the socket ended, or once it was taken out of rotation (deregistration).</summary>
     public bool IsUsable => !_closed && !Draining;
 
+    /// <summary>The close code the connector sent, once it has closed.</summary>
+    public WebSocketCloseStatus? RemoteCloseStatus => _socket.CloseStatus;
+
     /// <summary>Out of rotation: no new streams; the socket closes when its last stream ends.</summary>
     public bool Draining { get; private set; }
 
@@ -113,6 +116,9 @@ internal sealed class RouterSocketV3 : IDisposable
                 var type = await reader.ReceiveAsync(_socket, cancellationToken);
                 if (type == WebSocketMessageType.Close)
                 {
+                    // No new stream from now on, even while the close is echoed.
+                    _closed = true;
+
                     // 1000 completes every open stream normally, as mu does (§5.7); anything else fails them.
                     end = _socket.CloseStatus == WebSocketCloseStatus.NormalClosure ? SocketEnd.Completed : SocketEnd.ConnectorError;
                     detail = $"close {(int?)_socket.CloseStatus} {_socket.CloseStatusDescription}";
