@@ -57,6 +57,6 @@ internal static partial class RouterLog
     [LoggerMessage(1019, LogLevel.Warning, "Registration token file {File} could not be used: {Reason}; the previous {Count} tokens from it stay in force.")]
     public static partial void TokenFileUnusable(ILogger logger, string file, string reason, int count);
 
-    [LoggerMessage(1020, LogLevel.Information, "{Method} {Path} (route '{Route}'): its socket was lost before the connector answered anything ({Detail}); sending it once more on another socket.")]
-    public static partial void RetryingUnanswered(ILogger logger, string method, string path, string route, string? detail);
+    [LoggerMessage(1020, LogLevel.Information, "{Method} {Path} (route '{Route}'): its socket broke before the request head was written ({Detail}); sending it once more on another socket.")]
+    public static partial void RetryingUnsent(ILogger logger, string method, string path, string route, string? detail);
 }

@@ -68,6 +68,7 @@ internal static class Backends
         });
         app.MapGet(prefix + "/nocontent", (HttpContext c) => c.Response.StatusCode = 204);
         app.MapGet(prefix + "/raw", (HttpContext c) => c.Features.Get<IHttpRequestFeature>()!.RawTarget);
+        app.MapGet(prefix + "/raw/{**rest}", (HttpContext c) => c.Features.Get<IHttpRequestFeature>()!.RawTarget);
         app.MapGet(prefix + "/headers", (HttpContext c) =>
         {
             c.Response.Headers["x-big"] = new string('r', BigHeaderLength);

@@ -70,6 +70,44 @@ public abstract class HttpProxyTests(ProxyFixture fixture)
         Assert.Equal(target, body);
     }
 
+    [Theory]
+    [InlineData("/app/raw/~user/profile")]
+    [InlineData("/app/raw/a%7Eb/%7euser?sig=a~b%7E&x=%2f")]
+    [InlineData("/app/raw/caf%C3%A9/%41BC")]
+    public async Task The_path_and_query_reach_the_backend_exactly_as_the_client_sent_them(string target)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(fixture.Router.ClientUri + target.TrimStart('/'), new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true }));
+        using var response = await Client.SendAsync(request).DefaultTimeout();
+        Assert.Equal(target, await response.Content.ReadAsStringAsync().DefaultTimeout());
+    }
+
+    [Theory]
+    [InlineData("keep-alive, x-hop")]
+    [InlineData("close, x-hop")]
+    [InlineData("x-hop, keep-alive")]
+    [InlineData("Keep-Alive,X-Hop")]
+    public async Task A_header_named_in_Connection_never_reaches_the_backend_whatever_else_Connection_holds(string connection)
+    {
+        // Three times over one client connection: Kestrel may reuse a header value it saw on the previous request.
+        for (var i = 0; i < 3; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/app/headers");
+            request.Headers.TryAddWithoutValidation("Connection", connection);
+            request.Headers.Add("x-hop", "1");
+            request.Headers.Add("x-keep", "passes");
+            using var response = await Client.SendAsync(request).DefaultTimeout();
+            var lines = (await response.Content.ReadAsStringAsync().DefaultTimeout()).Split('\n');
+            Assert.Contains("x-keep: passes", lines);
+            Assert.DoesNotContain(lines, l => l.StartsWith("x-hop", StringComparison.OrdinalIgnoreCase));
+        }
+
+        // A request with no Connection header after them loses nothing.
+        using var plain = new HttpRequestMessage(HttpMethod.Get, "/app/headers");
+        plain.Headers.Add("x-hop", "kept this time");
+        using var plainResponse = await Client.SendAsync(plain).DefaultTimeout();
+        Assert.Contains("x-hop: kept this time", (await plainResponse.Content.ReadAsStringAsync().DefaultTimeout()).Split('\n'));
+    }
+
     [Fact]
     public async Task An_18_KB_header_crosses_in_both_directions()
     {

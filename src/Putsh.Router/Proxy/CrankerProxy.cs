@@ -64,8 +64,8 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
             bodySize.MaxRequestBodySize = _options.MaxRequestBodySize;
         }
 
-        // A request the connector never acknowledged in any way, on a socket that was lost, is sent once more
-        // elsewhere if repeating it is harmless (RFC 9110 §9.2.2) and it has no body to replay.
+        // A request whose head could not be written whole is sent once more elsewhere if repeating it is harmless
+        // (RFC 9110 §9.2.2); one whose head went out is never sent again, as it may have reached the backend.
         var mayRetry = IsIdempotent(request.Method);
         if (choice.V3 is { } v3)
         {
@@ -81,16 +81,16 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
                 }
 
                 v3 = table.Choose(Domain(context), decodedPath, webSocket).V3;
-                if (result == ExchangeResult.Unanswered)
+                if (result == ExchangeResult.Unsent)
                 {
                     mayRetry = false;
                     if (v3 is null)
                     {
-                        await ProxyOutcome.FinishAsync(context, logger, choice.Route, exchange.Unanswered.End, exchange.Unanswered.Detail, responseStarted: false, clientGone: false);
+                        await ProxyOutcome.FinishAsync(context, logger, choice.Route, SocketEnd.SocketLost, exchange.Unsent, responseStarted: false, clientGone: false);
                         return;
                     }
 
-                    RouterLog.RetryingUnanswered(logger, request.Method, path, choice.Route, exchange.Unanswered.Detail);
+                    RouterLog.RetryingUnsent(logger, request.Method, path, choice.Route, exchange.Unsent);
                 }
                 else if (++notSent == 3)
                 {
@@ -104,33 +104,19 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
 
         var pool = choice.V1!;
         var started = time.GetTimestamp();
-        (SocketEnd End, string? Detail)? unanswered = null;
         while (true)
         {
             var remaining = _options.SocketAcquireTimeout - time.GetElapsedTime(started);
             Sockets.RouterSocketV1? socket;
             try
             {
-                // After a lost socket, only one already idle will do: the client is not kept waiting for a retry.
-                socket = unanswered is null ? await pool.AcquireAsync(remaining, context.RequestAborted) : await pool.AcquireAsync(TimeSpan.Zero, context.RequestAborted);
+                socket = await pool.AcquireAsync(remaining, context.RequestAborted);
             }
             catch (OperationCanceledException)
             {
                 // The client left while waiting; any socket handed over went back to the pool unused.
                 RouterLog.ClientGone(logger, request.Method, path);
                 return;
-            }
-
-            if (socket is null && unanswered is { } lost)
-            {
-                await ProxyOutcome.FinishAsync(context, logger, pool.Route, lost.End, lost.Detail, responseStarted: false, clientGone: false);
-                return;
-            }
-
-            if (unanswered is { } retried && mayRetry)
-            {
-                mayRetry = false;
-                RouterLog.RetryingUnanswered(logger, request.Method, path, pool.Route, retried.Detail);
             }
 
             if (socket is null)
@@ -150,8 +136,9 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
             {
                 case ExchangeResult.Done:
                     return;
-                case ExchangeResult.Unanswered:
-                    unanswered = exchange.Unanswered;
+                case ExchangeResult.Unsent:
+                    mayRetry = false;
+                    RouterLog.RetryingUnsent(logger, request.Method, path, pool.Route, exchange.Unsent);
                     break;
             }
         }

@@ -10,9 +10,10 @@ internal enum ExchangeResult
     NotSent,
 
     /// <summary>
-    /// The request went out, but the socket was lost (or its connector went away with 1001) before the connector said
-    /// anything about it, and the request has no body: only offered when the caller allowed a retry, for idempotent
-    /// methods. Nothing was written to the client.
+    /// The socket broke while the request head was being written, so the connector never had the whole head and
+    /// cannot have acted on it. Only offered when the caller allows a retry (idempotent methods); nothing was
+    /// written to the client and nothing of the request body was read. A request whose head was written is never
+    /// offered again, however its socket ends: it may have reached the backend.
     /// </summary>
-    Unanswered,
+    Unsent,
 }

@@ -46,7 +46,8 @@ internal static class RequestHeadBuilder
         var request = context.Request;
         var head = HeadText.ForRequest(webSocket ? "GET" : request.Method, RawTarget(context));
         var headers = request.Headers;
-        var connection = headers.Connection;
+        // Kestrel shortens "keep-alive, x-hop" to "keep-alive"; the value as sent, where it was kept, names x-hop too.
+        var connection = context.Features.Get<Hosting.RawConnectionHeaderFeature>() is { } raw ? new StringValues(raw.Value) : headers.Connection;
 
         foreach (var (name, values) in headers)
         {

@@ -19,12 +19,11 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private bool _responseStarted;
-    private volatile bool _heard;
     private bool _clientFailed;
     private string? _badHead;
 
-    /// <summary>How the socket ended, when <see cref="RunAsync"/> returned <see cref="ExchangeResult.Unanswered"/>.</summary>
-    public (SocketEnd End, string? Detail) Unanswered { get; private set; }
+    /// <summary>Why the head could not be written, when <see cref="RunAsync"/> returned <see cref="ExchangeResult.Unsent"/>.</summary>
+    public string? Unsent { get; private set; }
 
     /// <summary>Runs the exchange; see <see cref="ExchangeResult"/> for when the caller may try another socket.</summary>
     public async Task<ExchangeResult> RunAsync()
@@ -36,10 +35,18 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         {
             await socket.Sender.SendTextAsync(head, context.RequestAborted);
         }
-        catch (Exception) when (!context.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested)
         {
+            // The socket broke while the head went out: the connector cannot have acted on a head it never had whole.
             socket.Abort();
-            return ExchangeResult.NotSent;
+            if (mayRetry)
+            {
+                Unsent = ex.Message;
+                return ExchangeResult.Unsent;
+            }
+
+            await ProxyOutcome.FinishAsync(context, logger, route, SocketEnd.SocketLost, "the socket broke while the request head was written: " + ex.Message, responseStarted: false, clientGone: false);
+            return ExchangeResult.Done;
         }
 
         using var bodyCts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
@@ -51,13 +58,6 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         await bodyTask;
 
         var detail = _badHead ?? (status is null ? error?.Message : $"close {(int)status} {reason}");
-        if (mayRetry && !hasBody && !_heard && !_responseStarted && !_clientFailed && !context.RequestAborted.IsCancellationRequested
-            && (end == SocketEnd.SocketLost || (end == SocketEnd.ConnectorError && status == WebSocketCloseStatus.EndpointUnavailable)))
-        {
-            Unanswered = (end, detail);
-            return ExchangeResult.Unanswered;
-        }
-
         await ProxyOutcome.FinishAsync(context, logger, route, end, detail, _responseStarted, _clientFailed);
         return ExchangeResult.Done;
     }
@@ -100,7 +100,6 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
 
     public async ValueTask OnHeadAsync(string head)
     {
-        _heard = true;
         var headers = new List<KeyValuePair<string, string>>();
         if (!HeadParser.TryParseResponse(head, out var status, headers))
         {
@@ -135,7 +134,6 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
 
     public async ValueTask OnBodyAsync(ReadOnlyMemory<byte> chunk)
     {
-        _heard = true;
         if (_clientFailed || _badHead is not null)
         {
             return;

@@ -27,8 +27,6 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     private int _resetSent;
     private volatile bool _clientGone;
 
-    // Anything at all from the connector about this stream (a head piece, data, a reset, an acknowledgement).
-    private volatile bool _heard;
 
     // Set by the receive loop when the connector answered a WebSocket request with 101: DATA goes there from then on.
     private volatile WsTunnel? _tunnel;
@@ -42,8 +40,8 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         ClientGone,
     }
 
-    /// <summary>How the socket ended, when <see cref="RunAsync"/> returned <see cref="ExchangeResult.Unanswered"/>.</summary>
-    public (SocketEnd End, string? Detail) Unanswered { get; private set; }
+    /// <summary>Why the head could not be written, when <see cref="RunAsync"/> returned <see cref="ExchangeResult.Unsent"/>.</summary>
+    public string? Unsent { get; private set; }
 
     /// <summary>Runs the exchange; see <see cref="ExchangeResult"/> for when the caller may try another socket.</summary>
     public async Task<ExchangeResult> RunAsync()
@@ -67,9 +65,19 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                 bodyTask = PumpRequestBodyAsync(bodyCts.Token);
             }
         }
-        catch (Exception) when (!_clientGone)
+        catch (Exception ex) when (!_clientGone && !context.RequestAborted.IsCancellationRequested)
         {
-            // The socket broke while we sent: its receive loop reports the end to us as SocketEnded.
+            // The socket broke while we sent. With the head incomplete the connector cannot have acted on the request.
+            if (mayRetry)
+            {
+                socket.Forget(_id);
+                _window.Release();
+                DrainQueue();
+                Unsent = ex.Message;
+                return ExchangeResult.Unsent;
+            }
+
+            // Otherwise its receive loop reports the end to us as SocketEnded.
         }
 
         var (end, detail, started) = await WriteResponseAsync();
@@ -78,13 +86,6 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         await bodyCts.CancelAsync();
         await bodyTask;
         DrainQueue();
-
-        if (mayRetry && !hasBody && !webSocket && !started && !_heard && !_clientGone && !context.RequestAborted.IsCancellationRequested
-            && (end == SocketEnd.SocketLost || (end == SocketEnd.ConnectorError && socket.RemoteCloseStatus == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable)))
-        {
-            Unanswered = (end, detail);
-            return ExchangeResult.Unanswered;
-        }
 
         await ProxyOutcome.FinishAsync(context, logger, route, end, detail, started, _clientGone);
         return ExchangeResult.Done;
@@ -302,7 +303,6 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     public void OnHeadPiece(ReadOnlySpan<byte> utf8Piece, byte flags)
     {
-        _heard = true;
         // Each piece is decoded on its own into a pooled character buffer (a sender never cuts a character in two,
         // §5.3); the head is read in place from it, so receiving one allocates no string.
         _head ??= new V3HeadBuffer(Math.Max(512, utf8Piece.Length));
@@ -332,7 +332,6 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     public void OnData(V3Payload payload, bool endStream)
     {
-        _heard = true;
         if (_tunnel is { } tunnel)
         {
             if (!tunnel.OnData(payload.Span, endStream))
@@ -367,18 +366,13 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     public void OnReset(int code, string message)
     {
-        _heard = true;
         _tunnel?.OnReset();
         OnResetQueued(code, message);
     }
 
     private void OnResetQueued(int code, string message) => _items.Writer.TryWrite(new Item(Kind.Reset) { Code = code, Text = message });
 
-    public void OnWindowUpdate(int consumed)
-    {
-        _heard = true;
-        _window.OnAcknowledged(consumed);
-    }
+    public void OnWindowUpdate(int consumed) => _window.OnAcknowledged(consumed);
 
     public void OnSocketEnded(SocketEnd end, string? detail)
     {
