@@ -58,6 +58,14 @@ public sealed class RouterOptions
     /// <summary>Largest request body accepted from a client, in bytes; null means no limit (bodies are streamed). Default null.</summary>
     public long? MaxRequestBodySize { get; set; }
 
+    /// <summary>
+    /// Largest response head (status line and headers) accepted from a connector, in characters, both protocol
+    /// versions. A connector that sends more gets its stream reset (cranker_3.0) or its socket closed (cranker_1.0),
+    /// and the client a 502. Default 64 KiB.
+    /// </summary>
+    [Range(1024, 1024 * 1024)]
+    public int MaxResponseHeadSize { get; set; } = 64 * 1024;
+
     /// <summary>Size of the buffer used to move body bytes, and so the largest body frame sent to a connector. Default 64 KiB.</summary>
     [Range(1024, 65536)]
     public int BodyBufferSize { get; set; } = 64 * 1024;

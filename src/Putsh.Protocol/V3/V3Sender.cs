@@ -53,7 +53,8 @@ internal sealed class V3Sender(SendGate gate)
     /// Sends a whole body from <paramref name="source"/> as DATA of up to <paramref name="chunkSize"/> bytes, reading
     /// on only while <paramref name="window"/> is writable (§5.6), and ends it (§5.4): a body of known
     /// <paramref name="length"/> with END_STREAM on the DATA carrying its last bytes, which every peer accepts, any
-    /// other with an empty DATA+END_STREAM. Read failures are the caller's to report.
+    /// other with an empty DATA+END_STREAM. Read failures are the caller's to report; a failure to send is a
+    /// <see cref="V3SendFailedException"/>, so that the caller can tell the two apart.
     /// </summary>
     public async Task SendBodyAsync(Stream source, long? length, int chunkSize, int requestId, FlowWindow window, CancellationToken cancellationToken)
     {
@@ -72,7 +73,15 @@ internal sealed class V3Sender(SendGate gate)
                 }
 
                 remaining -= n;
-                await SendDataAsync(buffer, n, requestId, remaining == 0 ? V3Flags.EndStream : V3Flags.None, window, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await SendDataAsync(buffer, n, requestId, remaining == 0 ? V3Flags.EndStream : V3Flags.None, window, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new V3SendFailedException(ex);
+                }
+
                 if (remaining == 0)
                 {
                     return;
@@ -84,7 +93,14 @@ internal sealed class V3Sender(SendGate gate)
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        await SendEndAsync(requestId, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await SendEndAsync(requestId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new V3SendFailedException(ex);
+        }
     }
 
     /// <summary>Sends the empty DATA with END_STREAM that ends a body (§5.4).</summary>
@@ -130,3 +146,6 @@ internal sealed class V3Sender(SendGate gate)
         }
     }
 }
+
+/// <summary>Sending on the socket failed (it broke, or was closed): the fault of neither the body's source nor its stream.</summary>
+internal sealed class V3SendFailedException(Exception inner) : IOException("Sending on the socket failed: " + inner.Message, inner);

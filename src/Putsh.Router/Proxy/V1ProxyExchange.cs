@@ -19,6 +19,9 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private bool _responseStarted;
+    private bool _headSeen;
+    private long? _expectedLength;
+    private long _written;
     private bool _clientFailed;
     private string? _badHead;
 
@@ -56,6 +59,12 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         var (end, status, reason, error) = await _ended.Task;
         await bodyCts.CancelAsync();
         await bodyTask;
+
+        if (end == SocketEnd.Completed && _badHead is null && _expectedLength is { } expected && _written < expected)
+        {
+            end = SocketEnd.ProtocolError;
+            _badHead = $"the response ended {expected - _written} bytes short of its content-length";
+        }
 
         var detail = _badHead ?? (status is null ? error?.Message : $"close {(int)status} {reason}");
         await ProxyOutcome.FinishAsync(context, logger, route, end, detail, _responseStarted, _clientFailed);
@@ -109,10 +118,21 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
             return;
         }
 
+        if (status < 200)
+        {
+            // A 1xx as the final answer would switch the client's connection to whatever the connector sends next.
+            _badHead = $"status {status} is not a final response";
+            RouterLog.BadResponseHead(logger, context.Request.Method, context.Request.Path.Value ?? "/", _badHead);
+            await socket.CloseAsync(WebSocketCloseStatus.ProtocolError, "Informational status not allowed");
+            return;
+        }
+
         var response = context.Response;
         try
         {
             ResponseHeaders.Apply(response, status, headers);
+            _expectedLength = HttpMethods.IsHead(context.Request.Method) || status is 204 or 304 ? null : response.ContentLength;
+            _headSeen = true;
 
             // Send the head now: a streamed response (server-sent events) must reach the client before its body does.
             await response.StartAsync(context.RequestAborted);
@@ -139,9 +159,18 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
             return;
         }
 
+        if (!_headSeen || (_written += chunk.Length) > _expectedLength)
+        {
+            // mu sends a body before any head under 200 (§4.5); that hides a broken connector, so it is a 502 here. A
+            // body longer than its content-length is cut off before Kestrel sees the excess.
+            _badHead = _headSeen ? $"the response body is longer than its content-length ({_expectedLength})" : "body data before the response head";
+            RouterLog.BadResponseHead(logger, context.Request.Method, context.Request.Path.Value ?? "/", _badHead);
+            await socket.CloseAsync(WebSocketCloseStatus.ProtocolError, _headSeen ? "Body longer than content-length" : "Body before head");
+            return;
+        }
+
         try
         {
-            _responseStarted = true; // a body before any head goes out under 200 (§4.5)
             await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
         }
         catch (Exception)

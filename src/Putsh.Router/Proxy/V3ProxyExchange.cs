@@ -26,6 +26,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     private int _id;
     private int _resetSent;
     private volatile bool _clientGone;
+    private bool _headRefused;
 
 
     // Set by the receive loop when the connector answered a WebSocket request with 101: DATA goes there from then on.
@@ -95,6 +96,9 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     private async Task<(SocketEnd End, string? Detail, bool Started)> WriteResponseAsync()
     {
         var started = false;
+        var headSeen = false;
+        long? expectedLength = null;
+        long written = 0;
         var response = context.Response;
         var reader = _items.Reader;
         while (await reader.WaitToReadAsync())
@@ -121,6 +125,16 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                         return await RunWebSocketAsync(tunnel, headers);
                     }
 
+                    if (status < 200 || headSeen)
+                    {
+                        // A 1xx as the final answer (101 included, unless this is a client WebSocket) would switch the
+                        // client's connection to whatever the connector sends next; a second head is no better.
+                        await ResetAsync(1, headSeen ? "Second response head" : "Informational status not allowed");
+                        return (SocketEnd.ProtocolError, headSeen ? "a second response head" : $"status {status} is not a final response", started);
+                    }
+
+                    headSeen = true;
+
                     if (webSocket)
                     {
                         // Refused: an ordinary response, and the request (which has no body) ends here.
@@ -130,6 +144,8 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                     try
                     {
                         ResponseHeaders.Apply(response, status, headers);
+                        // Bodies a response cannot have are Kestrel's to refuse; the others must match their length.
+                        expectedLength = HttpMethods.IsHead(context.Request.Method) || status is 204 or 304 ? null : response.ContentLength;
                         await response.StartAsync(context.RequestAborted);
                         started = true;
                     }
@@ -146,16 +162,32 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
                     if (item.EndStream)
                     {
-                        return (SocketEnd.Completed, null, true);
+                        return expectedLength is > 0
+                            ? (SocketEnd.ProtocolError, $"the response ended {expectedLength} bytes short of its content-length", true)
+                            : (SocketEnd.Completed, null, true);
                     }
 
                     break;
                 case Kind.Data:
+                    if (!headSeen)
+                    {
+                        ReturnBuffer(item);
+                        await ResetAsync(1, "DATA before HEADER");
+                        return (SocketEnd.ProtocolError, "body data before the response head", false);
+                    }
+
+                    written += item.Length;
+                    if (expectedLength is { } length && (written > length || (item.EndStream && written < length)))
+                    {
+                        ReturnBuffer(item);
+                        await ResetAsync(1, "Body length does not match content-length");
+                        return (SocketEnd.ProtocolError, $"the response body ({(item.EndStream ? "" : "at least ")}{written} bytes) does not match its content-length ({length})", started);
+                    }
+
                     try
                     {
                         if (item.Length > 0)
                         {
-                            started = true; // a body before any head goes out under 200
                             await response.Body.WriteAsync(item.Buffer.AsMemory(item.Offset, item.Length), context.RequestAborted);
                         }
                     }
@@ -262,6 +294,10 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
         }
+        catch (V3SendFailedException)
+        {
+            // The socket broke: its receive loop reports the end to us as SocketEnded.
+        }
         catch (Exception)
         {
             // Reading the client's body failed: the stream cannot go on (§5.5).
@@ -305,8 +341,23 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     {
         // Each piece is decoded on its own into a pooled character buffer (a sender never cuts a character in two,
         // §5.3); the head is read in place from it, so receiving one allocates no string.
-        _head ??= new V3HeadBuffer(Math.Max(512, utf8Piece.Length));
-        _head.TryAppend(utf8Piece);
+        if (_headRefused)
+        {
+            return;
+        }
+
+        _head ??= new V3HeadBuffer(Math.Min(Math.Max(512, utf8Piece.Length), options.MaxResponseHeadSize));
+        if (!_head.TryAppend(utf8Piece, options.MaxResponseHeadSize))
+        {
+            // Pieces that never end would grow without bound: reset the stream and answer 502.
+            _headRefused = true;
+            _head.Dispose();
+            _head = null;
+            _ = ResetAsync(1, "Response head too large");
+            _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = SocketEnd.ProtocolError, Text = $"response head longer than {options.MaxResponseHeadSize} characters" });
+            return;
+        }
+
         if ((flags & V3Flags.EndHeader) != 0)
         {
             var head = _head;

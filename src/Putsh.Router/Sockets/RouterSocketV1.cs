@@ -3,7 +3,6 @@ using System.Net.WebSockets;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Putsh.Protocol.Transport;
-using Putsh.Protocol.V1;
 using Putsh.Router.Routing;
 
 namespace Putsh.Router.Sockets;
@@ -158,7 +157,7 @@ internal sealed class RouterSocketV1 : IDisposable
 
                 if (result.MessageType == WebSocketMessageType.Text)
                 {
-                    if (headReceived || textLength + result.Count > V1Markers.MaxHeadLength * 3)
+                    if (headReceived || textLength + result.Count > _options.MaxResponseHeadSize * 3)
                     {
                         end = SocketEnd.ProtocolError;
                         closeReason = headReceived ? "second response head" : "response head too large";
@@ -184,7 +183,7 @@ internal sealed class RouterSocketV1 : IDisposable
 
                     var head = Encoding.UTF8.GetString(text, 0, textLength);
                     textLength = 0;
-                    if (head.Length > V1Markers.MaxHeadLength)
+                    if (head.Length > _options.MaxResponseHeadSize)
                     {
                         end = SocketEnd.ProtocolError;
                         closeReason = "response head too large";
