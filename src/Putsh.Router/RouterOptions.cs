@@ -34,6 +34,24 @@ public sealed class RouterOptions
     public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// A connector socket from which nothing at all has arrived for this long (not even the pong to a ping) is given
+    /// no new requests until something arrives again, so that a frozen connector, or one behind a half-open network
+    /// path, stops taking its share of requests within one to two ping intervals instead of at <see cref="IdleTimeout"/>.
+    /// Requests already on it carry on. Null (the default) means one and a half <see cref="PingInterval"/>s; with pings
+    /// off it does not apply.
+    /// </summary>
+    public TimeSpan? PongTimeout { get; set; }
+
+    /// <summary>
+    /// Longest wait for a connector's response head once the request head is sent, answered with 504 and the stream
+    /// reset (cranker_3.0) or socket closed (cranker_1.0). Null (the default) means no limit beyond <see cref="IdleTimeout"/>.
+    /// </summary>
+    public TimeSpan? ResponseHeadTimeout { get; set; }
+
+    /// <summary>The silence after which a socket is passed over, or null when that does not apply.</summary>
+    internal TimeSpan? EffectivePongTimeout => PingInterval == TimeSpan.Zero ? null : PongTimeout ?? PingInterval * 1.5;
+
+    /// <summary>
     /// How long a route that has lost all its sockets is remembered (requests wait and get 503 instead of 404).
     /// Default 2 h; zero forgets a route as soon as it has no idle sockets.
     /// </summary>
@@ -171,9 +189,10 @@ public sealed class RouterOptions
         _ = Registration.RegistrationGuard.LoadStatic(this);
 
         if (SocketAcquireTimeout < TimeSpan.Zero || IdleTimeout <= TimeSpan.Zero || PingInterval < TimeSpan.Zero || RoutesKeepTime < TimeSpan.Zero
-            || DrainDelay < TimeSpan.Zero || ShutdownTimeout < TimeSpan.Zero || RegistrationTokenFileCheckInterval <= TimeSpan.Zero)
+            || DrainDelay < TimeSpan.Zero || ShutdownTimeout < TimeSpan.Zero || RegistrationTokenFileCheckInterval <= TimeSpan.Zero
+            || PongTimeout <= TimeSpan.Zero || ResponseHeadTimeout <= TimeSpan.Zero)
         {
-            throw new ArgumentException("Router timeouts must not be negative, and IdleTimeout and RegistrationTokenFileCheckInterval must be positive.");
+            throw new ArgumentException("Router timeouts must not be negative, and IdleTimeout, PongTimeout, ResponseHeadTimeout and RegistrationTokenFileCheckInterval must be positive.");
         }
     }
 }

@@ -43,12 +43,13 @@ public sealed class TestRouter : IAsyncDisposable
     internal Putsh.Router.Routing.V1RoutePool? V1Pool(string route) =>
         _app.Services.GetRequiredService<Putsh.Router.Routing.RouteTable>().V1Pools.FirstOrDefault(p => p.Route == route);
 
-    public static async Task<TestRouter> StartAsync(ITestOutputHelper? output = null, Action<RouterOptions>? configure = null, bool sharedPort = false, string name = "router")
+    public static async Task<TestRouter> StartAsync(ITestOutputHelper? output = null, Action<RouterOptions>? configure = null, bool sharedPort = false, string name = "router", TimeProvider? time = null)
     {
         var settings = new RouterSettings
         {
             Listen = ["http://127.0.0.1:0"],
             Register = ["http://127.0.0.1:0"],
+            Time = time,
         };
         configure?.Invoke(settings.Options);
         return await StartAsync(settings, output, sharedPort, name);

@@ -28,6 +28,9 @@ internal sealed class RouterSettings
 
     /// <summary>Kestrel's I/O buffers; <see cref="BlockPoolOptions.BlockSize"/> 0 keeps Kestrel's own 4 KiB pool.</summary>
     public BlockPoolOptions BlockPool { get; } = new();
+
+    /// <summary>The router's clock (its timeouts, pings' bookkeeping, backoffs); null means the system's.</summary>
+    public TimeProvider? Time { get; set; }
 }
 
 /// <summary><c>putsh router</c>: putsh/a, the router.</summary>
@@ -60,6 +63,8 @@ internal static class RouterCommand
             S("--max-wait", "MaxWait", SettingKind.Text, "5s", "how long a request waits for a free connector socket before 503", (t, v, s) => t.Options.SocketAcquireTimeout = s.Duration(v[0])),
             S("--idle-timeout", "IdleTimeout", SettingKind.Text, "60s", "close a connector socket after this long with nothing read (504 if a request waits on it)", (t, v, s) => t.Options.IdleTimeout = s.Duration(v[0])),
             S("--ping-interval", "PingInterval", SettingKind.Text, "10s", "WebSocket ping interval towards connectors; 0 disables", (t, v, s) => t.Options.PingInterval = s.Duration(v[0])),
+            S("--pong-timeout", "PongTimeout", SettingKind.Text, "1.5 x --ping-interval", "a connector socket silent this long (not even a pong) gets no new requests until it speaks again", (t, v, s) => t.Options.PongTimeout = s.Duration(v[0])),
+            S("--response-head-timeout", "ResponseHeadTimeout", SettingKind.Text, "none", "longest wait for a connector's response head, answered with 504", (t, v, s) => t.Options.ResponseHeadTimeout = v[0] == "none" ? null : s.Duration(v[0])),
             S("--routes-keep-time", "RoutesKeepTime", SettingKind.Text, "2h", "remember a route this long after its last socket left (503 rather than 404)", (t, v, s) => t.Options.RoutesKeepTime = s.Duration(v[0])),
             S("--longest-prefix-routes", "LongestPrefixRoutes", SettingKind.Flag, "false", "match multi-segment routes such as a/b by longest prefix", (t, v, s) => t.Options.LongestPrefixRoutes = s.Bool(v[0])),
             S("--via-name", "ViaName", SettingKind.Text, "putsh", "name of this router in the via header", (t, v, _) => t.Options.ViaName = v[0]),
@@ -192,6 +197,11 @@ internal static class RouterCommand
         }
 
         builder.Services.AddSingleton(Options.Create(settings.Options));
+        if (settings.Time is { } time)
+        {
+            builder.Services.AddSingleton(time);
+        }
+
         builder.Services.AddPutshRouter();
 
         var app = builder.Build();

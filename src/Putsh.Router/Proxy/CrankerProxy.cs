@@ -59,6 +59,13 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
             return;
         }
 
+        if (choice.V3 is null && choice.V1 is null)
+        {
+            RouterLog.NoSocket(logger, request.Method, path, choice.Route, TimeSpan.Zero);
+            await ErrorPages.WriteAsync(context, 503, "503 Service Unavailable", "V3 connector not available");
+            return;
+        }
+
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
         {
             bodySize.MaxRequestBodySize = _options.MaxRequestBodySize;

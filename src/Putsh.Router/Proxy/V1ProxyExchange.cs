@@ -19,7 +19,8 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private bool _responseStarted;
-    private bool _headSeen;
+    private volatile bool _headSeen;
+    private volatile bool _headTimedOut;
     private long? _expectedLength;
     private long _written;
     private bool _clientFailed;
@@ -56,7 +57,20 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         using var abortRegistration = context.RequestAborted.Register(static s => ((RouterSocketV1)s!).CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away"), socket);
         var bodyTask = hasBody ? PumpRequestBodyAsync(bodyCts.Token) : Task.CompletedTask;
 
+        ITimer? headTimer = null;
+        if (options.ResponseHeadTimeout is { } headTimeout)
+        {
+            headTimer = socket.Time.CreateTimer(static s => ((V1ProxyExchange)s!).OnHeadTimeout(), this, headTimeout, Timeout.InfiniteTimeSpan);
+        }
+
         var (end, status, reason, error) = await _ended.Task;
+        headTimer?.Dispose();
+        if (_headTimedOut && !_headSeen)
+        {
+            end = SocketEnd.TimedOut;
+            _badHead ??= $"no response head within {options.ResponseHeadTimeout}";
+        }
+
         await bodyCts.CancelAsync();
         await bodyTask;
 
@@ -105,6 +119,18 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    private void OnHeadTimeout()
+    {
+        if (_headSeen || _badHead is not null)
+        {
+            return;
+        }
+
+        // 1001: the connector stops the target call, as for a client that left (§4.6).
+        _headTimedOut = true;
+        _ = socket.CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "No response head in time");
     }
 
     public async ValueTask OnHeadAsync(string head)

@@ -27,6 +27,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     private int _resetSent;
     private volatile bool _clientGone;
     private bool _headRefused;
+    private volatile bool _headArrived;
 
 
     // Set by the receive loop when the connector answered a WebSocket request with 101: DATA goes there from then on.
@@ -81,7 +82,14 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             // Otherwise its receive loop reports the end to us as SocketEnded.
         }
 
+        ITimer? headTimer = null;
+        if (options.ResponseHeadTimeout is { } headTimeout)
+        {
+            headTimer = socket.Time.CreateTimer(static s => ((V3ProxyExchange)s!).OnHeadTimeout(), this, headTimeout, Timeout.InfiniteTimeSpan);
+        }
+
         var (end, detail, started) = await WriteResponseAsync();
+        headTimer?.Dispose();
         socket.Forget(_id);
         _window.Release();
         await bodyCts.CancelAsync();
@@ -307,6 +315,17 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         }
     }
 
+    private void OnHeadTimeout()
+    {
+        if (_headArrived)
+        {
+            return;
+        }
+
+        _ = ResetAsync(1, "No response head in time");
+        _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = SocketEnd.TimedOut, Text = $"no response head within {options.ResponseHeadTimeout}" });
+    }
+
     private void OnClientGone()
     {
         if (_tunnel is not null)
@@ -368,6 +387,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     private void OnHead(V3HeadBuffer head, byte flags)
     {
+        _headArrived = true;
         if (webSocket && _tunnel is null && Putsh.Protocol.Headers.HeadParser.TryReadResponse(head.Text, out var view) && view.Status == 101)
         {
             // Made here, on the receive loop, so that no DATA after the 101 can miss it.

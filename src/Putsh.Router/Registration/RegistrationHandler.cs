@@ -126,6 +126,7 @@ internal sealed class RegistrationHandler
             KeepAliveTimeout = _options.PingInterval == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : _options.IdleTimeout,
         });
 
+        var activity = (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>() as ReadTrackingUpgradeFeature)?.Activity;
         instanceId ??= "unknown-" + remote;
         var info = new ConnectorInfo(route, negotiation.Version == CrankerProtocol.V3 ? domain : CrankerProtocol.CatchAll, instanceId, componentName, remote, negotiation.Version!);
 
@@ -143,7 +144,7 @@ internal sealed class RegistrationHandler
             {
                 // v3 sockets live in per-domain pools (§3.4); v1 sockets ignore Domain (§1.5).
                 var pool = _table.GetOrAddV3(info.Domain, route);
-                using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow, headAcks: !noHeadAck);
+                using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow, headAcks: !noHeadAck) { Activity = activity, PongTimeout = _options.EffectivePongTimeout };
                 RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
                 var run = routerSocket.RunAsync(context.RequestAborted);
                 pool.Add(routerSocket);
@@ -159,7 +160,7 @@ internal sealed class RegistrationHandler
             else
             {
                 var pool = _table.GetOrAddV1(route);
-                using var routerSocket = new RouterSocketV1(socket, info, pool, _options, _time, _logger);
+                using var routerSocket = new RouterSocketV1(socket, info, pool, _options, _time, _logger) { Activity = activity };
                 RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
                 var run = routerSocket.RunAsync(context.RequestAborted);
                 pool.Offer(routerSocket);

@@ -74,6 +74,12 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
             {
                 return new RouteChoice(route, v3, v3 is null ? v1 : null);
             }
+
+            if (HasV3(CrankerProtocol.CatchAll, route))
+            {
+                // Sockets, but none to take a request now (all draining, or their connectors silent): 503, not 404.
+                return new RouteChoice(route, null, null);
+            }
         }
 
         return default;

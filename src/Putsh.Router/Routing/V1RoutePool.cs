@@ -129,8 +129,10 @@ internal sealed class V1RoutePool(string route, TimeProvider time)
     /// </summary>
     public async ValueTask<RouterSocketV1?> AcquireAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        TaskCompletionSource<RouterSocketV1> waiter;
-        LinkedListNode<TaskCompletionSource<RouterSocketV1>> node;
+        TaskCompletionSource<RouterSocketV1>? waiter = null;
+        LinkedListNode<TaskCompletionSource<RouterSocketV1>>? node = null;
+        RouterSocketV1? found = null;
+        List<RouterSocketV1>? silent = null;
         lock (_lock)
         {
             while (_idle.First is { } first)
@@ -143,17 +145,35 @@ internal sealed class V1RoutePool(string route, TimeProvider time)
 
                 if (first.Value.IsIdle)
                 {
-                    return first.Value;
+                    if (first.Value.IsResponsive)
+                    {
+                        found = first.Value;
+                        break;
+                    }
+
+                    // Its connector stopped answering pings: the socket goes, and the connector (if it wakes) dials anew.
+                    (silent ??= []).Add(first.Value);
                 }
             }
 
-            if (timeout <= TimeSpan.Zero)
+            if (found is null && timeout > TimeSpan.Zero)
             {
-                return null;
+                waiter = new TaskCompletionSource<RouterSocketV1>(TaskCreationOptions.RunContinuationsAsynchronously);
+                node = _waiters.AddLast(waiter);
             }
+        }
 
-            waiter = new TaskCompletionSource<RouterSocketV1>(TaskCreationOptions.RunContinuationsAsynchronously);
-            node = _waiters.AddLast(waiter);
+        if (silent is not null)
+        {
+            foreach (var socket in silent)
+            {
+                socket.Abort();
+            }
+        }
+
+        if (found is not null || waiter is null || node is null)
+        {
+            return found;
         }
 
         try

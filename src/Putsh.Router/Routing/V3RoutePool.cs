@@ -60,7 +60,7 @@ internal sealed class V3RoutePool(string domain, string route)
         }
     }
 
-    /// <summary>The next usable socket in turn, or null.</summary>
+    /// <summary>The next usable socket in turn, passing over those whose connector has gone quiet (its pongs are overdue), or null.</summary>
     public RouterSocketV3? Next(bool webSocket = false)
     {
         lock (_lock)
@@ -68,7 +68,7 @@ internal sealed class V3RoutePool(string domain, string route)
             for (var tried = 0; tried < _sockets.Count; tried++)
             {
                 var socket = _sockets[(int)((uint)_next++ % (uint)_sockets.Count)];
-                if (socket.IsUsable && (!webSocket || socket.SupportsWebSockets))
+                if (socket.IsUsable && socket.IsResponsive && (!webSocket || socket.SupportsWebSockets))
                 {
                     return socket;
                 }

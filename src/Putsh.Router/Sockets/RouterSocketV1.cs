@@ -52,6 +52,15 @@ internal sealed class RouterSocketV1 : IDisposable
 
     public bool IsIdle => Volatile.Read(ref _state) == StateIdle;
 
+    /// <summary>The router's clock.</summary>
+    public TimeProvider Time => _time;
+
+    /// <summary>When bytes last arrived on the connection, where that is known.</summary>
+    public Hosting.ReadActivity? Activity { get; init; }
+
+    /// <summary>Something (a pong, most likely) arrived recently enough for the connector to be thought alive.</summary>
+    public bool IsResponsive => Activity is null || _options.EffectivePongTimeout is not { } limit || Activity.Silence < limit;
+
     /// <summary>Gives this socket its one request. False if it closed or was taken meanwhile.</summary>
     public bool TryAssign(IV1Exchange exchange)
     {

@@ -35,6 +35,9 @@ internal sealed class RouterSocketV3 : IDisposable
 
     public ConnectorInfo Connector { get; }
 
+    /// <summary>The router's clock.</summary>
+    public TimeProvider Time => _time;
+
     /// <summary>The connector negotiated the putsh <c>websocket</c> extension on this socket.</summary>
     public bool SupportsWebSockets { get; }
 
@@ -50,6 +53,15 @@ internal sealed class RouterSocketV3 : IDisposable
 
     /// <summary>False once the socket ended, or once it was taken out of rotation (deregistration).</summary>
     public bool IsUsable => !_closed && !Draining;
+
+    /// <summary>When bytes last arrived on the connection, where that is known.</summary>
+    public Hosting.ReadActivity? Activity { get; init; }
+
+    /// <summary>Silence after which the socket is passed over for new requests; null: never.</summary>
+    public TimeSpan? PongTimeout { get; init; }
+
+    /// <summary>Something (a message, a pong) arrived recently enough for the connector to be thought alive.</summary>
+    public bool IsResponsive => Activity is null || PongTimeout is not { } limit || Activity.Silence < limit;
 
     /// <summary>The close code the connector sent, once it has closed.</summary>
     public WebSocketCloseStatus? RemoteCloseStatus => _socket.CloseStatus;
