@@ -59,4 +59,7 @@ internal static partial class RouterLog
 
     [LoggerMessage(1020, LogLevel.Information, "{Method} {Path} (route '{Route}'): its socket broke before the request head was written ({Detail}); sending it once more on another socket.")]
     public static partial void RetryingUnsent(ILogger logger, string method, string path, string route, string? detail);
+
+    [LoggerMessage(1021, LogLevel.Warning, "Connector {InstanceId} (route '{Route}') broke the protocol on socket {SocketId}: {Detail}. The socket is closed; its requests get 502.")]
+    public static partial void ConnectorProtocolViolation(ILogger logger, string instanceId, string route, string socketId, string detail);
 }

@@ -48,6 +48,41 @@ public sealed class RouterOptions
     /// </summary>
     public TimeSpan? ResponseHeadTimeout { get; set; }
 
+    /// <summary>
+    /// Registration attempts (registrations and deregistrations) accepted from one source address per second, with
+    /// bursts of four times as many; more get 429. A cranker_1.0 connector registers a socket for every request it
+    /// serves, so this is sized for one at full speed. Null means no limit. Default 10,000 (bursts of 40,000).
+    /// </summary>
+    public int? RegistrationsPerSecondPerSource { get; set; } = 10_000;
+
+    /// <summary>Open connector sockets one source address may hold, over all its connectors and routes; more get 429. Null: no limit. Default 2,048.</summary>
+    public int? MaxSocketsPerSource { get; set; } = 2048;
+
+    /// <summary>Open sockets one connector instance may hold for one route; more get 429. Null: no limit. Default 256.</summary>
+    public int? MaxSocketsPerConnector { get; set; } = 256;
+
+    /// <summary>Open sockets one route may have, over all its connectors; more get 429. Null: no limit. Default 10,000.</summary>
+    public int? MaxSocketsPerRoute { get; set; } = 10_000;
+
+    /// <summary>Requests in flight at once on one cranker_3.0 socket; a socket at the limit takes no more (another is chosen). Default 1,000.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxStreamsPerSocket { get; set; } = 1000;
+
+    /// <summary>
+    /// Largest cranker_3.0 message accepted from a connector, in bytes; a connector that sends a larger one has its
+    /// socket closed with 1009. Default 1 MiB (a body message is at most 64 KiB; a head piece as long as the head).
+    /// </summary>
+    [Range(70_000, 64 * 1024 * 1024)]
+    public int MaxConnectorMessageSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Messages a cranker_3.0 socket may send for streams the router does not know (never opened, or already ended)
+    /// before it is closed with 1002. Each stream the router ends adds 64 to the allowance (a connector may not yet
+    /// have read a reset while it sends), up to 4,096. Default 256.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int MaxStrayMessages { get; set; } = 256;
+
     /// <summary>The silence after which a socket is passed over, or null when that does not apply.</summary>
     internal TimeSpan? EffectivePongTimeout => PingInterval == TimeSpan.Zero ? null : PongTimeout ?? PingInterval * 1.5;
 
@@ -183,6 +218,11 @@ public sealed class RouterOptions
             {
                 throw new ArgumentException($"Unsupported router protocol '{p}': use cranker_1.0 and/or cranker_3.0.");
             }
+        }
+
+        if (RegistrationsPerSecondPerSource <= 0 || MaxSocketsPerSource <= 0 || MaxSocketsPerConnector <= 0 || MaxSocketsPerRoute <= 0)
+        {
+            throw new ArgumentException("RegistrationsPerSecondPerSource, MaxSocketsPerSource, MaxSocketsPerConnector and MaxSocketsPerRoute must be positive (or unset for no limit).");
         }
 
         // Loads what registration needs, so that a bad token, token file, address or CA stops the start with one line.

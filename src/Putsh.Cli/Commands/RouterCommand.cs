@@ -29,6 +29,9 @@ internal sealed class RouterSettings
     /// <summary>Kestrel's I/O buffers; <see cref="BlockPoolOptions.BlockSize"/> 0 keeps Kestrel's own 4 KiB pool.</summary>
     public BlockPoolOptions BlockPool { get; } = new();
 
+    /// <summary>Bounds on the listeners' connections and request heads.</summary>
+    public ListenerLimitSettings Limits { get; } = new();
+
     /// <summary>The router's clock (its timeouts, pings' bookkeeping, backoffs); null means the system's.</summary>
     public TimeProvider? Time { get; set; }
 }
@@ -73,6 +76,20 @@ internal static class RouterCommand
             S("--proxy-host-header", "ProxyHostHeader", SettingKind.Flag, "true", "forward the client's Host header to the backend", (t, v, s) => t.Options.ProxyHostHeader = s.Bool(v[0])),
             S("--max-request-body", "MaxRequestBody", SettingKind.Text, "unlimited", "largest request body accepted, in bytes", (t, v, s) => t.Options.MaxRequestBodySize = v[0] == "unlimited" ? null : s.Long(v[0], 0)),
             S("--max-response-head", "MaxResponseHead", SettingKind.Text, "65536", "largest response head accepted from a connector, in characters (1024-1048576); past it the client gets 502", (t, v, s) => t.Options.MaxResponseHeadSize = s.Int(v[0], 1024, 1024 * 1024)),
+            S("--max-client-connections", "MaxClientConnections", SettingKind.Text, "10000", "client connections open at once on each --listen address; more are closed at once ('unlimited' for none)", (t, v, s) => t.Limits.MaxClientConnections = v[0] == "unlimited" ? null : s.Int(v[0], 1, int.MaxValue)),
+            S("--max-request-head", "MaxRequestHead", SettingKind.Text, "32768", "largest request head (all header lines) in bytes; larger gets 431", (t, v, s) => t.Limits.MaxRequestHeadSize = s.Int(v[0], 1024, 1024 * 1024)),
+            S("--max-request-headers", "MaxRequestHeaders", SettingKind.Text, "100", "most header fields in a request; more gets 431", (t, v, s) => t.Limits.MaxRequestHeaders = s.Int(v[0], 1, 10_000)),
+            S("--request-headers-timeout", "RequestHeadersTimeout", SettingKind.Text, "10s", "time allowed to receive a request's head (slow-loris); the connection is closed after it", (t, v, s) => t.Limits.RequestHeadersTimeout = s.Duration(v[0])),
+            S("--min-request-body-rate", "MinRequestBodyRate", SettingKind.Text, "240", "slowest request body accepted, in bytes per second after a 5 s grace; slower uploads are ended (0 for no minimum)", (t, v, s) => t.Limits.MinRequestBodyRate = s.Int(v[0], 0, int.MaxValue)),
+            S("--max-pending-registrations", "MaxPendingRegistrations", SettingKind.Text, "256", "connections to a --register address not yet connector sockets; more are closed at once", (t, v, s) => t.Limits.MaxPendingRegistrations = s.Int(v[0], 1, int.MaxValue)),
+            S("--registration-handshake-timeout", "RegistrationHandshakeTimeout", SettingKind.Text, "10s", "time a connection to a --register address has to become a connector socket (TLS and upgrade included)", (t, v, s) => t.Limits.RegistrationHandshakeTimeout = s.Duration(v[0])),
+            S("--registrations-per-second", "RegistrationsPerSecond", SettingKind.Text, "10000", "registration attempts per second from one address (a cranker_1.0 connector makes one per request), bursts of four times as many; more get 429 ('unlimited' for none)", (t, v, s) => t.Options.RegistrationsPerSecondPerSource = v[0] == "unlimited" ? null : s.Int(v[0], 1, int.MaxValue)),
+            S("--max-sockets-per-source", "MaxSocketsPerSource", SettingKind.Text, "2048", "connector sockets one address may hold; more get 429 ('unlimited' for none)", (t, v, s) => t.Options.MaxSocketsPerSource = v[0] == "unlimited" ? null : s.Int(v[0], 1, int.MaxValue)),
+            S("--max-sockets-per-connector", "MaxSocketsPerConnector", SettingKind.Text, "256", "sockets one connector instance may hold per route; more get 429 ('unlimited' for none)", (t, v, s) => t.Options.MaxSocketsPerConnector = v[0] == "unlimited" ? null : s.Int(v[0], 1, int.MaxValue)),
+            S("--max-sockets-per-route", "MaxSocketsPerRoute", SettingKind.Text, "10000", "sockets one route may have over all its connectors; more get 429 ('unlimited' for none)", (t, v, s) => t.Options.MaxSocketsPerRoute = v[0] == "unlimited" ? null : s.Int(v[0], 1, int.MaxValue)),
+            S("--max-streams-per-socket", "MaxStreamsPerSocket", SettingKind.Text, "1000", "requests in flight at once on one cranker_3.0 socket", (t, v, s) => t.Options.MaxStreamsPerSocket = s.Int(v[0], 1, 1_000_000)),
+            S("--max-connector-message", "MaxConnectorMessage", SettingKind.Text, "1048576", "largest cranker_3.0 message accepted from a connector, in bytes; larger closes its socket with 1009", (t, v, s) => t.Options.MaxConnectorMessageSize = s.Int(v[0], 70_000, 64 * 1024 * 1024)),
+            S("--max-stray-messages", "MaxStrayMessages", SettingKind.Text, "256", "messages a cranker_3.0 socket may send for streams the router does not have (plus 64 per stream ended) before it is closed with 1002", (t, v, s) => t.Options.MaxStrayMessages = s.Int(v[0], 0, 1_000_000)),
             S("--websockets", "WebSockets", SettingKind.Flag, "true", "carry client WebSockets to cranker_3.0 connectors that support it (putsh extension)", (t, v, s) => t.Options.WebSockets = s.Bool(v[0])),
             S("--max-flow-window", "MaxFlowWindow", SettingKind.Text, "1048576", "largest per-stream flow-control window in bytes agreed with putsh connectors (flow-window extension, with no-head-ack where offered); 0 keeps Cranker's 64 KiB and head acknowledgements", (t, v, s) => t.Options.MaxFlowWindow = s.Int(v[0], 0, 16 * 1024 * 1024)),
             S("--io-block-size", "IoBlockSize", SettingKind.Text, "65536", "bytes in each buffer Kestrel reads sockets into (4096-1048576), so the most one read returns; 0 keeps Kestrel's 4 KiB pool", (t, v, s) =>
@@ -174,7 +191,8 @@ internal static class RouterCommand
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = settings.Options.MaxRequestBodySize;
-            bound = Listeners.Configure(kestrel, settings.Listen, settings.Register, certificate, settings.Admin, askClientCertificates: settings.Options.RegistrationClientCa is not null);
+            settings.Limits.ApplyTo(kestrel.Limits);
+            bound = Listeners.Configure(kestrel, settings.Listen, settings.Register, certificate, settings.Admin, askClientCertificates: settings.Options.RegistrationClientCa is not null, settings.Limits);
         });
         builder.Services.AddH2cHandoff();
         ShutdownSignals.UseFor(builder.Services);

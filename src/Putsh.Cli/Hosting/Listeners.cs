@@ -32,7 +32,7 @@ internal sealed class ListenerRoleFeature(ListenerRole role)
 internal static class Listeners
 {
     /// <summary>Binds every address; returns the listen options of each role, whose endpoints hold the real ports once started.</summary>
-    public static BoundListeners Configure(KestrelServerOptions kestrel, IEnumerable<string> clientUrls, IEnumerable<string> registrationUrls, X509Certificate2? certificate, IEnumerable<string>? adminUrls = null, bool askClientCertificates = false)
+    public static BoundListeners Configure(KestrelServerOptions kestrel, IEnumerable<string> clientUrls, IEnumerable<string> registrationUrls, X509Certificate2? certificate, IEnumerable<string>? adminUrls = null, bool askClientCertificates = false, ListenerLimitSettings? limits = null)
     {
         var bound = new BoundListeners();
         var roles = new Dictionary<string, (Uri Uri, ListenerRole Role)>(StringComparer.OrdinalIgnoreCase);
@@ -81,6 +81,16 @@ internal static class Listeners
                 if (uri.Scheme == "https" || !role.HasFlag(ListenerRole.Clients))
                 {
                     listen.Protocols = uri.Scheme == "https" ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
+                }
+
+                // Before TLS, so that a connection over a limit costs no handshake.
+                if (limits is not null && role.HasFlag(ListenerRole.Clients) && limits.MaxClientConnections is { } maxClients)
+                {
+                    listen.UsePutshConnectionLimit(maxClients);
+                }
+                else if (limits is not null && role == ListenerRole.Registration)
+                {
+                    listen.UsePutshRegistrationHandshakeLimits(limits.MaxPendingRegistrations, limits.RegistrationHandshakeTimeout);
                 }
 
                 if (uri.Scheme == "https" && askClientCertificates && role.HasFlag(ListenerRole.Registration))

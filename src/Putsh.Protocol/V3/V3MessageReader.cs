@@ -5,7 +5,7 @@ namespace Putsh.Protocol.V3;
 
 /// <summary>
 /// Receives whole cranker_3.0 messages from a WebSocket, joining fragments (§5.1: senders never fragment, receivers
-/// reassemble anyway) into one pooled buffer that grows as needed up to <see cref="MaxMessage"/>.
+/// reassemble anyway) into one pooled buffer that grows as needed up to the largest message allowed.
 /// </summary>
 /// <remarks>
 /// An idle socket holds no buffer: each message is awaited with a zero-byte receive, which completes once a frame
@@ -14,10 +14,10 @@ namespace Putsh.Protocol.V3;
 /// only a wait that really waits gives it back first. A router or connector holding thousands of idle sockets then
 /// pays nothing for them here.
 /// </remarks>
-internal sealed class V3MessageReader : IDisposable
+internal sealed class V3MessageReader(int maxMessage = V3MessageReader.DefaultMaxMessage) : IDisposable
 {
-    /// <summary>Largest message accepted: a 64 KiB frame with room to spare; anything larger is a protocol error.</summary>
-    public const int MaxMessage = 1024 * 1024;
+    /// <summary>Largest message accepted by default: a 64 KiB frame with room to spare; anything larger is a protocol error.</summary>
+    public const int DefaultMaxMessage = 1024 * 1024;
 
     /// <summary>The buffer rented when a message arrives; it grows (by renting again) for longer messages.</summary>
     internal const int InitialBufferSize = V3Frame.PrefixLength + 16 * 1024;
@@ -62,12 +62,12 @@ internal sealed class V3MessageReader : IDisposable
         {
             if (length == buffer.Length)
             {
-                if (buffer.Length >= MaxMessage)
+                if (buffer.Length >= maxMessage)
                 {
-                    throw new InvalidDataException("cranker_3.0 message larger than " + MaxMessage + " bytes");
+                    throw new InvalidDataException("cranker_3.0 message larger than " + maxMessage + " bytes");
                 }
 
-                var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(MaxMessage, buffer.Length * 2));
+                var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(maxMessage, buffer.Length * 2));
                 buffer.AsSpan(0, length).CopyTo(bigger);
                 ArrayPool<byte>.Shared.Return(buffer);
                 _buffer = buffer = bigger;

@@ -24,6 +24,7 @@ internal sealed class RegistrationHandler
     private readonly ILogger _logger;
     private readonly RegistrationGuard _guard;
     private readonly ConcurrentDictionary<(string Route, string Instance), int> _socketsPerConnector = new();
+    private readonly RegistrationLimits _limits;
 
     public RegistrationHandler(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, RegistrationGuard guard, ILogger<RegistrationHandler> logger)
     {
@@ -32,6 +33,7 @@ internal sealed class RegistrationHandler
         _options = options.Value;
         _time = time;
         _logger = logger;
+        _limits = new RegistrationLimits(_options, time);
     }
 
     public static bool IsRegistrationPath(PathString path) =>
@@ -52,6 +54,13 @@ internal sealed class RegistrationHandler
         if (!verdict.Accepted)
         {
             await RefuseAsync(context, remote, verdict);
+            return;
+        }
+
+        if (!_limits.TryStartAttempt(remote))
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await RefuseAsync(context, remote, StatusCodes.Status429TooManyRequests, $"more than {_options.RegistrationsPerSecondPerSource} registration attempts a second from this address (RegistrationsPerSecondPerSource)");
             return;
         }
 
@@ -115,8 +124,29 @@ internal sealed class RegistrationHandler
             context.Response.Headers[CrankerProtocol.LegacyHeaderName] = CrankerProtocol.LegacyHeaderValue;
         }
 
+        var admitted = instanceId ?? "unknown-" + remote;
+        if (_limits.TryAdmit(remote, route, admitted) is { } full)
+        {
+            context.Response.Headers.RetryAfter = "10";
+            await RefuseAsync(context, remote, StatusCodes.Status429TooManyRequests, full);
+            return;
+        }
+
+        try
+        {
+            await AcceptAsync(context, negotiation, route, domain, instanceId, componentName, remote, webSockets, flowWindow, noHeadAck);
+        }
+        finally
+        {
+            _limits.Release(remote, route, admitted);
+        }
+    }
+
+    private async Task AcceptAsync(HttpContext context, NegotiationResult negotiation, string route, string domain, string? instanceId, string? componentName, string remote, bool webSockets, int flowWindow, bool noHeadAck)
+    {
         // On a listener shared with clients, this connection is a connector's from now on, not a client's to wait for.
         context.Features.Get<TrackedClientConnection>()?.Release();
+        context.Features.Get<PendingRegistration>()?.Complete();
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             SubProtocol = negotiation.SubProtocol,
@@ -144,7 +174,7 @@ internal sealed class RegistrationHandler
             {
                 // v3 sockets live in per-domain pools (§3.4); v1 sockets ignore Domain (§1.5).
                 var pool = _table.GetOrAddV3(info.Domain, route);
-                using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow, headAcks: !noHeadAck) { Activity = activity, PongTimeout = _options.EffectivePongTimeout };
+                using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow, headAcks: !noHeadAck) { Activity = activity, PongTimeout = _options.EffectivePongTimeout, MaxStreams = _options.MaxStreamsPerSocket, MaxMessage = _options.MaxConnectorMessageSize, MaxStrays = _options.MaxStrayMessages };
                 RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
                 var run = routerSocket.RunAsync(context.RequestAborted);
                 pool.Add(routerSocket);

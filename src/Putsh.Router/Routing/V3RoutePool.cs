@@ -68,7 +68,7 @@ internal sealed class V3RoutePool(string domain, string route)
             for (var tried = 0; tried < _sockets.Count; tried++)
             {
                 var socket = _sockets[(int)((uint)_next++ % (uint)_sockets.Count)];
-                if (socket.IsUsable && socket.IsResponsive && (!webSocket || socket.SupportsWebSockets))
+                if (socket.IsUsable && socket.HasRoom && socket.IsResponsive && (!webSocket || socket.SupportsWebSockets))
                 {
                     return socket;
                 }

@@ -20,6 +20,7 @@ internal sealed class RouterSocketV3 : IDisposable
     private readonly ConcurrentDictionary<int, IV3Stream> _streams = new(concurrencyLevel: 1, capacity: 3);
     private int _lastId;
     private volatile bool _closed;
+    private int _strayAllowance = 256;
 
     public RouterSocketV3(WebSocket socket, ConnectorInfo connector, TimeProvider time, ILogger logger, bool webSockets = false, int flowWindow = 0, bool headAcks = true)
     {
@@ -34,6 +35,18 @@ internal sealed class RouterSocketV3 : IDisposable
     }
 
     public ConnectorInfo Connector { get; }
+
+    /// <summary>Requests in flight at once on this socket (<see cref="RouterOptions.MaxStreamsPerSocket"/>).</summary>
+    public int MaxStreams { get; init; } = 1000;
+
+    /// <summary>Largest message accepted (<see cref="RouterOptions.MaxConnectorMessageSize"/>).</summary>
+    public int MaxMessage { get; init; } = V3MessageReader.DefaultMaxMessage;
+
+    /// <summary>Messages for unknown streams allowed before the socket is closed (<see cref="RouterOptions.MaxStrayMessages"/>).</summary>
+    public int MaxStrays { get => _strayAllowance; init => _strayAllowance = value; }
+
+    /// <summary>Room for one more stream.</summary>
+    public bool HasRoom => _streams.Count < MaxStreams;
 
     /// <summary>The router's clock.</summary>
     public TimeProvider Time => _time;
@@ -74,6 +87,12 @@ internal sealed class RouterSocketV3 : IDisposable
     /// <summary>Gives the stream its id (1, 2, 3, … per socket, §5.2); false if the socket can take no more.</summary>
     public bool TryOpen(IV3Stream stream, out int requestId)
     {
+        if (_streams.Count >= MaxStreams)
+        {
+            requestId = 0;
+            return false;
+        }
+
         requestId = Interlocked.Increment(ref _lastId);
         if (_closed || requestId <= 0)
         {
@@ -93,7 +112,16 @@ internal sealed class RouterSocketV3 : IDisposable
     /// <summary>The stream is finished on our side; later messages for its id are ignored (§5.2).</summary>
     public void Forget(int requestId)
     {
-        _streams.TryRemove(requestId, out _);
+        if (_streams.TryRemove(requestId, out _))
+        {
+            // The connector may still send for it until it reads our reset or end: allow for that.
+            var allowance = Volatile.Read(ref _strayAllowance);
+            if (allowance < 4096)
+            {
+                Interlocked.CompareExchange(ref _strayAllowance, Math.Min(allowance + 64, 4096), allowance);
+            }
+        }
+
         if (Draining && _streams.IsEmpty)
         {
             _ = CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away");
@@ -118,9 +146,10 @@ internal sealed class RouterSocketV3 : IDisposable
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        using var reader = new V3MessageReader();
+        using var reader = new V3MessageReader(MaxMessage);
         var end = SocketEnd.SocketLost;
         string? detail = null;
+        WebSocketCloseStatus? violation = null;
         try
         {
             while (true)
@@ -150,6 +179,13 @@ internal sealed class RouterSocketV3 : IDisposable
                 // Text messages mean nothing in cranker_3.0 and are ignored (§5.1).
             }
         }
+        catch (Exception ex) when (ex is InvalidDataException or V3ProtocolViolation)
+        {
+            // The connector broke the protocol: this socket goes (1009 for a message too large, 1002 otherwise).
+            end = SocketEnd.ProtocolError;
+            detail = ex.Message;
+            violation = ex is InvalidDataException ? WebSocketCloseStatus.MessageTooBig : WebSocketCloseStatus.ProtocolError;
+        }
         catch (Exception ex)
         {
             end = SocketEnd.SocketLost;
@@ -158,6 +194,19 @@ internal sealed class RouterSocketV3 : IDisposable
         finally
         {
             _closed = true;
+        }
+
+        if (violation is { } status)
+        {
+            RouterLog.ConnectorProtocolViolation(_logger, Connector.InstanceId, Connector.Route, Id, detail!);
+            try
+            {
+                await Sender.Gate.CloseAsync(status, status == WebSocketCloseStatus.MessageTooBig ? "Message too big" : "Protocol error", TimeSpan.FromSeconds(5), _time);
+            }
+            catch (Exception)
+            {
+                // Gone already: aborted below either way.
+            }
         }
 
         foreach (var (id, stream) in _streams)
@@ -179,7 +228,12 @@ internal sealed class RouterSocketV3 : IDisposable
         }
 
         var payload = message[V3Frame.PrefixLength..];
-        _streams.TryGetValue(id, out var stream);
+        if (!_streams.TryGetValue(id, out var stream) && type is V3Type.Header or V3Type.Data or V3Type.RstStream or V3Type.WindowUpdate
+            && Interlocked.Decrement(ref _strayAllowance) < 0)
+        {
+            throw new V3ProtocolViolation($"too many messages for streams this router does not have (the last for stream {id}; MaxStrayMessages)");
+        }
+
         switch (type)
         {
             case V3Type.Header:
@@ -221,3 +275,6 @@ internal sealed class RouterSocketV3 : IDisposable
         _socket.Dispose();
     }
 }
+
+/// <summary>A connector broke cranker_3.0 in a way that ends its socket.</summary>
+internal sealed class V3ProtocolViolation(string message) : Exception(message);
