@@ -62,12 +62,13 @@ internal sealed class V3MessageReader(int maxMessage = V3MessageReader.DefaultMa
         {
             if (length == buffer.Length)
             {
-                if (buffer.Length >= maxMessage)
+                if (length > maxMessage)
                 {
                     throw new InvalidDataException("cranker_3.0 message larger than " + maxMessage + " bytes");
                 }
 
-                var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(maxMessage, buffer.Length * 2));
+                // One byte past the limit is room enough to see that a message passes it.
+                var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(maxMessage + 1, buffer.Length * 2));
                 buffer.AsSpan(0, length).CopyTo(bigger);
                 ArrayPool<byte>.Shared.Return(buffer);
                 _buffer = buffer = bigger;
@@ -75,6 +76,11 @@ internal sealed class V3MessageReader(int maxMessage = V3MessageReader.DefaultMa
 
             var result = await socket.ReceiveAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false);
             length += result.Count;
+            if (length > maxMessage)
+            {
+                throw new InvalidDataException("cranker_3.0 message larger than " + maxMessage + " bytes");
+            }
+
             if (result.MessageType == WebSocketMessageType.Close || result.EndOfMessage)
             {
                 Message = buffer.AsMemory(0, length);
