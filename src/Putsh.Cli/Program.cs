@@ -7,7 +7,17 @@ namespace Putsh.Cli;
 /// <summary>The <c>putsh</c> executable.</summary>
 internal static class Program
 {
-    /// <summary>Exit code for a wrong flag or value.</summary>
+    /// <summary>
+    /// Exit code for the process failing to start although its configuration is valid (<see cref="StartupException"/>):
+    /// a listener's address is in use, not on this machine, or not permitted. Printed as one line, <c>putsh: …</c>.
+    /// </summary>
+    public const int StartupFailed = 1;
+
+    /// <summary>
+    /// Exit code for a configuration error (<see cref="UsageException"/>): a wrong flag or value, or a file named by
+    /// one that is missing, unreadable or invalid (certificate, key, CA, token file, --config). Printed as one line,
+    /// <c>putsh: …</c>, naming the flag or file and never a token.
+    /// </summary>
     public const int UsageError = 2;
 
     public static RootCommand CreateRoot() =>
@@ -48,6 +58,11 @@ internal static class Program
         {
             error.WriteLine("putsh: " + ex.Message);
             return UsageError;
+        }
+        catch (StartupException ex)
+        {
+            error.WriteLine("putsh: " + ex.Message);
+            return StartupFailed;
         }
     }
 }

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Putsh.Protocol;
 
 namespace Putsh.Connector;
@@ -183,6 +185,11 @@ public sealed class ConnectorOptions
             Fail($"Trusted CA file '{TrustedCaFile}' does not exist.");
         }
 
+        if (TrustedCaFile is not null)
+        {
+            _ = LoadTrustedCa(TrustedCaFile);
+        }
+
         if (Token is not null && TokenFile is not null)
         {
             Fail("Give a token or a token file, not both.");
@@ -215,6 +222,25 @@ public sealed class ConnectorOptions
 
         // Loading them now turns an unusable file into a start-up error rather than a failing dial.
         new Pool.RegistrationCredentials(this, TimeProvider.System).Dispose();
+    }
+
+    /// <summary>
+    /// The certificates of a <see cref="TrustedCaFile"/>; throws <see cref="ArgumentException"/> naming the file when it
+    /// cannot be read or holds no PEM certificate (a file of anything else would otherwise trust nothing, silently).
+    /// </summary>
+    internal static X509Certificate2Collection LoadTrustedCa(string file)
+    {
+        var certificates = new X509Certificate2Collection();
+        try
+        {
+            certificates.ImportFromPemFile(file);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException)
+        {
+            throw new ArgumentException($"Trusted CA file '{file}' cannot be read: {ex.Message}");
+        }
+
+        return certificates.Count > 0 ? certificates : throw new ArgumentException($"Trusted CA file '{file}' holds no PEM certificate.");
     }
 
     /// <summary>jconn's route rule (§1.5): <c>*</c>, or <c>[A-Za-z0-9/_.-]+</c> with no segment ending in '.' or containing "..".</summary>

@@ -47,8 +47,7 @@ public sealed class CrankerConnector : IAsyncDisposable
         _target = new TargetClient(options);
         if (options.TrustedCaFile is not null)
         {
-            _extraRoots = [];
-            _extraRoots.ImportFromPemFile(options.TrustedCaFile);
+            _extraRoots = ConnectorOptions.LoadTrustedCa(options.TrustedCaFile);
         }
 
         _credentials = new RegistrationCredentials(options, _time, _logger);

@@ -10,6 +10,7 @@ internal sealed partial class PutshProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly List<string> _lines = [];
+    private readonly List<string> _errorLines = [];
     private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Found)> _waiters = [];
     private readonly Task _reading;
     private readonly ITestOutputHelper _output;
@@ -18,7 +19,7 @@ internal sealed partial class PutshProcess : IAsyncDisposable
     {
         _process = process;
         _output = output;
-        _reading = Task.WhenAll(ReadAsync(process.StandardOutput, "putsh> "), ReadAsync(process.StandardError, "putsh! "));
+        _reading = Task.WhenAll(ReadAsync(process.StandardOutput, "putsh> ", null), ReadAsync(process.StandardError, "putsh! ", _errorLines));
     }
 
     public int Id => _process.Id;
@@ -57,6 +58,18 @@ internal sealed partial class PutshProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The lines written to standard error only (also in <see cref="Lines"/>).</summary>
+    public IReadOnlyList<string> ErrorLines
+    {
+        get
+        {
+            lock (_lines)
+            {
+                return [.. _errorLines];
+            }
+        }
+    }
+
     /// <summary>The first line, already printed or still to come, that <paramref name="match"/> accepts.</summary>
     public Task<string> WaitForLineAsync(Func<string, bool> match)
     {
@@ -89,7 +102,7 @@ internal sealed partial class PutshProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
-    private async Task ReadAsync(StreamReader reader, string prefix)
+    private async Task ReadAsync(StreamReader reader, string prefix, List<string>? also)
     {
         while (await reader.ReadLineAsync() is { } line)
         {
@@ -97,6 +110,7 @@ internal sealed partial class PutshProcess : IAsyncDisposable
             lock (_lines)
             {
                 _lines.Add(line);
+                also?.Add(line);
                 foreach (var w in _waiters.Where(w => w.Match(line)).ToList())
                 {
                     _waiters.Remove(w);

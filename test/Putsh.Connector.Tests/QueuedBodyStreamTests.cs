@@ -15,8 +15,15 @@ public sealed class QueuedBodyStreamTests
             Assert.True(body.Enqueue(new V3Payload(chunks[i]), endStream: i == chunks.Count - 1));
         }
 
+        // ReadAsync, as the in-process handler reads; the target call copies instead (below).
         using var read = new MemoryStream();
-        await body.CopyToAsync(read, readSize).WaitAsync(TimeSpan.FromSeconds(30));
+        var buffer = new byte[readSize];
+        int n;
+        while ((n = await body.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(30))) > 0)
+        {
+            read.Write(buffer, 0, n);
+        }
+
         return (read.ToArray(), acks);
     }
 
@@ -39,5 +46,76 @@ public sealed class QueuedBodyStreamTests
         var (read, acks) = await DrainAsync(1024 * 1024, chunks, 65536);
         Assert.Equal(chunks.SelectMany(c => c).ToArray(), read);
         Assert.Equal([262144, 262144, 65536], acks);
+    }
+
+    [Fact]
+    public async Task Copying_writes_each_chunk_whole_and_flushes_whenever_the_queue_is_empty()
+    {
+        var acks = new List<int>();
+        using var body = new QueuedBodyStream((n, _) => { acks.Add(n); return ValueTask.CompletedTask; });
+        var target = new RecordingStream();
+        var chunks = Chunks(3, 16);
+        Assert.True(body.Enqueue(new V3Payload(chunks[0]), endStream: false));
+        Assert.True(body.Enqueue(new V3Payload(chunks[1]), endStream: false));
+
+        var copy = body.CopyToAsync(target);
+
+        // The two chunks already queued go out together, then one flush.
+        Assert.Equal("write 16", await target.Events.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal("write 16", await target.Events.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal("flush", await target.Events.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+
+        // A chunk that arrives later is flushed on its own, before the body ends.
+        Assert.True(body.Enqueue(new V3Payload(chunks[2]), endStream: false));
+        Assert.Equal("write 16", await target.Events.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal("flush", await target.Events.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+
+        // The end of the body is the handler's to flush.
+        Assert.True(body.Enqueue(default, endStream: true));
+        await copy.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(target.Events.Reader.TryRead(out _));
+        Assert.Equal(chunks.SelectMany(c => c).ToArray(), target.Written.ToArray());
+        Assert.Equal([16, 16, 16], acks);
+    }
+
+    /// <summary>Records writes and flushes in order.</summary>
+    private sealed class RecordingStream : Stream
+    {
+        public System.Threading.Channels.Channel<string> Events { get; } = System.Threading.Channels.Channel.CreateUnbounded<string>();
+
+        public MemoryStream Written { get; } = new();
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Written.Write(buffer.Span);
+            Events.Writer.TryWrite($"write {buffer.Length}");
+            return ValueTask.CompletedTask;
+        }
+
+        public override Task FlushAsync(CancellationToken cancellationToken)
+        {
+            Events.Writer.TryWrite("flush");
+            return Task.CompletedTask;
+        }
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
     }
 }

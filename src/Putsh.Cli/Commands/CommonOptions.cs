@@ -108,6 +108,7 @@ internal static class CommonOptions
         logging.SetMinimumLevel(level);
         // The framework's own chatter stays at Warning; "Now listening on" and startup lines stay visible.
         logging.AddFilter("Microsoft", Microsoft.Extensions.Logging.LogLevel.Warning);
+        HostStart.FilterHostLog(logging);
         logging.AddFilter("Microsoft.Hosting.Lifetime", level <= Microsoft.Extensions.Logging.LogLevel.Information ? Microsoft.Extensions.Logging.LogLevel.Information : level);
         logging.AddFilter("System.Net.Http", Microsoft.Extensions.Logging.LogLevel.Warning);
 

@@ -42,7 +42,7 @@ internal static class DemoCommand
         var backendUrl = backend.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
         var router = RouterCommand.Build(settings, level, out var listeners);
-        await router.StartAsync(cancellationToken);
+        await HostStart.StartAsync(router, listeners.Describe, cancellationToken);
         var clientUrl = listeners.Urls(ListenerRole.Clients)[0];
         var registerUrl = "ws" + listeners.Urls(ListenerRole.Registration)[0]["http".Length..];
 

@@ -134,7 +134,7 @@ internal static class RouterCommand
             var (routerSettings, level) = Resolve(parse, settings, new RouterSettings());
             using var signals = new ShutdownSignals();
             await using var app = Build(routerSettings, level, out var listeners);
-            await app.StartAsync(signals.Stopping);
+            await HostStart.StartAsync(app, listeners.Describe, signals.Stopping);
             CliLog.RouterListening(app.Services, listeners);
             await signals.WaitAsync(app.Lifetime.ApplicationStopping);
             // Bounded by the host's shutdown timeout: the drain delay plus --shutdown-timeout, and a margin.
@@ -198,6 +198,8 @@ internal static class RouterCommand
         ShutdownSignals.UseFor(builder.Services);
         // The router's drain has its own bounds; the host's is a backstop past them.
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = settings.Options.DrainDelay + settings.Options.ShutdownTimeout + TimeSpan.FromSeconds(10));
+        // So that a command can name the address a listener failed to bind (HostStart); in tests it changes nothing.
+        builder.Services.Configure<SocketTransportOptions>(HostStart.WatchBinds);
         if (ProcessIo.InlineCompletions)
         {
             // A socket completion already runs on its epoll thread: let Kestrel parse and proxy the request there

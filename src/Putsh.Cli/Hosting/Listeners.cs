@@ -179,7 +179,7 @@ internal static class Listeners
         }
         catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
         {
-            throw new UsageException($"--tls-cert/--tls-key: cannot load the certificate: {ex.Message}");
+            throw new UsageException($"--tls-cert '{certFile}' with --tls-key '{keyFile}': cannot load the certificate: {ex.Message}");
         }
     }
 }
@@ -190,6 +190,34 @@ internal sealed class BoundListeners
     private readonly List<(ListenerRole Role, string Scheme, ListenOptions Options)> _all = [];
 
     public void Add(ListenerRole role, string scheme, ListenOptions options) => _all.Add((role, scheme, options));
+
+    /// <summary>The address given for <paramref name="endpoint"/> and the flags that gave it, e.g. <c>http://127.0.0.1:8080 (--listen)</c>.</summary>
+    public string Describe(EndPoint endpoint)
+    {
+        var listener = _all.FirstOrDefault(l => endpoint.Equals(l.Options.IPEndPoint));
+        if (listener.Options is null)
+        {
+            return endpoint.ToString() ?? "an address";
+        }
+
+        var flags = new List<string>(2);
+        if (listener.Role.HasFlag(ListenerRole.Clients))
+        {
+            flags.Add("--listen");
+        }
+
+        if (listener.Role.HasFlag(ListenerRole.Registration))
+        {
+            flags.Add("--register");
+        }
+
+        if (listener.Role.HasFlag(ListenerRole.Admin))
+        {
+            flags.Add("--admin");
+        }
+
+        return $"{listener.Scheme}://{endpoint} ({string.Join(" and ", flags)})";
+    }
 
     /// <summary>The bound addresses serving <paramref name="role"/>, as http(s) URLs (0.0.0.0 shown as 127.0.0.1).</summary>
     public IReadOnlyList<string> Urls(ListenerRole role) => _all

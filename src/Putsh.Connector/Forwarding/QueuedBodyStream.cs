@@ -71,26 +71,70 @@ internal sealed class QueuedBodyStream(Func<int, CancellationToken, ValueTask> a
         _offset += n;
         if (_offset == _currentEnd)
         {
-            var length = _currentLength;
-            ArrayPool<byte>.Shared.Return(_current!);
-            _current = null;
-            Interlocked.Add(ref _queued, -length);
-
-            // The target has taken the whole chunk: hand the credit back (§5.6), batched if a larger window was agreed.
-            if (_acks.OnConsumed(length, moreQueued: _chunks.Reader.TryPeek(out _)) is var ack and > 0)
-            {
-                try
-                {
-                    await acknowledge(ack, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (Exception)
-                {
-                    // The socket is gone; the stream will be cancelled.
-                }
-            }
+            await ReleaseCurrentAsync().ConfigureAwait(false);
         }
 
         return n;
+    }
+
+    /// <summary>
+    /// Writes the rest of the body to <paramref name="destination"/> as it arrives, each chunk straight from its own
+    /// buffer (<paramref name="bufferSize"/> is not used), and flushes whenever no further chunk is queued: a piece
+    /// reaches the target as soon as it is here, and pieces that arrived together share one flush. Each chunk is
+    /// acknowledged once written.
+    /// </summary>
+    public override async Task CopyToAsync(Stream destination, int bufferSize, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var unflushed = false;
+        while (true)
+        {
+            if (_current is null)
+            {
+                if (!_chunks.Reader.TryRead(out var next))
+                {
+                    if (unflushed)
+                    {
+                        await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+                        unflushed = false;
+                    }
+
+                    if (!await _chunks.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false) || !_chunks.Reader.TryRead(out next))
+                    {
+                        return; // the end of the body: the handler flushes it with its own end
+                    }
+                }
+
+                (_current, _offset, _currentEnd) = (next.Buffer, next.Offset, next.Offset + next.Length);
+                _currentLength = next.Length;
+            }
+
+            await destination.WriteAsync(_current.AsMemory(_offset, _currentEnd - _offset), cancellationToken).ConfigureAwait(false);
+            unflushed = true;
+            await ReleaseCurrentAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The target has taken the whole current chunk: its buffer goes back, and its credit to the router (§5.6).</summary>
+    private async ValueTask ReleaseCurrentAsync()
+    {
+        var length = _currentLength;
+        ArrayPool<byte>.Shared.Return(_current!);
+        _current = null;
+        Interlocked.Add(ref _queued, -length);
+
+        // Batched if a larger window was agreed.
+        if (_acks.OnConsumed(length, moreQueued: _chunks.Reader.TryPeek(out _)) is var ack and > 0)
+        {
+            try
+            {
+                await acknowledge(ack, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The socket is gone; the stream will be cancelled.
+            }
+        }
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>

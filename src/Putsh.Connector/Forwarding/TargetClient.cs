@@ -34,8 +34,11 @@ internal sealed class TargetClient : IDisposable
         _invoker = new HttpMessageInvoker(handler, disposeHandler: true);
     }
 
-    /// <summary>Builds the backend request from a Cranker request head (§2.6).</summary>
-    public HttpRequestMessage CreateRequest(ParsedRequestHead head, Stream? body)
+    /// <summary>
+    /// Builds the backend request from a Cranker request head (§2.6); <paramref name="content"/> is the body, if any
+    /// (a <see cref="StreamingRequestContent"/>, so that each piece reaches the backend as it arrives). The request owns it.
+    /// </summary>
+    public HttpRequestMessage CreateRequest(ParsedRequestHead head, HttpContent? content)
     {
         var uri = new Uri(_targetBase + head.Target, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
         var request = new HttpRequestMessage(new HttpMethod(head.Method), uri) { Version = HttpVersion.Version11 };
@@ -48,12 +51,7 @@ internal sealed class TargetClient : IDisposable
             }
         }
 
-        HttpContent? content = null;
-        if (body is not null)
-        {
-            content = new StreamContent(body, 32 * 1024);
-            request.Content = content;
-        }
+        request.Content = content;
 
         foreach (var (name, value) in head.Headers)
         {

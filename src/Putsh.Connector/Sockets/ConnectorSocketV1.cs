@@ -329,7 +329,7 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
         var headSent = false;
         try
         {
-            using var request = _target.CreateRequest(head, body?.AsStream());
+            using var request = _target.CreateRequest(head, body is null ? null : new StreamingRequestContent(body));
             response = await _target.SendAsync(request, cancellationToken).ConfigureAwait(false);
             ConnectorLog.Forwarded(_logger, head.Method, head.Target, (int)response.StatusCode);
             await _sender.SendTextAsync(TargetClient.BuildResponseHead(response), cancellationToken).ConfigureAwait(false);

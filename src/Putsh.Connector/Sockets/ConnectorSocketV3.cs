@@ -405,7 +405,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             var stage = "target request failed: ";
             try
             {
-                using var request = owner._target.CreateRequest(head!, _body);
+                using var request = owner._target.CreateRequest(head!, _body is null ? null : new StreamingRequestContent(_body));
                 response = await owner._target.SendAsync(request, token).ConfigureAwait(false);
                 ConnectorLog.Forwarded(owner._logger, head!.Method, head.Target, (int)response.StatusCode);
                 await sender.SendHeadAsync(Id, TargetClient.BuildResponseHead(response), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
