@@ -128,6 +128,13 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
         switch (type)
         {
             case V3Type.Header:
+                if (Volatile.Read(ref _closing) == 1 && !_streams.ContainsKey(id))
+                {
+                    // Our close has gone out, so nothing more may be sent on this socket (RFC 6455 §5.5.1): a request
+                    // that crossed it is never started, and the router, seeing our close, sends it elsewhere.
+                    break;
+                }
+
                 // A HEADER for an unknown id opens a stream (§5.2); it is acknowledged on receipt (§5.6) unless
                 // no-head-ack was agreed.
                 var stream = _streams.GetOrAdd(id, static (i, s) => new TargetStream(s, i), this);

@@ -10,10 +10,12 @@ internal enum ExchangeResult
     NotSent,
 
     /// <summary>
-    /// The socket broke while the request head was being written, so the connector never had the whole head and
-    /// cannot have acted on it. Only offered when the caller allows a retry (idempotent methods); nothing was
-    /// written to the client and nothing of the request body was read. A request whose head was written is never
-    /// offered again, however its socket ends: it may have reached the backend.
+    /// The connector never took the request: the socket broke while its head was being written (the connector never
+    /// had it whole), or the connector closed the socket with a close frame (1000 or 1001) without a word about the
+    /// request, which it does only to a socket it holds idle, and after which it may send nothing on it. Only
+    /// offered when the caller allows a retry (idempotent methods, no request body); nothing was written to the
+    /// client. A request the socket merely lost after its head went out is never offered again: it may have reached
+    /// the backend.
     /// </summary>
     Unsent,
 }

@@ -21,6 +21,7 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
     private bool _responseStarted;
     private volatile bool _headSeen;
     private volatile bool _headTimedOut;
+    private volatile bool _heard;
     private long? _expectedLength;
     private long _written;
     private bool _clientFailed;
@@ -73,6 +74,14 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
 
         await bodyCts.CancelAsync();
         await bodyTask;
+
+        if (mayRetry && !hasBody && !_headSeen && !_heard && _badHead is null && !_clientFailed && !_headTimedOut && !context.RequestAborted.IsCancellationRequested
+            && (end == SocketEnd.Completed || (end == SocketEnd.ConnectorError && status == WebSocketCloseStatus.EndpointUnavailable)))
+        {
+            // A close frame and nothing else: the connector closed this socket as idle and never took the request.
+            Unsent = $"the connector closed the socket ({(int?)status}) without taking the request";
+            return ExchangeResult.Unsent;
+        }
 
         if (end == SocketEnd.Completed && _badHead is null && _expectedLength is { } expected && _written < expected)
         {
@@ -135,6 +144,7 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
 
     public async ValueTask OnHeadAsync(string head)
     {
+        _heard = true;
         var headers = new List<KeyValuePair<string, string>>();
         if (!HeadParser.TryParseResponse(head, out var status, headers))
         {
@@ -180,6 +190,7 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
 
     public async ValueTask OnBodyAsync(ReadOnlyMemory<byte> chunk)
     {
+        _heard = true;
         if (_clientFailed || _badHead is not null)
         {
             return;

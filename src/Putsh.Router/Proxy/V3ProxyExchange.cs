@@ -29,6 +29,9 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     private bool _headRefused;
     private volatile bool _headArrived;
 
+    // Anything at all from the connector about this stream (a head piece, data, a reset, an acknowledgement).
+    private volatile bool _heard;
+
 
     // Set by the receive loop when the connector answered a WebSocket request with 101: DATA goes there from then on.
     private volatile WsTunnel? _tunnel;
@@ -95,6 +98,15 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         await bodyCts.CancelAsync();
         await bodyTask;
         DrainQueue();
+
+        if (mayRetry && !hasBody && !webSocket && !started && !_heard && !_clientGone && !context.RequestAborted.IsCancellationRequested
+            && (end == SocketEnd.Completed || (end == SocketEnd.ConnectorError && socket.RemoteCloseStatus == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable)))
+        {
+            // The socket closed with a close frame and not a word about this stream: the connector closed it as idle
+            // (our head crossed its close) and may send nothing more on it, so it never took the request.
+            Unsent = $"the connector closed the socket ({(int?)socket.RemoteCloseStatus}) without taking the request";
+            return ExchangeResult.Unsent;
+        }
 
         await ProxyOutcome.FinishAsync(context, logger, route, end, detail, started, _clientGone);
         return ExchangeResult.Done;
@@ -358,6 +370,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     public void OnHeadPiece(ReadOnlySpan<byte> utf8Piece, byte flags)
     {
+        _heard = true;
         // Each piece is decoded on its own into a pooled character buffer (a sender never cuts a character in two,
         // §5.3); the head is read in place from it, so receiving one allocates no string.
         if (_headRefused)
@@ -403,6 +416,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     public void OnData(V3Payload payload, bool endStream)
     {
+        _heard = true;
         if (_tunnel is { } tunnel)
         {
             if (!tunnel.OnData(payload.Span, endStream))
@@ -437,13 +451,18 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     public void OnReset(int code, string message)
     {
+        _heard = true;
         _tunnel?.OnReset();
         OnResetQueued(code, message);
     }
 
     private void OnResetQueued(int code, string message) => _items.Writer.TryWrite(new Item(Kind.Reset) { Code = code, Text = message });
 
-    public void OnWindowUpdate(int consumed) => _window.OnAcknowledged(consumed);
+    public void OnWindowUpdate(int consumed)
+    {
+        _heard = true;
+        _window.OnAcknowledged(consumed);
+    }
 
     public void OnSocketEnded(SocketEnd end, string? detail)
     {

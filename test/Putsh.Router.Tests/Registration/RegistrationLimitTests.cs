@@ -7,12 +7,25 @@ using Xunit.Abstractions;
 namespace Putsh.Router.Tests.Registration;
 
 /// <summary>What one source, connector or route may hold on a router: attempts per second and open sockets.</summary>
-public sealed class RegistrationLimitTests(ITestOutputHelper output) : IAsyncDisposable
+public sealed class RegistrationLimitTests(ITestOutputHelper output)
 {
-    private readonly List<ClientWebSocket> _open = [];
+    /// <summary>Sockets a test opened, aborted before its router stops (so the router's stop waits on no close handshake).</summary>
+    private sealed class OpenSockets : List<ClientWebSocket>, IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            foreach (var ws in this)
+            {
+                ws.Abort();
+                ws.Dispose();
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
 
     /// <summary>A registration attempt; the socket stays open (and counted) when it is accepted.</summary>
-    private async Task<HttpStatusCode> RegisterAsync(TestRouter router, string route, string instance)
+    private static async Task<HttpStatusCode> RegisterAsync(TestRouter router, string route, string instance, OpenSockets open)
     {
         var ws = new ClientWebSocket();
         ws.Options.CollectHttpResponseDetails = true;
@@ -22,7 +35,7 @@ public sealed class RegistrationLimitTests(ITestOutputHelper output) : IAsyncDis
         try
         {
             await ws.ConnectAsync(new Uri(router.RegisterUri, $"/register/?connectorInstanceID={instance}&componentName=limits"), TestTimeouts.Token());
-            _open.Add(ws);
+            open.Add(ws);
         }
         catch (WebSocketException)
         {
@@ -41,25 +54,26 @@ public sealed class RegistrationLimitTests(ITestOutputHelper output) : IAsyncDis
             o.MaxSocketsPerRoute = 5;
             o.MaxSocketsPerSource = 7;
         });
+        await using var open = new OpenSockets();
 
         for (var i = 0; i < 3; i++)
         {
-            Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "a", "one"));
+            Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "a", "one", open));
         }
 
-        Assert.Equal(HttpStatusCode.TooManyRequests, await RegisterAsync(router, "a", "one")); // per connector
-        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "a", "two"));
-        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "a", "two"));
-        Assert.Equal(HttpStatusCode.TooManyRequests, await RegisterAsync(router, "a", "three")); // per route: 5
-        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "b", "three"));
-        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "b", "three"));
-        Assert.Equal(HttpStatusCode.TooManyRequests, await RegisterAsync(router, "c", "four")); // per source: 7
+        Assert.Equal(HttpStatusCode.TooManyRequests, await RegisterAsync(router, "a", "one", open)); // per connector
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "a", "two", open));
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "a", "two", open));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await RegisterAsync(router, "a", "three", open)); // per route: 5
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "b", "three", open));
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "b", "three", open));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await RegisterAsync(router, "c", "four", open)); // per source: 7
 
         // A socket that closes gives its place back.
-        var first = _open[0];
+        var first = open[0];
         await first.CloseAsync(WebSocketCloseStatus.NormalClosure, "", TestTimeouts.Token()).DefaultTimeout();
         await Eventually.True(() => Putsh.Router.Tests.V3.FakeV3Connector.V3Count(router, "*", "a") == 4, "the closed socket to leave");
-        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "c", "four"));
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "c", "four", open));
     }
 
     [Fact]
@@ -67,28 +81,18 @@ public sealed class RegistrationLimitTests(ITestOutputHelper output) : IAsyncDis
     {
         var time = new FakeTimeProvider();
         await using var router = await TestRouter.StartAsync(output, o => o.RegistrationsPerSecondPerSource = 2, time: time);
+        await using var open = new OpenSockets();
 
         // Bursts of four times the rate.
         for (var i = 0; i < 8; i++)
         {
-            Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "r", "burst"));
+            Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "r", "burst", open));
         }
 
-        Assert.Equal(HttpStatusCode.TooManyRequests, await RegisterAsync(router, "r", "burst"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await RegisterAsync(router, "r", "burst", open));
         time.Advance(TimeSpan.FromSeconds(1));
-        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "r", "burst"));
-        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "r", "burst"));
-        Assert.Equal(HttpStatusCode.TooManyRequests, await RegisterAsync(router, "r", "burst"));
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var ws in _open)
-        {
-            ws.Abort();
-            ws.Dispose();
-        }
-
-        await Task.CompletedTask;
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "r", "burst", open));
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, await RegisterAsync(router, "r", "burst", open));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await RegisterAsync(router, "r", "burst", open));
     }
 }
