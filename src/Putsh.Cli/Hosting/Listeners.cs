@@ -75,6 +75,9 @@ internal static class Listeners
 
         foreach (var (uri, role) in roles.Values)
         {
+            // One count per client address, shared by its endpoints (the h2c handoff's with the real one).
+            var clientLimiter = limits?.MaxClientConnections is { } maxClients && role.HasFlag(ListenerRole.Clients) ? new ConnectionLimiter(maxClients) : null;
+
             void ConfigureEndpoint(ListenOptions listen)
             {
                 // Clients may speak HTTP/1.1 or HTTP/2 (ALPN over TLS, prior knowledge in cleartext).
@@ -83,10 +86,11 @@ internal static class Listeners
                     listen.Protocols = uri.Scheme == "https" ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
                 }
 
-                // Before TLS, so that a connection over a limit costs no handshake.
-                if (limits is not null && role.HasFlag(ListenerRole.Clients) && limits.MaxClientConnections is { } maxClients)
+                // Before TLS, so that a connection over a limit costs no handshake. A cleartext client listener counts
+                // its connections before it sniffs for HTTP/2 (below), and again once one is handed over as h2c.
+                if (clientLimiter is not null && role.HasFlag(ListenerRole.Clients) && (uri.Scheme == "https" || listen.EndPoint is H2cHandoffEndPoint))
                 {
-                    listen.UsePutshConnectionLimit(maxClients);
+                    listen.UsePutshConnectionLimit(clientLimiter);
                 }
                 else if (limits is not null && role == ListenerRole.Registration)
                 {
@@ -144,7 +148,8 @@ internal static class Listeners
             if (uri.Scheme == "http" && role.HasFlag(ListenerRole.Clients))
             {
                 // Kestrel alone would serve only HTTP/1.1 here; this port also takes HTTP/2 with prior knowledge.
-                kestrel.ListenHttp1AndH2c(new IPEndPoint(address, uri.Port), ConfigureEndpoint);
+                kestrel.ListenHttp1AndH2c(new IPEndPoint(address, uri.Port), ConfigureEndpoint,
+                    clientLimiter is null ? null : outer => outer.UsePutshConnectionLimit(clientLimiter));
             }
             else
             {

@@ -76,7 +76,8 @@ public static class H2cHandoffExtensions
     /// <param name="endPoint">The TCP address to listen on (port 0 for any free port).</param>
     /// <param name="configure">Configures both endpoints, for instance with connection middleware.</param>
     /// <exception cref="InvalidOperationException"><see cref="AddH2cHandoff"/> was not called on the application's services.</exception>
-    public static void ListenHttp1AndH2c(this KestrelServerOptions kestrel, IPEndPoint endPoint, Action<ListenOptions>? configure = null)
+    /// <param name="configureOutermost">Applied to the real endpoint only, before the sniffing: what must see every connection at once, such as a connection limit.</param>
+    public static void ListenHttp1AndH2c(this KestrelServerOptions kestrel, IPEndPoint endPoint, Action<ListenOptions>? configure = null, Action<ListenOptions>? configureOutermost = null)
     {
         ArgumentNullException.ThrowIfNull(kestrel);
         ArgumentNullException.ThrowIfNull(endPoint);
@@ -95,7 +96,9 @@ public static class H2cHandoffExtensions
         {
             real = listen;
 
-            // Outermost, so the caller's middleware runs once, on the pipeline that serves the connection.
+            configureOutermost?.Invoke(listen);
+
+            // Outside the caller's middleware, so that runs once, on the pipeline that serves the connection.
             var sniffer = new H2cPrefaceSniffer(handoff, kestrel.Limits);
             listen.Use(next => connection => sniffer.OnConnectionAsync(connection, next));
             configure?.Invoke(listen);

@@ -12,17 +12,19 @@ namespace Putsh.Router.Hosting;
 public static class ListenerLimits
 {
     /// <summary>Closes, at once, connections to this listener beyond <paramref name="maxConnections"/> open at a time.</summary>
-    public static ListenOptions UsePutshConnectionLimit(this ListenOptions listen, int maxConnections)
+    public static ListenOptions UsePutshConnectionLimit(this ListenOptions listen, int maxConnections) =>
+        listen.UsePutshConnectionLimit(new ConnectionLimiter(maxConnections));
+
+    /// <summary>Closes, at once, connections beyond what <paramref name="limiter"/> allows (shared by the endpoints given it).</summary>
+    public static ListenOptions UsePutshConnectionLimit(this ListenOptions listen, ConnectionLimiter limiter)
     {
         ArgumentNullException.ThrowIfNull(listen);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxConnections);
-        var open = 0;
+        ArgumentNullException.ThrowIfNull(limiter);
         listen.Use(next => async connection =>
         {
-            if (Interlocked.Increment(ref open) > maxConnections)
+            if (!limiter.TryEnter())
             {
-                Interlocked.Decrement(ref open);
-                connection.Abort(new ConnectionAbortedException($"More than {maxConnections} connections to this listener."));
+                connection.Abort(new ConnectionAbortedException($"More than {limiter.Max} connections to this listener."));
                 return;
             }
 
@@ -32,7 +34,7 @@ public static class ListenerLimits
             }
             finally
             {
-                Interlocked.Decrement(ref open);
+                limiter.Exit();
             }
         });
         return listen;
@@ -78,6 +80,38 @@ public static class ListenerLimits
     {
         public int Count;
     }
+}
+
+/// <summary>A count of open connections with a ceiling, for <see cref="ListenerLimits.UsePutshConnectionLimit(ListenOptions, ConnectionLimiter)"/>.</summary>
+public sealed class ConnectionLimiter
+{
+    private int _open;
+
+    /// <summary>A limiter allowing <paramref name="max"/> connections at once.</summary>
+    public ConnectionLimiter(int max)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(max);
+        Max = max;
+    }
+
+    /// <summary>Connections allowed at once.</summary>
+    public int Max { get; }
+
+    /// <summary>Connections open now.</summary>
+    public int Open => Volatile.Read(ref _open);
+
+    internal bool TryEnter()
+    {
+        if (Interlocked.Increment(ref _open) > Max)
+        {
+            Interlocked.Decrement(ref _open);
+            return false;
+        }
+
+        return true;
+    }
+
+    internal void Exit() => Interlocked.Decrement(ref _open);
 }
 
 /// <summary>A registration connection counted until it becomes a connector socket.</summary>
