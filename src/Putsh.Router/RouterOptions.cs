@@ -105,6 +105,43 @@ public sealed class RouterOptions
     /// <summary>Drop the forwarding information clients send instead of passing it on before our own element. Default false, as mu.</summary>
     public bool DiscardClientForwardedHeaders { get; set; }
 
+    /// <summary>
+    /// Addresses and CIDR ranges of proxies in front of the router whose <c>Forwarded</c> and <c>X-Forwarded-*</c>
+    /// headers are passed on (before the router's own element). From any other client they are dropped and only
+    /// what the connection shows is sent, so a client cannot claim another address. Default loopback
+    /// (<c>127.0.0.0/8</c>, <c>::1</c>), as ASP.NET Core's forwarded-headers options; empty trusts no one.
+    /// </summary>
+    public IList<string> TrustedProxies { get; } = ["127.0.0.0/8", "::1"];
+
+    private System.Net.IPNetwork[]? _trustedProxyNetworks;
+
+    /// <summary><see cref="TrustedProxies"/> parsed (once; the list is read when the router starts).</summary>
+    internal System.Net.IPNetwork[] TrustedProxyNetworks => _trustedProxyNetworks ??= [.. TrustedProxies.Select(t => Registration.RegistrationGuard.ParseNetwork(t, nameof(TrustedProxies)))];
+
+    /// <summary>Whether forwarding headers from <paramref name="remote"/> are believed.</summary>
+    internal bool IsTrustedProxy(System.Net.IPAddress? remote)
+    {
+        if (remote is null)
+        {
+            return true; // in memory: no network hop to distrust
+        }
+
+        if (remote.IsIPv4MappedToIPv6)
+        {
+            remote = remote.MapToIPv4();
+        }
+
+        foreach (var network in TrustedProxyNetworks)
+        {
+            if (network.Contains(remote))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Forward the client's <c>Host</c> header to the backend (§2.3). Default true, as mu.</summary>
     public bool ProxyHostHeader { get; set; } = true;
 
@@ -224,6 +261,9 @@ public sealed class RouterOptions
         {
             throw new ArgumentException("RegistrationsPerSecondPerSource, MaxSocketsPerSource, MaxSocketsPerConnector and MaxSocketsPerRoute must be positive (or unset for no limit).");
         }
+
+        _trustedProxyNetworks = null;
+        _ = TrustedProxyNetworks;
 
         // Loads what registration needs, so that a bad token, token file, address or CA stops the start with one line.
         _ = Registration.RegistrationGuard.LoadStatic(this);

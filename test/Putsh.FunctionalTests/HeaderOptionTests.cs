@@ -51,6 +51,40 @@ public sealed class HeaderOptionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_client_that_is_not_a_trusted_proxy_cannot_claim_another_address()
+    {
+        var lines = await HeadersSeenByBackend(
+            o =>
+            {
+                o.TrustedProxies.Clear();
+                o.TrustedProxies.Add("10.0.0.0/8"); // the test client, on loopback, is not one of them
+                o.SendLegacyForwardedHeaders = true;
+            },
+            r =>
+            {
+                r.Headers.Add("Forwarded", "for=6.6.6.6;proto=https");
+                r.Headers.Add("X-Forwarded-For", "7.7.7.7");
+            });
+
+        var forwarded = lines.Where(l => l.StartsWith("forwarded:", StringComparison.Ordinal)).ToList();
+        Assert.Single(forwarded);
+        Assert.Contains("for=127.0.0.1", forwarded[0]);
+        Assert.DoesNotContain(lines, l => l.Contains("6.6.6.6", StringComparison.Ordinal) || l.Contains("7.7.7.7", StringComparison.Ordinal));
+        Assert.Contains("x-forwarded-for: 127.0.0.1", lines);
+        Assert.Contains("x-forwarded-proto: http", lines);
+    }
+
+    [Fact]
+    public async Task A_trusted_proxy_in_front_keeps_its_forwarding_headers()
+    {
+        // Loopback is trusted by default: the test client stands for a proxy on this machine.
+        var lines = await HeadersSeenByBackend(_ => { }, r => r.Headers.Add("Forwarded", "for=10.1.2.3;proto=https"));
+        var forwarded = lines.Where(l => l.StartsWith("forwarded:", StringComparison.Ordinal)).SelectMany(l => l["forwarded: ".Length..].Split(", ")).ToList();
+        Assert.Equal(2, forwarded.Count);
+        Assert.Equal("for=10.1.2.3;proto=https", forwarded[0]);
+    }
+
+    [Fact]
     public async Task The_host_header_can_be_withheld_so_the_backend_sees_its_own()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/opt"), output);

@@ -73,6 +73,14 @@ internal static class RouterCommand
             S("--via-name", "ViaName", SettingKind.Text, "putsh", "name of this router in the via header", (t, v, _) => t.Options.ViaName = v[0]),
             S("--legacy-forwarded-headers", "LegacyForwardedHeaders", SettingKind.Flag, "false", "also send x-forwarded-proto, -host and -for", (t, v, s) => t.Options.SendLegacyForwardedHeaders = s.Bool(v[0])),
             S("--discard-client-forwarded", "DiscardClientForwarded", SettingKind.Flag, "false", "drop forwarding headers sent by clients instead of passing them on", (t, v, s) => t.Options.DiscardClientForwardedHeaders = s.Bool(v[0])),
+            S("--trusted-proxies", "TrustedProxies", SettingKind.List, "127.0.0.0/8,::1", "addresses and CIDR ranges of proxies in front whose Forwarded and X-Forwarded-* headers are passed on; from anyone else they are dropped ('none' trusts no one)", (t, v, _) =>
+            {
+                t.Options.TrustedProxies.Clear();
+                foreach (var p in v.SelectMany(x => x.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).Where(p => p != "none"))
+                {
+                    t.Options.TrustedProxies.Add(p);
+                }
+            }),
             S("--proxy-host-header", "ProxyHostHeader", SettingKind.Flag, "true", "forward the client's Host header to the backend", (t, v, s) => t.Options.ProxyHostHeader = s.Bool(v[0])),
             S("--max-request-body", "MaxRequestBody", SettingKind.Text, "unlimited", "largest request body accepted, in bytes", (t, v, s) => t.Options.MaxRequestBodySize = v[0] == "unlimited" ? null : s.Long(v[0], 0)),
             S("--max-response-head", "MaxResponseHead", SettingKind.Text, "65536", "largest response head accepted from a connector, in characters (1024-1048576); past it the client gets 502", (t, v, s) => t.Options.MaxResponseHeadSize = s.Int(v[0], 1024, 1024 * 1024)),

@@ -98,7 +98,7 @@ internal static class RequestHeadBuilder
 
         // Forwarded (§2.3 point 3): prior elements unless discarded, then ours.
         List<ForwardedElement>? prior = null;
-        if (!options.DiscardClientForwardedHeaders)
+        if (!options.DiscardClientForwardedHeaders && options.IsTrustedProxy(context.Connection.RemoteIpAddress))
         {
             if (headers.TryGetValue("Forwarded", out var forwarded))
             {

@@ -142,7 +142,7 @@ internal sealed class RegistrationGuard : IDisposable
     }
 
     /// <summary>Parses <c>10.0.0.0/8</c>, <c>192.168.1.7</c> or <c>fd00::/8</c>; throws <see cref="ArgumentException"/> otherwise.</summary>
-    internal static IPNetwork ParseNetwork(string text)
+    internal static IPNetwork ParseNetwork(string text, string option = "RegistrationAllow")
     {
         var value = text.Trim();
         if (IPNetwork.TryParse(value, out var network))
@@ -156,7 +156,7 @@ internal sealed class RegistrationGuard : IDisposable
             return new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128);
         }
 
-        throw new ArgumentException($"RegistrationAllow: '{text}' is not an IP address or a CIDR range such as 10.0.0.0/8.");
+        throw new ArgumentException($"{option}: '{text}' is not an IP address or a CIDR range such as 10.0.0.0/8.");
     }
 
     private static IPAddress Canonical(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
