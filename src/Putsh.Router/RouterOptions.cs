@@ -83,6 +83,19 @@ public sealed class RouterOptions
     [Range(0, 1_000_000)]
     public int MaxStrayMessages { get; set; } = 256;
 
+    /// <summary>
+    /// Response bytes the router may hold for all its clients together before cranker_3.0 streams that agreed a
+    /// larger flow window are held to 64 KiB each (their acknowledgements wait), so that clients that read slowly, or
+    /// not at all, cost little. 0 holds every stream to 64 KiB always. Default 64 MiB.
+    /// </summary>
+    [Range(0, long.MaxValue)]
+    public long MaxBufferedResponseBytes { get; set; } = 64 * 1024 * 1024;
+
+    private Proxy.ResponseBufferBudget? _responseBudget;
+
+    /// <summary>The router's one <see cref="Proxy.ResponseBufferBudget"/>.</summary>
+    internal Proxy.ResponseBufferBudget ResponseBudget => _responseBudget ??= new Proxy.ResponseBufferBudget(MaxBufferedResponseBytes);
+
     /// <summary>The silence after which a socket is passed over, or null when that does not apply.</summary>
     internal TimeSpan? EffectivePongTimeout => PingInterval == TimeSpan.Zero ? null : PongTimeout ?? PingInterval * 1.5;
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Putsh.Cli.Commands;
 using Putsh.Tests.Common;
@@ -125,6 +126,39 @@ public sealed class ListenerLimitTests(ITestOutputHelper output)
 
         // The connection already open goes on being served.
         Assert.Equal("ok", await router.Client.GetStringAsync("/ok/again").DefaultTimeout());
+    }
+
+    [Fact]
+    public async Task A_client_that_stops_reading_its_download_is_disconnected_and_what_it_held_is_let_go()
+    {
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = await TestBackend.StartAsync(app => app.MapGet("/endless/{**rest}", async (Microsoft.AspNetCore.Http.HttpContext context) =>
+        {
+            using var registration = context.RequestAborted.Register(() => aborted.TrySetResult());
+            var chunk = new byte[64 * 1024];
+            try
+            {
+                // Bounded: 4 GiB would take far longer than the test's timeout to be read by anyone.
+                for (var i = 0; i < 65_536 && !context.RequestAborted.IsCancellationRequested; i++)
+                {
+                    await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }), output);
+        await using var router = await TestRouter.StartAsync(Settings(s => s.Limits.MinResponseRate = 1_000_000), output);
+        await using var connector = await TestConnector.StartAsync(router, "endless", backend, output);
+
+        using var stalled = await ConnectAsync(router.ClientUri);
+        await stalled.GetStream().WriteAsync("GET /endless/x HTTP/1.1\r\nHost: a\r\n\r\n"u8.ToArray()).AsTask().DefaultTimeout();
+
+        // Never read: once the socket buffers are full the client makes no progress, and after Kestrel's 5 s grace
+        // the router disconnects it, resets the stream, and the connector stops the backend call.
+        await aborted.Task.DefaultTimeout();
+        var budget = router.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Putsh.Router.RouterOptions>>().Value.ResponseBudget;
+        await Eventually.True(() => budget.Held == 0, "the router to hold no response bytes");
     }
 
     [Fact]

@@ -23,6 +23,9 @@ internal sealed class ListenerLimitSettings
     /// <summary>Slowest request body accepted, in bytes per second after a 5 s grace; 0 for no minimum.</summary>
     public int MinRequestBodyRate { get; set; } = 240;
 
+    /// <summary>Slowest a client may read its response, in bytes per second after a 5 s grace; 0 for no minimum.</summary>
+    public int MinResponseRate { get; set; } = 240;
+
     /// <summary>Connections to a registration listener not yet connector sockets.</summary>
     public int MaxPendingRegistrations { get; set; } = 256;
 
@@ -35,5 +38,6 @@ internal sealed class ListenerLimitSettings
         limits.MaxRequestHeaderCount = MaxRequestHeaders;
         limits.RequestHeadersTimeout = RequestHeadersTimeout;
         limits.MinRequestBodyDataRate = MinRequestBodyRate == 0 ? null : new MinDataRate(MinRequestBodyRate, TimeSpan.FromSeconds(5));
+        limits.MinResponseDataRate = MinResponseRate == 0 ? null : new MinDataRate(MinResponseRate, TimeSpan.FromSeconds(5));
     }
 }

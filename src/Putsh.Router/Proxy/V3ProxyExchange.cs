@@ -23,6 +23,10 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     private readonly AckBatcher _acks = new(socket.FlowWindow);
     private V3HeadBuffer? _head;
     private long _queued;
+    private long _received;
+    private long _acked;
+    private long _deferred;
+    private readonly ResponseBufferBudget _budget = options.ResponseBudget;
     private int _id;
     private int _resetSent;
     private volatile bool _clientGone;
@@ -223,7 +227,8 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
                     // Acknowledged once written to the client (§5.6), batched if a larger window was agreed. Not the
                     // last one: its sender has already forgotten the stream (§5.7), so that would only be discarded.
-                    if (!item.EndStream && _acks.OnConsumed(item.Length, moreQueued: reader.TryPeek(out _)) is var ack and > 0)
+                    if (!item.EndStream && _acks.OnConsumed(item.Length, moreQueued: reader.TryPeek(out _)) is var consumed and > 0
+                        && Throttle(consumed) is var ack and > 0)
                     {
                         try
                         {
@@ -428,8 +433,10 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             return;
         }
 
+        Interlocked.Add(ref _received, payload.Length);
         if (Interlocked.Add(ref _queued, payload.Length) > _maxQueuedBytes)
         {
+            Interlocked.Add(ref _queued, -payload.Length);
             _ = ResetAsync(1, "Flow control window exceeded");
             _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = SocketEnd.ProtocolError, Text = "connector ignored flow control" });
             return;
@@ -443,10 +450,39 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             buffer = payload.ToPooled(out offset);
         }
 
-        if (!_items.Writer.TryWrite(new Item(Kind.Data) { Buffer = buffer, Offset = offset, Length = payload.Length, EndStream = endStream }) && buffer is not null)
+        _budget.Add(payload.Length);
+        if (!_items.Writer.TryWrite(new Item(Kind.Data) { Buffer = buffer, Offset = offset, Length = payload.Length, EndStream = endStream }))
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            Interlocked.Add(ref _queued, -payload.Length);
+            _budget.Add(-payload.Length);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
+    }
+
+    /// <summary>
+    /// Of <paramref name="consumed"/> bytes written to the client, how many to acknowledge now. Normally all. While
+    /// the router holds more for its clients than its budget, a stream with a flow window above 64 KiB acknowledges
+    /// only as much as keeps what it holds plus what the connector may still send within 64 KiB; the rest waits
+    /// until the client has taken more, or the router holds less.
+    /// </summary>
+    private int Throttle(int consumed)
+    {
+        var window = socket.FlowWindow;
+        _deferred += consumed;
+        long allowed = int.MaxValue;
+        if (window > V3Frame.HighWatermark && _budget.IsOver)
+        {
+            var credit = window - (Interlocked.Read(ref _received) - _acked);
+            allowed = Math.Max(0, V3Frame.HighWatermark - Interlocked.Read(ref _queued) - credit);
+        }
+
+        var ack = (int)Math.Min(_deferred, allowed);
+        _deferred -= ack;
+        _acked += ack;
+        return ack;
     }
 
     public void OnReset(int code, string message)
@@ -476,6 +512,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     {
         item.Head?.Dispose();
         Interlocked.Add(ref _queued, -item.Length);
+        _budget.Add(-item.Length);
         if (item.Buffer is not null)
         {
             ArrayPool<byte>.Shared.Return(item.Buffer);
