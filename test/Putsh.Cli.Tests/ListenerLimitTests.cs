@@ -109,6 +109,24 @@ public sealed class ListenerLimitTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task An_upload_slower_than_the_minimum_body_rate_is_ended_while_others_are_served()
+    {
+        await using var router = await TestRouter.StartAsync(Settings(s => s.Limits.MinRequestBodyRate = 1_000_000), output);
+        var (backend, connector) = await ServeAsync(router);
+        await using var _b = backend;
+        await using var _c = connector;
+
+        // 10 bytes of a promised 100,000, then nothing: after Kestrel's 5 s grace the upload is too slow.
+        using var trickle = await ConnectAsync(router.ClientUri);
+        await trickle.GetStream().WriteAsync("POST /ok/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n0123456789"u8.ToArray()).AsTask().DefaultTimeout();
+        var normal = router.Client.GetStringAsync("/ok/normal");
+
+        var answer = await ReadToEndAsync(trickle);
+        Assert.DoesNotContain("200 OK", answer, StringComparison.Ordinal);
+        Assert.Equal("ok", await normal.DefaultTimeout());
+    }
+
+    [Fact]
     public async Task Client_connections_past_the_listener_limit_are_closed_at_once_and_those_within_it_are_served()
     {
         await using var router = await TestRouter.StartAsync(Settings(s => s.Limits.MaxClientConnections = 3), output);

@@ -103,13 +103,23 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         await bodyTask;
         DrainQueue();
 
-        if (mayRetry && !hasBody && !webSocket && !started && !_heard && !_clientGone && !context.RequestAborted.IsCancellationRequested
-            && (end == SocketEnd.Completed || (end == SocketEnd.ConnectorError && socket.RemoteCloseStatus == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable)))
+        if (mayRetry && !hasBody && !webSocket && !started && !_heard && !_clientGone && !context.RequestAborted.IsCancellationRequested)
         {
-            // The socket closed with a close frame and not a word about this stream: the connector closed it as idle
-            // (our head crossed its close) and may send nothing more on it, so it never took the request.
-            Unsent = $"the connector closed the socket ({(int?)socket.RemoteCloseStatus}) without taking the request";
-            return ExchangeResult.Unsent;
+            if (end == SocketEnd.Completed || (end == SocketEnd.ConnectorError && socket.RemoteCloseStatus == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable))
+            {
+                // The socket closed with a close frame and not a word about this stream: the connector closed it as
+                // idle (our head crossed its close) and may send nothing more on it, so it never took the request.
+                Unsent = $"the connector closed the socket ({(int?)socket.RemoteCloseStatus}) without taking the request";
+                return ExchangeResult.Unsent;
+            }
+
+            if (end == SocketEnd.SocketLost && socket.HeadAcks)
+            {
+                // Where heads are acknowledged on receipt (§5.3, §5.6), before the connector acts on them, a head never
+                // acknowledged was never received: the connector died (or its path broke) with our head unread.
+                Unsent = "the socket was lost before the connector acknowledged the request head";
+                return ExchangeResult.Unsent;
+            }
         }
 
         await ProxyOutcome.FinishAsync(context, logger, route, end, detail, started, _clientGone);

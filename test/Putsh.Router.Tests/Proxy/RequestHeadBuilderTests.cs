@@ -42,7 +42,7 @@ public sealed class RequestHeadBuilderTests
             ("X-Forwarded-Proto", "https"),
         ]);
 
-        var head = RequestHeadBuilder.Build(context, new RouterOptions(), v1Marker: null);
+        var head = RequestHeadBuilder.Build(context, new RouterOptions { TrustedProxies = { "0.0.0.0/0", "::/0" } }, v1Marker: null);
 
         Assert.Equal(
             "GET /a/b?c=1 HTTP/1.1\nHost:shop.example.com\nAccept:*/*\ncookie:a=1\nvia:HTTP/1.1 putsh\n"
@@ -56,7 +56,7 @@ public sealed class RequestHeadBuilderTests
     {
         var context = Context(local: "::1", remote: "::ffff:192.0.2.1", host: "[::1]:8443");
 
-        var head = RequestHeadBuilder.Build(context, new RouterOptions(), v1Marker: "_2");
+        var head = RequestHeadBuilder.Build(context, new RouterOptions { TrustedProxies = { "0.0.0.0/0", "::/0" } }, v1Marker: "_2");
 
         Assert.Equal(
             "GET /a/b?c=1 HTTP/1.1\nHost:[::1]:8443\nvia:HTTP/1.1 putsh\n"
@@ -67,7 +67,7 @@ public sealed class RequestHeadBuilderTests
     [Fact]
     public void Without_addresses_the_element_has_only_host_and_proto()
     {
-        var head = RequestHeadBuilder.Build(Context(local: null, remote: null, scheme: "http"), new RouterOptions(), null);
+        var head = RequestHeadBuilder.Build(Context(local: null, remote: null, scheme: "http"), new RouterOptions { TrustedProxies = { "0.0.0.0/0", "::/0" } }, null);
 
         Assert.EndsWith("forwarded:host=shop.example.com;proto=http\n\n", head, StringComparison.Ordinal);
     }
@@ -75,7 +75,7 @@ public sealed class RequestHeadBuilderTests
     [Fact]
     public void Legacy_headers_describe_this_hop_when_the_client_sent_none()
     {
-        var head = RequestHeadBuilder.Build(Context(remote: "2001:db8::7"), new RouterOptions { SendLegacyForwardedHeaders = true }, null);
+        var head = RequestHeadBuilder.Build(Context(remote: "2001:db8::7"), new RouterOptions { TrustedProxies = { "0.0.0.0/0", "::/0" }, SendLegacyForwardedHeaders = true }, null);
 
         Assert.EndsWith(
             "forwarded:by=10.0.0.4;for=\"[2001:db8::7]\";host=shop.example.com;proto=https\n"
@@ -89,7 +89,7 @@ public sealed class RequestHeadBuilderTests
     {
         var context = Context(headers: [("Forwarded", "for=\"[2001:db8::1]\";proto=http, for=10.9.8.7")]);
 
-        var head = RequestHeadBuilder.Build(context, new RouterOptions { SendLegacyForwardedHeaders = true }, null);
+        var head = RequestHeadBuilder.Build(context, new RouterOptions { TrustedProxies = { "0.0.0.0/0", "::/0" }, SendLegacyForwardedHeaders = true }, null);
 
         Assert.EndsWith(
             "forwarded:for=\"[2001:db8::1]\";proto=http\nforwarded:for=10.9.8.7\n"
@@ -102,7 +102,7 @@ public sealed class RequestHeadBuilderTests
     [Fact]
     public void A_prior_via_is_kept_before_ours()
     {
-        var head = RequestHeadBuilder.Build(Context(headers: [("Via", "1.1 edge")]), new RouterOptions { ViaName = "r1" }, null);
+        var head = RequestHeadBuilder.Build(Context(headers: [("Via", "1.1 edge")]), new RouterOptions { TrustedProxies = { "0.0.0.0/0", "::/0" }, ViaName = "r1" }, null);
 
         Assert.Contains("\nvia:1.1 edge, HTTP/1.1 r1\n", head, StringComparison.Ordinal);
     }
@@ -114,7 +114,7 @@ public sealed class RequestHeadBuilderTests
         var longVia = new string('v', 300);
         var context = Context(host: longHost, headers: [("Forwarded", "host=" + longHost)]);
 
-        var head = RequestHeadBuilder.Build(context, new RouterOptions { ViaName = longVia }, null);
+        var head = RequestHeadBuilder.Build(context, new RouterOptions { TrustedProxies = { "0.0.0.0/0", "::/0" }, ViaName = longVia }, null);
 
         Assert.Contains("\nvia:HTTP/1.1 " + longVia + "\n", head, StringComparison.Ordinal);
         Assert.Contains("\nforwarded:host=" + longHost + "\n", head, StringComparison.Ordinal);
@@ -133,8 +133,20 @@ public sealed class RequestHeadBuilderTests
             headers.Add(("X-Forwarded-Port", xfPort));
         }
 
-        var head = RequestHeadBuilder.Build(Context(headers: [.. headers]), new RouterOptions(), null);
+        var head = RequestHeadBuilder.Build(Context(headers: [.. headers]), new RouterOptions { TrustedProxies = { "0.0.0.0/0", "::/0" } }, null);
 
         Assert.Contains("\nvia:HTTP/1.1 putsh\n" + expected + "forwarded:by=10.0.0.4;", head, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Forwarding_headers_from_a_client_that_is_not_a_trusted_proxy_are_dropped()
+    {
+        var context = Context(remote: "198.51.100.9", headers: [("Forwarded", "for=6.6.6.6"), ("X-Forwarded-For", "7.7.7.7")]);
+        var head = RequestHeadBuilder.Build(context, new RouterOptions { SendLegacyForwardedHeaders = true }, v1Marker: null);
+
+        Assert.DoesNotContain("6.6.6.6", head, StringComparison.Ordinal);
+        Assert.DoesNotContain("7.7.7.7", head, StringComparison.Ordinal);
+        Assert.Contains("\nforwarded:by=", head, StringComparison.Ordinal);
+        Assert.Contains("\nx-forwarded-for:198.51.100.9\n", head, StringComparison.Ordinal);
     }
 }

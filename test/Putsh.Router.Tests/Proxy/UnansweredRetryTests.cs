@@ -9,9 +9,10 @@ using Xunit.Abstractions;
 namespace Putsh.Router.Tests.Proxy;
 
 /// <summary>
-/// A request whose head went out to a connector is never sent again, however its socket then ends: it may have
-/// reached the backend. Hand-driven connector sockets decide exactly when each socket dies. (A head that could not be
-/// written is retried: <see cref="UnsentRetryTests"/>.)
+/// A request that may have reached its connector is never sent again; one that provably did not (its connector closed
+/// the socket as idle as the request crossed, or lost it without acknowledging a head it acknowledges on receipt) is
+/// sent once more when it is idempotent and has no body. Hand-driven connector sockets decide exactly when each
+/// socket dies. (A head that could not be written at all: <see cref="UnsentRetryTests"/>.)
 /// </summary>
 public sealed class UnansweredRetryTests(ITestOutputHelper output)
 {
@@ -35,7 +36,6 @@ public sealed class UnansweredRetryTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("GET dropped")]
     [InlineData("POST with a body")]
     [InlineData("GET already acknowledged")]
     [InlineData("GET with a head begun")]
@@ -70,6 +70,38 @@ public sealed class UnansweredRetryTests(ITestOutputHelper output)
         await RespondV3Async(second, nextHead.Id, "next");
         using var nextResponse = await next.DefaultTimeout();
         Assert.Equal("next", await nextResponse.Content.ReadAsStringAsync().DefaultTimeout());
+    }
+
+    [Fact]
+    public async Task V3_with_head_acknowledgements_a_GET_whose_socket_is_lost_before_its_head_was_acknowledged_goes_to_another_socket()
+    {
+        await using var router = await TestRouter.StartAsync(output);
+        await using var first = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", instanceId: "first");
+        var call = router.Client.GetAsync("/svc/item");
+        await ExpectHeaderAsync(first, "GET /svc/item ");
+        await using var second = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", instanceId: "second");
+
+        // Lost (no close frame) without the acknowledgement a connector sends for a head it has received.
+        first.Socket.Abort();
+
+        var retried = await ExpectHeaderAsync(second, "GET /svc/item ");
+        await RespondV3Async(second, retried.Id, "from second");
+        using var response = await call.DefaultTimeout();
+        Assert.Equal("from second", await response.Content.ReadAsStringAsync().DefaultTimeout());
+    }
+
+    [Fact]
+    public async Task V3_without_head_acknowledgements_a_GET_whose_socket_is_lost_is_not_sent_again()
+    {
+        await using var router = await TestRouter.StartAsync(output);
+        await using var first = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", instanceId: "first", extensions: "flow-window=262144, no-head-ack");
+        var call = router.Client.GetAsync("/svc/item");
+        await ExpectHeaderAsync(first, "GET /svc/item ");
+        await using var second = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", instanceId: "second");
+        first.Socket.Abort();
+
+        using var response = await call.DefaultTimeout();
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
     }
 
     [Theory]
