@@ -220,6 +220,7 @@ public sealed class ChannelContractSuite(ITestOutputHelper output)
         output.WriteLine($"{kind}: {acceptedBytes / 1024} KiB accepted in {ms} ms before the channel closed");
         Assert.Equal(ChannelCloseStatus.ServerClose, await status.Task.DefaultTimeout());
         Assert.True(acceptedBytes <= 64L * 1024 * 1024, "memory must stay bounded");
-        Assert.True(acceptedBytes >= ChannelCore.DefaultMaxQueuedBytes, "the whole queue allowance was usable");
+        // Less the one chunk that the "start" line can still be holding a place for, if it is not yet written out.
+        Assert.True(acceptedBytes >= ChannelCore.DefaultMaxQueuedBytes - (64 * 1024), "the whole queue allowance was usable");
     }
 }
