@@ -132,28 +132,9 @@ public sealed class RouterOptions
     internal System.Net.IPNetwork[] TrustedProxyNetworks => _trustedProxyNetworks ??= [.. TrustedProxies.Select(t => Registration.RegistrationGuard.ParseNetwork(t, nameof(TrustedProxies)))];
 
     /// <summary>Whether forwarding headers from <paramref name="remote"/> are believed.</summary>
-    internal bool IsTrustedProxy(System.Net.IPAddress? remote)
-    {
-        if (remote is null)
-        {
-            return true; // in memory: no network hop to distrust
-        }
-
-        if (remote.IsIPv4MappedToIPv6)
-        {
-            remote = remote.MapToIPv4();
-        }
-
-        foreach (var network in TrustedProxyNetworks)
-        {
-            if (network.Contains(remote))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    internal bool IsTrustedProxy(System.Net.IPAddress? remote) =>
+        // In memory there is no network hop to distrust.
+        remote is null || Registration.RegistrationGuard.Contains(TrustedProxyNetworks, Registration.RegistrationGuard.Canonical(remote));
 
     /// <summary>Forward the client's <c>Host</c> header to the backend (§2.3). Default true, as mu.</summary>
     public bool ProxyHostHeader { get; set; } = true;

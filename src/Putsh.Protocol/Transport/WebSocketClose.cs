@@ -60,4 +60,29 @@ internal static class WebSocketClose
             socket.Abort();
         }
     }
+
+    /// <summary>
+    /// After we closed first: reads on, discarding, until the peer answers with its close or <paramref name="timeout"/>
+    /// passes, since an abort at once could reset the connection before our close frame is read. Never throws.
+    /// </summary>
+    public static async Task DrainUntilClosedAsync(WebSocket socket, TimeSpan timeout, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        var scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(1024);
+        try
+        {
+            using var cts = new CancellationTokenSource(timeout, time);
+            while ((await socket.ReceiveAsync(scratch.AsMemory(), cts.Token).ConfigureAwait(false)).MessageType != WebSocketMessageType.Close)
+            {
+            }
+        }
+        catch (Exception)
+        {
+            // Whatever the peer does now, the socket is finished.
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
 }

@@ -7,6 +7,13 @@ namespace Putsh.Router.Proxy;
 /// <summary>How an exchange that has ended is answered to its client (§3.5), the same for both protocol versions.</summary>
 internal static class ProxyOutcome
 {
+    /// <summary>
+    /// The connector ended the socket with a close frame of its own (1000, or 1001 going away): it closes only sockets it
+    /// holds idle, and sends nothing after its close, so a request it said nothing about was never taken.
+    /// </summary>
+    public static bool ClosedAsIdle(SocketEnd end, System.Net.WebSockets.WebSocketCloseStatus? closeStatus) =>
+        end == SocketEnd.Completed || (end == SocketEnd.ConnectorError && closeStatus == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable);
+
     public static async Task FinishAsync(HttpContext context, ILogger logger, string route, SocketEnd end, string? detail, bool responseStarted, bool clientGone)
     {
         var method = context.Request.Method;

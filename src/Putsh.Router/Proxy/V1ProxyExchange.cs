@@ -76,7 +76,7 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         await bodyTask;
 
         if (mayRetry && !hasBody && !_headSeen && !_heard && _badHead is null && !_clientFailed && !_headTimedOut && !context.RequestAborted.IsCancellationRequested
-            && (end == SocketEnd.Completed || (end == SocketEnd.ConnectorError && status == WebSocketCloseStatus.EndpointUnavailable)))
+            && ProxyOutcome.ClosedAsIdle(end, status))
         {
             // A close frame and nothing else: the connector closed this socket as idle and never took the request.
             Unsent = $"the connector closed the socket ({(int?)status}) without taking the request";

@@ -105,7 +105,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
         if (mayRetry && !hasBody && !webSocket && !started && !_heard && !_clientGone && !context.RequestAborted.IsCancellationRequested)
         {
-            if (end == SocketEnd.Completed || (end == SocketEnd.ConnectorError && socket.RemoteCloseStatus == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable))
+            if (ProxyOutcome.ClosedAsIdle(end, socket.RemoteCloseStatus))
             {
                 // The socket closed with a close frame and not a word about this stream: the connector closed it as
                 // idle (our head crossed its close) and may send nothing more on it, so it never took the request.

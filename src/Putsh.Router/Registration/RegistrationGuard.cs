@@ -159,7 +159,7 @@ internal sealed class RegistrationGuard : IDisposable
         throw new ArgumentException($"{option}: '{text}' is not an IP address or a CIDR range such as 10.0.0.0/8.");
     }
 
-    private static IPAddress Canonical(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+    internal static IPAddress Canonical(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     /// <summary>Checks the credentials of a registration or deregistration request.</summary>
     public RegistrationVerdict Check(HttpContext context)
@@ -232,7 +232,7 @@ internal sealed class RegistrationGuard : IDisposable
 
     private static RegistrationVerdict Refuse(int status, string reason, string? challenge = null) => new(status, reason, challenge, null);
 
-    private static bool Contains(IPNetwork[] networks, IPAddress address)
+    internal static bool Contains(IPNetwork[] networks, IPAddress address)
     {
         foreach (var network in networks)
         {

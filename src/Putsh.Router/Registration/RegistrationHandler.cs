@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -23,7 +22,6 @@ internal sealed class RegistrationHandler
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly RegistrationGuard _guard;
-    private readonly ConcurrentDictionary<(string Route, string Instance), int> _socketsPerConnector = new();
     private readonly RegistrationLimits _limits;
 
     public RegistrationHandler(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, RegistrationGuard guard, ILogger<RegistrationHandler> logger)
@@ -125,7 +123,7 @@ internal sealed class RegistrationHandler
         }
 
         var admitted = instanceId ?? "unknown-" + remote;
-        if (_limits.TryAdmit(remote, route, admitted) is { } full)
+        if (_limits.TryAdmit(remote, route, admitted, out var first) is { } full)
         {
             context.Response.Headers.RetryAfter = "10";
             await RefuseAsync(context, remote, StatusCodes.Status429TooManyRequests, full);
@@ -134,7 +132,7 @@ internal sealed class RegistrationHandler
 
         try
         {
-            await AcceptAsync(context, negotiation, route, domain, instanceId, componentName, remote, webSockets, flowWindow, noHeadAck);
+            await AcceptAsync(context, negotiation, route, domain, admitted, componentName, remote, webSockets, flowWindow, noHeadAck, first);
         }
         finally
         {
@@ -142,7 +140,7 @@ internal sealed class RegistrationHandler
         }
     }
 
-    private async Task AcceptAsync(HttpContext context, NegotiationResult negotiation, string route, string domain, string? instanceId, string? componentName, string remote, bool webSockets, int flowWindow, bool noHeadAck)
+    private async Task AcceptAsync(HttpContext context, NegotiationResult negotiation, string route, string domain, string instanceId, string? componentName, string remote, bool webSockets, int flowWindow, bool noHeadAck, bool firstSocket)
     {
         // On a listener shared with clients, this connection is a connector's from now on, not a client's to wait for.
         context.Features.Get<TrackedClientConnection>()?.Release();
@@ -157,52 +155,40 @@ internal sealed class RegistrationHandler
         });
 
         var activity = (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>() as ReadTrackingUpgradeFeature)?.Activity;
-        instanceId ??= "unknown-" + remote;
         var info = new ConnectorInfo(route, negotiation.Version == CrankerProtocol.V3 ? domain : CrankerProtocol.CatchAll, instanceId, componentName, remote, negotiation.Version!);
 
-        var key = (route, instanceId);
-        if (_socketsPerConnector.AddOrUpdate(key, 1, static (_, n) => n + 1) == 1)
+        if (firstSocket)
         {
             RouterLog.ConnectorRegistered(_logger, instanceId, componentName, remote, route, negotiation.Version!);
         }
 
-        try
+        // Not the host's stopping token: on shutdown the sockets stay routable until the drain is over, then
+        // RouterDrain closes them with 1001; an aborted connection ends this too.
+        if (negotiation.Version == CrankerProtocol.V3)
         {
-            // Not the host's stopping token: on shutdown the sockets stay routable until the drain is over, then
-            // RouterDrain closes them with 1001; an aborted connection ends this too.
-            if (negotiation.Version == CrankerProtocol.V3)
+            // v3 sockets live in per-domain pools (§3.4); v1 sockets ignore Domain (§1.5).
+            var pool = _table.GetOrAddV3(info.Domain, route);
+            using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow, headAcks: !noHeadAck) { Activity = activity, PongTimeout = _options.EffectivePongTimeout, MaxStreams = _options.MaxStreamsPerSocket, MaxMessage = _options.MaxConnectorMessageSize, MaxStrays = _options.MaxStrayMessages };
+            RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
+            var run = routerSocket.RunAsync(context.RequestAborted);
+            pool.Add(routerSocket);
+            try
             {
-                // v3 sockets live in per-domain pools (§3.4); v1 sockets ignore Domain (§1.5).
-                var pool = _table.GetOrAddV3(info.Domain, route);
-                using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow, headAcks: !noHeadAck) { Activity = activity, PongTimeout = _options.EffectivePongTimeout, MaxStreams = _options.MaxStreamsPerSocket, MaxMessage = _options.MaxConnectorMessageSize, MaxStrays = _options.MaxStrayMessages };
-                RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
-                var run = routerSocket.RunAsync(context.RequestAborted);
-                pool.Add(routerSocket);
-                try
-                {
-                    await run;
-                }
-                finally
-                {
-                    pool.Remove(routerSocket);
-                }
-            }
-            else
-            {
-                var pool = _table.GetOrAddV1(route);
-                using var routerSocket = new RouterSocketV1(socket, info, pool, _options, _time, _logger) { Activity = activity };
-                RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
-                var run = routerSocket.RunAsync(context.RequestAborted);
-                pool.Offer(routerSocket);
                 await run;
             }
-        }
-        finally
-        {
-            if (_socketsPerConnector.AddOrUpdate(key, 0, static (_, n) => n - 1) <= 0)
+            finally
             {
-                _socketsPerConnector.TryRemove(new KeyValuePair<(string, string), int>(key, 0));
+                pool.Remove(routerSocket);
             }
+        }
+        else
+        {
+            var pool = _table.GetOrAddV1(route);
+            using var routerSocket = new RouterSocketV1(socket, info, pool, _options, _time, _logger) { Activity = activity };
+            RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
+            var run = routerSocket.RunAsync(context.RequestAborted);
+            pool.Offer(routerSocket);
+            await run;
         }
     }
 

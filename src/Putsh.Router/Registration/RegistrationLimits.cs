@@ -33,21 +33,25 @@ internal sealed class RegistrationLimits(RouterOptions options, TimeProvider tim
         return bucket.TryTake(rate, rate * 4.0, time);
     }
 
-    /// <summary>Counts a socket in; the reason for a refusal when one of the limits is already reached.</summary>
-    public string? TryAdmit(string source, string route, string instance)
+    /// <summary>
+    /// Counts a socket in; the reason for a refusal when one of the limits is already reached. <paramref name="first"/>
+    /// says whether it is the connector instance's first socket for the route.
+    /// </summary>
+    public string? TryAdmit(string source, string route, string instance, out bool first)
     {
-        if (Take(_perSource, source, options.MaxSocketsPerSource) is false)
+        first = false;
+        if (Take(_perSource, source, options.MaxSocketsPerSource, out _) is false)
         {
             return $"this address already holds {options.MaxSocketsPerSource} connector sockets (MaxSocketsPerSource)";
         }
 
-        if (Take(_perRoute, route, options.MaxSocketsPerRoute) is false)
+        if (Take(_perRoute, route, options.MaxSocketsPerRoute, out _) is false)
         {
             Give(_perSource, source);
             return $"route '{route}' already has {options.MaxSocketsPerRoute} sockets (MaxSocketsPerRoute)";
         }
 
-        if (Take(_perConnector, (route, instance), options.MaxSocketsPerConnector) is false)
+        if (Take(_perConnector, (route, instance), options.MaxSocketsPerConnector, out first) is false)
         {
             Give(_perSource, source);
             Give(_perRoute, route);
@@ -65,10 +69,11 @@ internal sealed class RegistrationLimits(RouterOptions options, TimeProvider tim
         Give(_perConnector, (route, instance));
     }
 
-    private static bool Take<TKey>(ConcurrentDictionary<TKey, int> counts, TKey key, int? max)
+    private static bool Take<TKey>(ConcurrentDictionary<TKey, int> counts, TKey key, int? max, out bool first)
         where TKey : notnull
     {
         var n = counts.AddOrUpdate(key, 1, static (_, n) => n + 1);
+        first = n == 1;
         if (max is { } limit && n > limit)
         {
             Give(counts, key);

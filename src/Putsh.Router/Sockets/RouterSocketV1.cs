@@ -254,30 +254,10 @@ internal sealed class RouterSocketV1 : IDisposable
         {
             // We closed first (protocol error): give the peer a moment to read our close and answer, because an
             // abort now could reset the connection before our close frame is read.
-            await DrainUntilClosedAsync();
+            await WebSocketClose.DrainUntilClosedAsync(_socket, TimeSpan.FromSeconds(2), _time);
         }
 
         _socket.Abort();
-    }
-
-    private async Task DrainUntilClosedAsync()
-    {
-        var scratch = ArrayPool<byte>.Shared.Rent(1024);
-        try
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2), _time);
-            while ((await _socket.ReceiveAsync(scratch.AsMemory(), cts.Token)).MessageType != WebSocketMessageType.Close)
-            {
-            }
-        }
-        catch (Exception)
-        {
-            // Whatever the peer does now, the socket is finished.
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
     }
 
     private void OnIdleTimeout()

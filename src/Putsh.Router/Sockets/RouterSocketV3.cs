@@ -199,26 +199,17 @@ internal sealed class RouterSocketV3 : IDisposable
         if (violation is { } status)
         {
             RouterLog.ConnectorProtocolViolation(_logger, Connector.InstanceId, Connector.Route, Id, detail!);
-            var scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(1024);
             try
             {
                 await Sender.Gate.CloseAsync(status, status == WebSocketCloseStatus.MessageTooBig ? "Message too big" : "Protocol error", TimeSpan.FromSeconds(5), _time);
-
-                // Read on (discarding) until the connector answers the close, for at most 2 s: an abort straight away
-                // could reset the connection before our close frame is read, and the connector would not learn why.
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2), _time);
-                while ((await _socket.ReceiveAsync(scratch.AsMemory(), cts.Token)).MessageType != WebSocketMessageType.Close)
-                {
-                }
             }
             catch (Exception)
             {
-                // Gone already, or silent: aborted below either way.
+                // Gone already: aborted below either way.
             }
-            finally
-            {
-                System.Buffers.ArrayPool<byte>.Shared.Return(scratch);
-            }
+
+            // So that the connector reads our close, and learns why, before the abort below.
+            await WebSocketClose.DrainUntilClosedAsync(_socket, TimeSpan.FromSeconds(2), _time);
         }
 
         foreach (var (id, stream) in _streams)

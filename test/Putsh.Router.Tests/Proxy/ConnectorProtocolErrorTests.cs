@@ -15,23 +15,11 @@ namespace Putsh.Router.Tests.Proxy;
 /// </summary>
 public sealed class ConnectorProtocolErrorTests(ITestOutputHelper output)
 {
-    private static async Task<V3Message> NextAsync(FakeV3Connector connector, byte type)
-    {
-        while (true)
-        {
-            var frame = await connector.ReceiveFrameAsync();
-            if (frame.Type == type)
-            {
-                return frame;
-            }
-        }
-    }
-
     /// <summary>After the broken stream, the socket still carries a normal request.</summary>
     private static async Task ServesNextRequestAsync(TestRouter router, FakeV3Connector connector)
     {
         var call = router.Client.GetAsync("/svc/next");
-        var head = await NextAsync(connector, V3Bytes.Header);
+        var head = await connector.ReceiveFrameAsync(V3Bytes.Header);
         Assert.StartsWith("GET /svc/next ", head.Text, StringComparison.Ordinal);
         await connector.SendAsync(V3Bytes.HeaderMessage(head.Id, 0x04, "HTTP/1.1 200 OK\ncontent-length:4\n"));
         await connector.SendAsync(V3Bytes.DataMessage(head.Id, 0x01, "next"u8));
@@ -49,7 +37,7 @@ public sealed class ConnectorProtocolErrorTests(ITestOutputHelper output)
         await using var router = await TestRouter.StartAsync(output, o => o.MaxResponseHeadSize = 4096);
         await using var connector = await FakeV3Connector.ConnectAndWaitAsync(router, "svc");
         var call = router.Client.GetAsync("/svc/x");
-        var head = await NextAsync(connector, V3Bytes.Header);
+        var head = await connector.ReceiveFrameAsync(V3Bytes.Header);
 
         switch (what)
         {
@@ -77,7 +65,7 @@ public sealed class ConnectorProtocolErrorTests(ITestOutputHelper output)
 
         using var response = await call.DefaultTimeout();
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        var reset = await NextAsync(connector, V3Bytes.Rst);
+        var reset = await connector.ReceiveFrameAsync(V3Bytes.Rst);
         Assert.Equal(head.Id, reset.Id);
         await ServesNextRequestAsync(router, connector);
     }
@@ -90,7 +78,7 @@ public sealed class ConnectorProtocolErrorTests(ITestOutputHelper output)
         await using var router = await TestRouter.StartAsync(output);
         await using var connector = await FakeV3Connector.ConnectAndWaitAsync(router, "svc");
         var call = router.Client.GetAsync("/svc/x", HttpCompletionOption.ResponseHeadersRead);
-        var head = await NextAsync(connector, V3Bytes.Header);
+        var head = await connector.ReceiveFrameAsync(V3Bytes.Header);
 
         // Kestrel holds back the head of a response with a content-length until body bytes come, so both go first.
         await connector.SendAsync(V3Bytes.HeaderMessage(head.Id, 0x04, "HTTP/1.1 200 OK\ncontent-length:5\n"));
@@ -100,7 +88,7 @@ public sealed class ConnectorProtocolErrorTests(ITestOutputHelper output)
         await connector.SendAsync(V3Bytes.DataMessage(head.Id, 0x01, how == "longer" ? "lo, world"u8 : ""u8));
 
         await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsByteArrayAsync()).DefaultTimeout();
-        Assert.Equal(head.Id, (await NextAsync(connector, V3Bytes.Rst)).Id);
+        Assert.Equal(head.Id, (await connector.ReceiveFrameAsync(V3Bytes.Rst)).Id);
         await ServesNextRequestAsync(router, connector);
     }
 

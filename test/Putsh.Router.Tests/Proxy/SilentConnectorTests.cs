@@ -21,18 +21,6 @@ public sealed class SilentConnectorTests(ITestOutputHelper output)
         o.PongTimeout = TimeSpan.FromSeconds(15);
     }
 
-    private static async Task<V3Message> NextAsync(FakeV3Connector connector, byte type)
-    {
-        while (true)
-        {
-            var frame = await connector.ReceiveFrameAsync();
-            if (frame.Type == type)
-            {
-                return frame;
-            }
-        }
-    }
-
     [Fact]
     public async Task V3_requests_pass_over_a_socket_whose_connector_has_been_silent_past_the_pong_timeout()
     {
@@ -46,7 +34,7 @@ public sealed class SilentConnectorTests(ITestOutputHelper output)
         for (var i = 0; i < 4; i++)
         {
             var call = router.Client.GetAsync($"/svc/{i}");
-            var head = await NextAsync(alive, V3Bytes.Header);
+            var head = await alive.ReceiveFrameAsync(V3Bytes.Header);
             Assert.StartsWith($"GET /svc/{i} ", head.Text, StringComparison.Ordinal);
             await alive.SendAsync(V3Bytes.HeaderMessage(head.Id, 0x04, "HTTP/1.1 200 OK\ncontent-length:2\n"));
             await alive.SendAsync(V3Bytes.DataMessage(head.Id, 0x01, "ok"u8));
@@ -100,12 +88,12 @@ public sealed class SilentConnectorTests(ITestOutputHelper output)
         await using var router = await TestRouter.StartAsync(output, o => { Quiet(o); o.PongTimeout = TimeSpan.FromHours(1); o.ResponseHeadTimeout = TimeSpan.FromSeconds(5); }, time: time);
         await using var connector = await FakeV3Connector.ConnectAndWaitAsync(router, "svc");
         var call = router.Client.GetAsync("/svc/slow");
-        var head = await NextAsync(connector, V3Bytes.Header);
+        var head = await connector.ReceiveFrameAsync(V3Bytes.Header);
 
         time.Advance(TimeSpan.FromSeconds(5));
         using var response = await call.DefaultTimeout();
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
-        Assert.Equal(head.Id, (await NextAsync(connector, V3Bytes.Rst)).Id);
+        Assert.Equal(head.Id, (await connector.ReceiveFrameAsync(V3Bytes.Rst)).Id);
     }
 
     [Fact]

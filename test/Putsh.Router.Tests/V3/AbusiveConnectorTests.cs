@@ -14,22 +14,10 @@ namespace Putsh.Router.Tests.V3;
 [Collection(nameof(ResourceCountingCollection))]
 public sealed class AbusiveConnectorTests(ITestOutputHelper output)
 {
-    private static async Task<V3Message> NextAsync(FakeV3Connector connector, byte type)
-    {
-        while (true)
-        {
-            var frame = await connector.ReceiveFrameAsync();
-            if (frame.Type == type)
-            {
-                return frame;
-            }
-        }
-    }
-
     private static async Task AnswerAsync(TestRouter router, FakeV3Connector connector, string path)
     {
         var call = router.Client.GetAsync(path);
-        var head = await NextAsync(connector, V3Bytes.Header);
+        var head = await connector.ReceiveFrameAsync(V3Bytes.Header);
         await connector.SendAsync(V3Bytes.HeaderMessage(head.Id, 0x04, "HTTP/1.1 200 OK\ncontent-length:2\n"));
         await connector.SendAsync(V3Bytes.DataMessage(head.Id, 0x01, "ok"u8));
         using var response = await call.DefaultTimeout();
@@ -43,8 +31,8 @@ public sealed class AbusiveConnectorTests(ITestOutputHelper output)
         await using var connector = await FakeV3Connector.ConnectAndWaitAsync(router, "svc");
         var first = router.Client.GetAsync("/svc/1");
         var second = router.Client.GetAsync("/svc/2");
-        var a = await NextAsync(connector, V3Bytes.Header);
-        var b = await NextAsync(connector, V3Bytes.Header);
+        var a = await connector.ReceiveFrameAsync(V3Bytes.Header);
+        var b = await connector.ReceiveFrameAsync(V3Bytes.Header);
 
         using (var third = await router.Client.GetAsync("/svc/3").DefaultTimeout())
         {
@@ -73,7 +61,7 @@ public sealed class AbusiveConnectorTests(ITestOutputHelper output)
         });
         await using var bad = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", instanceId: "bad");
         var call = router.Client.GetAsync("/svc/x");
-        var head = await NextAsync(bad, V3Bytes.Header);
+        var head = await bad.ReceiveFrameAsync(V3Bytes.Header);
         await using var good = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", instanceId: "good");
 
         if (what == "message too big")

@@ -125,6 +125,19 @@ internal sealed class FakeV3Connector : IAsyncDisposable
         return V3Message.Parse(bytes);
     }
 
+    /// <summary>The next message of <paramref name="type"/>, passing over others (acknowledgements, say).</summary>
+    public async Task<V3Message> ReceiveFrameAsync(byte type)
+    {
+        while (true)
+        {
+            var frame = await ReceiveFrameAsync();
+            if (frame.Type == type)
+            {
+                return frame;
+            }
+        }
+    }
+
     /// <summary>The next message must be exactly <paramref name="expected"/> (compared as hex for a readable failure).</summary>
     public async Task ExpectAsync(byte[] expected)
     {
