@@ -31,6 +31,24 @@ public sealed class ListenerLimitTests(ITestOutputHelper output)
         return client;
     }
 
+    /// <summary>
+    /// Connects to a listener that is full and returns what it sent before ending the connection. The server may end it
+    /// so soon that the connect itself already sees the reset: that is ended too, with nothing sent.
+    /// </summary>
+    private static async Task<string> RefusedAsync(Uri uri, ReadOnlyMemory<byte> request)
+    {
+        try
+        {
+            using var client = await ConnectAsync(uri);
+            await client.GetStream().WriteAsync(request).AsTask().DefaultTimeout();
+            return await ReadToEndAsync(client);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException)
+        {
+            return "";
+        }
+    }
+
     /// <summary>Reads until the server ends the connection; what it sent before that.</summary>
     private static async Task<string> ReadToEndAsync(TcpClient client)
     {
@@ -138,9 +156,7 @@ public sealed class ListenerLimitTests(ITestOutputHelper output)
         using var idle2 = await ConnectAsync(router.ClientUri);
         Assert.Equal("ok", await router.Client.GetStringAsync("/ok/third").DefaultTimeout()); // the third connection
 
-        using var fourth = await ConnectAsync(router.ClientUri);
-        await fourth.GetStream().WriteAsync("GET /ok/fourth HTTP/1.1\r\nHost: a\r\n\r\n"u8.ToArray()).AsTask().DefaultTimeout();
-        Assert.Equal("", await ReadToEndAsync(fourth));
+        Assert.Equal("", await RefusedAsync(router.ClientUri, "GET /ok/fourth HTTP/1.1\r\nHost: a\r\n\r\n"u8.ToArray()));
 
         // The connection already open goes on being served.
         Assert.Equal("ok", await router.Client.GetStringAsync("/ok/again").DefaultTimeout());
@@ -195,8 +211,7 @@ public sealed class ListenerLimitTests(ITestOutputHelper output)
         var reading1 = ReadToEndAsync(pending1);
         var reading2 = ReadToEndAsync(pending2);
 
-        using var third = await ConnectAsync(router.RegisterUri);
-        Assert.Equal("", await ReadToEndAsync(third)); // over the limit: closed at once
+        Assert.Equal("", await RefusedAsync(router.RegisterUri, ReadOnlyMemory<byte>.Empty)); // over the limit: closed at once
 
         time.Advance(TimeSpan.FromSeconds(10)); // the two that never sent a handshake are closed
         Assert.Equal("", await reading1);
