@@ -3,6 +3,8 @@
 #
 #   bench/run.sh [ROUNDS] [SUT...]      ROUNDS defaults to 3; SUTs default to all four:
 #                                       direct nginx2 putsh-v1 putsh-v3
+#                                       (also known, not run by default: putsh-v3-noack, cranker_3.0 with
+#                                       --acknowledge-heads false, to measure what head acknowledgements cost)
 #
 # Every SUT runs once per round, in the same order each round (A B C D A B C D ...).
 # The summary (medians per SUT, ratio to nginx2 from the same rounds) is printed and
@@ -33,11 +35,12 @@ REPO="$(cd "$BENCH/.." && pwd)"
 source "$BENCH/lib.sh"
 
 ALL_SUTS=(direct nginx2 putsh-v1 putsh-v3)
+KNOWN_SUTS=("${ALL_SUTS[@]}" putsh-v3-noack)
 ROUNDS=3
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then ROUNDS=$1; shift; fi
 (( ROUNDS >= 1 )) || fail "ROUNDS must be at least 1"
 SUTS=("$@"); (( ${#SUTS[@]} )) || SUTS=("${ALL_SUTS[@]}")
-for s in "${SUTS[@]}"; do [[ " ${ALL_SUTS[*]} " == *" $s "* ]] || fail "unknown SUT '$s' (known: ${ALL_SUTS[*]})"; done
+for s in "${SUTS[@]}"; do [[ " ${KNOWN_SUTS[*]} " == *" $s "* ]] || fail "unknown SUT '$s' (known: ${KNOWN_SUTS[*]})"; done
 
 DURATION=${DURATION:-10}; WARMUP=${WARMUP:-3}; CONNS=${CONNS:-64}
 SERVER_CPU=${SERVER_CPU:-0}; LOAD_CPU=${LOAD_CPU:-1}; LAT_CPU=${LAT_CPU:-$LOAD_CPU}
@@ -129,9 +132,10 @@ sut_start() {
       SUT_ROOTS+=("$LAUNCHED")
       ready_port "$P_HOP_IN" 10; ready_port "$P_HOP_OUT" 10
       URL="http://127.0.0.1:$P_HOP_OUT" ;;
-    putsh-v1|putsh-v3)
+    putsh-v1|putsh-v3|putsh-v3-noack)
       local proto=cranker_3.0; [[ $1 == putsh-v1 ]] && proto=cranker_1.0
       local extra=(); [[ -n $PUTSH_SOCKETS ]] && extra=(--sockets "$PUTSH_SOCKETS")
+      [[ $1 == putsh-v3-noack ]] && extra+=(--acknowledge-heads false)
       ports_must_be_free "$P_ROUTER" "$P_REGISTER"
       launch router "$SERVER_CPU" "${PUTSH[@]}" router \
         --listen "http://127.0.0.1:$P_ROUTER" --register "http://127.0.0.1:$P_REGISTER" --log-level Warning

@@ -106,11 +106,19 @@ public sealed class ConnectorOptions
     /// The per-stream flow-control window offered to cranker_3.0 routers, in bytes (the putsh <c>flow-window</c>
     /// extension, docs/behaviour.md). A putsh router answers with the window it accepts, and both sides then use it in
     /// place of §5.6's 64 KiB: fewer acknowledgement round trips per transfer, and up to this many bytes per stream
-    /// waiting in the connector for a slow backend. The <c>no-head-ack</c> extension is offered with it (HEADER messages
-    /// neither acknowledged nor counted where the router accepts). Other routers ignore the offer. 0 or 65536 offers
-    /// nothing. Default 1 MiB; at most 16 MiB.
+    /// waiting in the connector for a slow backend. Other routers ignore the offer. 0 or 65536 offers nothing (and so
+    /// no <c>no-head-ack</c> either). Default 1 MiB; at most 16 MiB.
     /// </summary>
     public int FlowWindow { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Acknowledge each cranker_3.0 request head on receipt, before anything acts on it (§5.3, §5.6). A router then knows
+    /// that a head never acknowledged was never taken, and sends such a request (if idempotent and without a body) to
+    /// another connector when this one dies or is killed with the head unread. False offers the putsh
+    /// <c>no-head-ack</c> extension beside <see cref="FlowWindow"/>: one message fewer per request, but a request in
+    /// that window is answered 502 instead of being retried. Default true.
+    /// </summary>
+    public bool AcknowledgeHeads { get; set; } = true;
 
     /// <summary>Checks every option; throws <see cref="ArgumentException"/> naming the first one that is wrong.</summary>
     public void Validate()

@@ -93,17 +93,42 @@ public sealed class ListenerLimitTests(ITestOutputHelper output)
             big.Headers.Add("x-big", new string('b', 5000));
             using var response = await router.Client.SendAsync(big).DefaultTimeout();
             Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, response.StatusCode);
+            // A short body that names the limit.
+            var reason = await response.Content.ReadAsStringAsync().DefaultTimeout();
+            Assert.Matches(@"^Request Header Fields Too Large: \d+ bytes of header fields, at most 4096 accepted\.\n$", reason);
         }
 
         using (var many = new HttpRequestMessage(HttpMethod.Get, "/ok/many"))
         {
-            for (var i = 0; i < 20; i++)
+            for (var i = 0; i < 15; i++)
             {
                 many.Headers.Add($"x-h{i}", "v");
             }
 
             using var response = await router.Client.SendAsync(many).DefaultTimeout();
             Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, response.StatusCode);
+            Assert.Matches(@"^Request Header Fields Too Large: \d+ header fields, at most 10 accepted\.\n$", await response.Content.ReadAsStringAsync().DefaultTimeout());
+        }
+
+        // Past twice the limit Kestrel stops reading and refuses it itself, still with 431.
+        using (var huge = new HttpRequestMessage(HttpMethod.Get, "/ok/huge"))
+        {
+            huge.Headers.Add("x-huge", new string('h', 9000));
+            using var response = await router.Client.SendAsync(huge).DefaultTimeout();
+            Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, response.StatusCode);
+        }
+
+        // Just inside both limits: served.
+        using (var fits = new HttpRequestMessage(HttpMethod.Get, "/ok/fits"))
+        {
+            fits.Headers.Add("x-fits", new string('f', 3000));
+            for (var i = 0; i < 5; i++)
+            {
+                fits.Headers.Add($"x-h{i}", "v");
+            }
+
+            using var response = await router.Client.SendAsync(fits).DefaultTimeout();
+            Assert.Equal("ok", await response.Content.ReadAsStringAsync().DefaultTimeout());
         }
 
         Assert.Equal("ok", await router.Client.GetStringAsync("/ok/normal").DefaultTimeout());

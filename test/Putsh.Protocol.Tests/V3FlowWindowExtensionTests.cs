@@ -44,13 +44,23 @@ public sealed class V3FlowWindowExtensionTests
     }
 
     [Theory]
-    [InlineData(false, 0, false, null)]
-    [InlineData(true, 0, true, "websocket")] // no-head-ack only beside a flow-window
-    [InlineData(false, 262144, false, "flow-window=262144")]
-    [InlineData(false, 262144, true, "flow-window=262144, no-head-ack")]
-    [InlineData(true, 1048576, true, "websocket, flow-window=1048576, no-head-ack")]
-    public void The_extensions_value_names_what_is_offered_or_agreed(bool webSocket, int window, bool noHeadAck, string? expected) =>
-        Assert.Equal(expected, WsFrame.ExtensionsValue(webSocket, window, noHeadAck));
+    [InlineData(false, 0, 3 /* Both */, null)]
+    [InlineData(true, 0, 0 /* None */, "websocket")] // no-head-ack only beside a flow-window
+    [InlineData(false, 262144, 3 /* Both */, "flow-window=262144")]
+    [InlineData(false, 262144, 0 /* None */, "flow-window=262144, no-head-ack")]
+    [InlineData(false, 262144, 1 /* Request */, "flow-window=262144, no-response-head-ack")]
+    [InlineData(true, 1048576, 0 /* None */, "websocket, flow-window=1048576, no-head-ack")]
+    public void The_extensions_value_names_what_is_offered_or_agreed(bool webSocket, int window, int acks, string? expected) =>
+        Assert.Equal(expected, WsFrame.ExtensionsValue(webSocket, window, (HeadAcks)acks));
+
+    [Theory]
+    [InlineData("flow-window=262144", 262144, 3 /* Both */)]
+    [InlineData("flow-window=262144, no-head-ack", 262144, 0 /* None */)]
+    [InlineData("flow-window=262144, no-response-head-ack", 262144, 1 /* Request */)]
+    [InlineData("websocket, no-head-ack", 0, 3 /* Both */)] // without a window, §5.3 exactly
+    [InlineData("flow-window=262144, no-head-ack, no-response-head-ack", 262144, 0 /* None */)]
+    public void Head_acknowledgements_follow_what_was_named(string value, int window, int expected) =>
+        Assert.Equal((HeadAcks)expected, FlowWindowExtension.ParseHeadAcks([value], window));
 
     [Fact]
     public void Head_bytes_count_against_the_window_unless_heads_are_not_acknowledged()

@@ -56,7 +56,8 @@ internal static class ConnectorCommand
             S("--client-key", "ClientKey", SettingKind.Text, "none", "PEM private key of --client-cert", (t, v, _) => t.ClientKeyFile = v[0]),
             S("--preserve-host", "PreserveHost", SettingKind.Flag, "true", "send the client's Host header to the backend", (t, v, s) => t.PreserveHost = s.Bool(v[0])),
             S("--websockets", "WebSockets", SettingKind.Flag, "true", "carry client WebSockets to the backend where the router agrees (putsh extension, cranker_3.0)", (t, v, s) => t.WebSockets = s.Bool(v[0])),
-            S("--flow-window", "FlowWindow", SettingKind.Text, "1048576", "per-stream flow-control window in bytes offered to putsh routers, with no-head-ack (putsh extensions, cranker_3.0); 0 keeps Cranker's 64 KiB and head acknowledgements", (t, v, s) => t.FlowWindow = s.Int(v[0], 0, 16 * 1024 * 1024)),
+            S("--flow-window", "FlowWindow", SettingKind.Text, "1048576", "per-stream flow-control window in bytes offered to putsh routers (putsh extension, cranker_3.0); 0 keeps Cranker's 64 KiB", (t, v, s) => t.FlowWindow = s.Int(v[0], 0, 16 * 1024 * 1024)),
+            S("--acknowledge-heads", "AcknowledgeHeads", SettingKind.Flag, "true", "acknowledge each request head on receipt, so a router can retry elsewhere what a killed connector never took; false offers no-head-ack beside --flow-window (one message fewer per request)", (t, v, s) => t.AcknowledgeHeads = s.Bool(v[0])),
             S("--body-buffer", "BodyBufferSize", SettingKind.Text, "65536", "bytes read from the backend at a time, and so the largest body message sent to a router (1024-65536)", (t, v, s) => t.BodyBufferSize = s.Int(v[0], 1024, 65536)),
         ];
     }

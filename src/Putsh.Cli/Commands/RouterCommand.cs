@@ -85,8 +85,8 @@ internal static class RouterCommand
             S("--max-request-body", "MaxRequestBody", SettingKind.Text, "unlimited", "largest request body accepted, in bytes", (t, v, s) => t.Options.MaxRequestBodySize = v[0] == "unlimited" ? null : s.Long(v[0], 0)),
             S("--max-response-head", "MaxResponseHead", SettingKind.Text, "65536", "largest response head accepted from a connector, in characters (1024-1048576); past it the client gets 502", (t, v, s) => t.Options.MaxResponseHeadSize = s.Int(v[0], 1024, 1024 * 1024)),
             S("--max-client-connections", "MaxClientConnections", SettingKind.Text, "10000", "client connections open at once on each --listen address; more are closed at once ('unlimited' for none)", (t, v, s) => t.Limits.MaxClientConnections = v[0] == "unlimited" ? null : s.Int(v[0], 1, int.MaxValue)),
-            S("--max-request-head", "MaxRequestHead", SettingKind.Text, "32768", "largest request head (all header lines) in bytes; larger gets 431", (t, v, s) => t.Limits.MaxRequestHeadSize = s.Int(v[0], 1024, 1024 * 1024)),
-            S("--max-request-headers", "MaxRequestHeaders", SettingKind.Text, "100", "most header fields in a request; more gets 431", (t, v, s) => t.Limits.MaxRequestHeaders = s.Int(v[0], 1, 10_000)),
+            S("--max-request-head", "MaxRequestHead", SettingKind.Text, "32768", "largest request head (all header lines) in bytes; larger gets 431 with a one-line reason (Kestrel itself refuses heads past twice this, without one)", (t, v, s) => t.Limits.MaxRequestHeadSize = s.Int(v[0], 1024, 1024 * 1024)),
+            S("--max-request-headers", "MaxRequestHeaders", SettingKind.Text, "100", "most header fields in a request; more gets 431 with a one-line reason (Kestrel itself refuses past twice this)", (t, v, s) => t.Limits.MaxRequestHeaders = s.Int(v[0], 1, 10_000)),
             S("--request-headers-timeout", "RequestHeadersTimeout", SettingKind.Text, "10s", "time allowed to receive a request's head (slow-loris); the connection is closed after it", (t, v, s) => t.Limits.RequestHeadersTimeout = s.Duration(v[0])),
             S("--min-request-body-rate", "MinRequestBodyRate", SettingKind.Text, "240", "slowest request body accepted, in bytes per second after a 5 s grace; slower uploads are ended (0 for no minimum)", (t, v, s) => t.Limits.MinRequestBodyRate = s.Int(v[0], 0, int.MaxValue)),
             S("--min-response-rate", "MinResponseRate", SettingKind.Text, "240", "slowest a client may read its response, in bytes per second after a 5 s grace; a client that reads slower, or stops, is disconnected (0 for no minimum)", (t, v, s) => t.Limits.MinResponseRate = s.Int(v[0], 0, int.MaxValue)),
@@ -236,6 +236,7 @@ internal static class RouterCommand
 
         var app = builder.Build();
         listeners = bound;
+        app.UseRequestHeadLimit(settings.Limits.MaxRequestHeadSize, settings.Limits.MaxRequestHeaders);
         app.MapWhen(
             c => ListenerRoleFeature.Of(c) == ListenerRole.Admin,
             b => b.UsePutshHealth());

@@ -11,10 +11,10 @@ internal sealed class ListenerLimitSettings
     /// <summary>Client connections open at once on each client listener; null: no limit.</summary>
     public int? MaxClientConnections { get; set; } = 10_000;
 
-    /// <summary>Largest request head, in bytes (Kestrel's <see cref="KestrelServerLimits.MaxRequestHeadersTotalSize"/>).</summary>
+    /// <summary>Largest request head, in bytes of header lines; larger gets 431 with a reason (<see cref="RequestHeadLimit"/>).</summary>
     public int MaxRequestHeadSize { get; set; } = 32 * 1024;
 
-    /// <summary>Most header fields in a request (Kestrel's <see cref="KestrelServerLimits.MaxRequestHeaderCount"/>).</summary>
+    /// <summary>Most header fields in a request; more gets 431 with a reason (<see cref="RequestHeadLimit"/>).</summary>
     public int MaxRequestHeaders { get; set; } = 100;
 
     /// <summary>Time allowed to receive a request head (Kestrel's <see cref="KestrelServerLimits.RequestHeadersTimeout"/>).</summary>
@@ -34,8 +34,7 @@ internal sealed class ListenerLimitSettings
 
     public void ApplyTo(KestrelServerLimits limits)
     {
-        limits.MaxRequestHeadersTotalSize = MaxRequestHeadSize;
-        limits.MaxRequestHeaderCount = MaxRequestHeaders;
+        RequestHeadLimit.ApplyBackstop(limits, MaxRequestHeadSize, MaxRequestHeaders);
         limits.RequestHeadersTimeout = RequestHeadersTimeout;
         limits.MinRequestBodyDataRate = MinRequestBodyRate == 0 ? null : new MinDataRate(MinRequestBodyRate, TimeSpan.FromSeconds(5));
         limits.MinResponseDataRate = MinResponseRate == 0 ? null : new MinDataRate(MinResponseRate, TimeSpan.FromSeconds(5));

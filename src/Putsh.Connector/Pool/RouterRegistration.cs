@@ -135,7 +135,7 @@ internal sealed class RouterRegistration : IDisposable
             var offersV3 = _options.Protocols.Any(p => CrankerProtocol.Normalize(p) == CrankerProtocol.V3);
             var offerWebSockets = _options.WebSockets && offersV3;
             var offerWindow = offersV3 && _options.FlowWindow > V3Frame.HighWatermark;
-            if (WsFrame.ExtensionsValue(offerWebSockets, offerWindow ? _options.FlowWindow : 0, noHeadAck: true) is { } offer)
+            if (WsFrame.ExtensionsValue(offerWebSockets, offerWindow ? _options.FlowWindow : 0, _options.AcknowledgeHeads ? HeadAcks.Request : HeadAcks.None) is { } offer)
             {
                 ws.Options.SetRequestHeader(WsFrame.ExtensionsHeaderName, offer);
             }
@@ -159,7 +159,7 @@ internal sealed class RouterRegistration : IDisposable
 
             var webSockets = offerWebSockets && WsFrame.Names(extensions, WsFrame.WebSocketExtension);
             var flowWindow = offerWindow ? Math.Min(FlowWindowExtension.Parse(extensions), _options.FlowWindow) : 0;
-            var headAcks = !(flowWindow > 0 && WsFrame.Names(extensions, FlowWindowExtension.NoHeadAck));
+            var headAcks = FlowWindowExtension.ParseHeadAcks(extensions, flowWindow);
             ws.HttpResponseHeaders = null;
             var hadFailures = Interlocked.Exchange(ref _failures, 0) > 0;
             LastError = null;

@@ -29,7 +29,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
     private readonly bool _webSockets;
 
-    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, bool webSockets = false, int flowWindow = 0, bool headAcks = true)
+    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, bool webSockets = false, int flowWindow = 0, HeadAcks headAcks = HeadAcks.Both)
     {
         HeadAcks = headAcks;
         _webSockets = webSockets;
@@ -54,8 +54,8 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
     /// <summary>Each stream's flow-control window: 64 KiB (§5.6), or what the <c>flow-window</c> extension agreed.</summary>
     public int FlowWindow { get; }
 
-    /// <summary>HEADER messages are acknowledged and counted (§5.3, §5.6): false once this connector and the router agreed <c>no-head-ack</c>.</summary>
-    public bool HeadAcks { get; }
+    /// <summary>Which HEADER messages are acknowledged and counted (§5.3, §5.6): fewer once this connector and the router agreed <c>no-head-ack</c> or <c>no-response-head-ack</c>.</summary>
+    public HeadAcks HeadAcks { get; }
 
     public bool WasConsumed => false;
 
@@ -136,9 +136,10 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 }
 
                 // A HEADER for an unknown id opens a stream (§5.2); it is acknowledged on receipt (§5.6) unless
-                // no-head-ack was agreed.
+                // no-head-ack was agreed. The acknowledgement is sent before anything acts on the head, so a router
+                // that never saw it knows the request was never taken.
                 var stream = _streams.GetOrAdd(id, static (i, s) => new TargetStream(s, i), this);
-                if (HeadAcks)
+                if ((HeadAcks & HeadAcks.Request) != 0)
                 {
                     await Sender.SendWindowUpdateAsync(id, payload.Length, CancellationToken.None).ConfigureAwait(false);
                 }
@@ -264,7 +265,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
         public int Id { get; } = id;
 
-        public FlowWindow Window { get; } = new(owner.FlowWindow, owner.HeadAcks);
+        public FlowWindow Window { get; } = new(owner.FlowWindow, (owner.HeadAcks & HeadAcks.Response) != 0);
 
         /// <summary>Adds a HEADER piece; returns the whole head at END_HEADER, else null.</summary>
         public string? AppendHead(string text, byte flags)

@@ -20,6 +20,32 @@ internal static class FlowWindowExtension
     /// </summary>
     public const string NoHeadAck = "no-head-ack";
 
+    /// <summary>
+    /// Like <see cref="NoHeadAck"/> for the connector's response heads only: the router does not acknowledge them and
+    /// the connector does not count them, while request heads are acknowledged on receipt as §5.3 says, so that the
+    /// router can tell a request the connector never took. One message fewer per request instead of two.
+    /// </summary>
+    public const string NoResponseHeadAck = "no-response-head-ack";
+
+    /// <summary>
+    /// Which heads are acknowledged on a socket whose peers agreed <paramref name="window"/> (0: none agreed, so
+    /// §5.3's acknowledgements both ways), given the <c>Putsh-Extensions</c> values offered or answered.
+    /// </summary>
+    public static HeadAcks ParseHeadAcks(IEnumerable<string?> values, int window)
+    {
+        if (window <= 0)
+        {
+            return HeadAcks.Both;
+        }
+
+        if (WsFrame.Names(values, NoHeadAck))
+        {
+            return HeadAcks.None;
+        }
+
+        return WsFrame.Names(values, NoResponseHeadAck) ? HeadAcks.Request : HeadAcks.Both;
+    }
+
     /// <summary>The largest window either side agrees to: 16 MiB.</summary>
     public const int Max = 16 * 1024 * 1024;
 
@@ -64,4 +90,21 @@ internal static class FlowWindowExtension
         var window = Math.Min(offered, Math.Min(limit, Max));
         return window > V3Frame.HighWatermark ? window : 0;
     }
+}
+
+/// <summary>Which HEADER messages a cranker_3.0 socket's peers acknowledge on receipt and count against stream windows.</summary>
+[Flags]
+internal enum HeadAcks
+{
+    /// <summary><c>no-head-ack</c>: neither.</summary>
+    None = 0,
+
+    /// <summary>The router's request heads, acknowledged by the connector.</summary>
+    Request = 1,
+
+    /// <summary>The connector's response heads, acknowledged by the router.</summary>
+    Response = 2,
+
+    /// <summary>§5.3 and §5.6 as written: every head, both ways.</summary>
+    Both = Request | Response,
 }

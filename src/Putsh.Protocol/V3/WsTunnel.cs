@@ -19,19 +19,21 @@ internal static class WsFrame
 
     /// <summary>
     /// The <c>Putsh-Extensions</c> value naming the <c>websocket</c> extension, a <c>flow-window</c> (when above 0)
-    /// and <c>no-head-ack</c> (only with a flow-window), as a connector offers them and a router answers; null when
-    /// there is nothing to name.
+    /// and, only with a flow-window, <c>no-head-ack</c> or <c>no-response-head-ack</c> for heads that go
+    /// unacknowledged, as a connector offers them and a router answers; null when there is nothing to name.
     /// </summary>
-    public static string? ExtensionsValue(bool webSocket, int flowWindow, bool noHeadAck = false)
+    public static string? ExtensionsValue(bool webSocket, int flowWindow, HeadAcks headAcks = HeadAcks.Both)
     {
         var value = webSocket ? WebSocketExtension : null;
         if (flowWindow > 0)
         {
             value = value is null ? FlowWindowExtension.Token(flowWindow) : value + ", " + FlowWindowExtension.Token(flowWindow);
-            if (noHeadAck)
+            value += headAcks switch
             {
-                value += ", " + FlowWindowExtension.NoHeadAck;
-            }
+                HeadAcks.None => ", " + FlowWindowExtension.NoHeadAck,
+                HeadAcks.Request => ", " + FlowWindowExtension.NoResponseHeadAck,
+                _ => "",
+            };
         }
 
         return value;

@@ -19,7 +19,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     private readonly long _maxQueuedBytes = FlowWindow.OverrunLimit(socket.FlowWindow);
 
     private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = true });
-    private readonly FlowWindow _window = new(socket.FlowWindow, socket.HeadAcks);
+    private readonly FlowWindow _window = new(socket.FlowWindow, (socket.HeadAcks & HeadAcks.Request) != 0);
     private readonly AckBatcher _acks = new(socket.FlowWindow);
     private V3HeadBuffer? _head;
     private long _queued;
@@ -113,7 +113,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                 return ExchangeResult.Unsent;
             }
 
-            if (end == SocketEnd.SocketLost && socket.HeadAcks)
+            if (end == SocketEnd.SocketLost && (socket.HeadAcks & HeadAcks.Request) != 0)
             {
                 // Where heads are acknowledged on receipt (§5.3, §5.6), before the connector acts on them, a head never
                 // acknowledged was never received: the connector died (or its path broke) with our head unread.

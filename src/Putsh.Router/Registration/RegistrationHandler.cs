@@ -111,8 +111,8 @@ internal sealed class RegistrationHandler
         var flowWindow = negotiation.Version == CrankerProtocol.V3
             ? FlowWindowExtension.Agree(FlowWindowExtension.Parse(offered), _options.MaxFlowWindow)
             : 0;
-        var noHeadAck = flowWindow > 0 && WsFrame.Names(offered, FlowWindowExtension.NoHeadAck);
-        if (WsFrame.ExtensionsValue(webSockets, flowWindow, noHeadAck) is { } answer)
+        var headAcks = FlowWindowExtension.ParseHeadAcks(offered, flowWindow);
+        if (WsFrame.ExtensionsValue(webSockets, flowWindow, headAcks) is { } answer)
         {
             context.Response.Headers[WsFrame.ExtensionsHeaderName] = answer;
         }
@@ -132,7 +132,7 @@ internal sealed class RegistrationHandler
 
         try
         {
-            await AcceptAsync(context, negotiation, route, domain, admitted, componentName, remote, webSockets, flowWindow, noHeadAck, first);
+            await AcceptAsync(context, negotiation, route, domain, admitted, componentName, remote, webSockets, flowWindow, headAcks, first);
         }
         finally
         {
@@ -140,7 +140,7 @@ internal sealed class RegistrationHandler
         }
     }
 
-    private async Task AcceptAsync(HttpContext context, NegotiationResult negotiation, string route, string domain, string instanceId, string? componentName, string remote, bool webSockets, int flowWindow, bool noHeadAck, bool firstSocket)
+    private async Task AcceptAsync(HttpContext context, NegotiationResult negotiation, string route, string domain, string instanceId, string? componentName, string remote, bool webSockets, int flowWindow, HeadAcks headAcks, bool firstSocket)
     {
         // On a listener shared with clients, this connection is a connector's from now on, not a client's to wait for.
         context.Features.Get<TrackedClientConnection>()?.Release();
@@ -168,7 +168,7 @@ internal sealed class RegistrationHandler
         {
             // v3 sockets live in per-domain pools (§3.4); v1 sockets ignore Domain (§1.5).
             var pool = _table.GetOrAddV3(info.Domain, route);
-            using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow, headAcks: !noHeadAck) { Activity = activity, PongTimeout = _options.EffectivePongTimeout, MaxStreams = _options.MaxStreamsPerSocket, MaxMessage = _options.MaxConnectorMessageSize, MaxStrays = _options.MaxStrayMessages };
+            using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow, headAcks) { Activity = activity, PongTimeout = _options.EffectivePongTimeout, MaxStreams = _options.MaxStreamsPerSocket, MaxMessage = _options.MaxConnectorMessageSize, MaxStrays = _options.MaxStrayMessages };
             RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
             var run = routerSocket.RunAsync(context.RequestAborted);
             pool.Add(routerSocket);

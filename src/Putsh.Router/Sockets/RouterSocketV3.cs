@@ -22,7 +22,7 @@ internal sealed class RouterSocketV3 : IDisposable
     private volatile bool _closed;
     private int _strayAllowance = 256;
 
-    public RouterSocketV3(WebSocket socket, ConnectorInfo connector, TimeProvider time, ILogger logger, bool webSockets = false, int flowWindow = 0, bool headAcks = true)
+    public RouterSocketV3(WebSocket socket, ConnectorInfo connector, TimeProvider time, ILogger logger, bool webSockets = false, int flowWindow = 0, HeadAcks headAcks = HeadAcks.Both)
     {
         HeadAcks = headAcks;
         SupportsWebSockets = webSockets;
@@ -57,8 +57,8 @@ internal sealed class RouterSocketV3 : IDisposable
     /// <summary>Each stream's flow-control window: 64 KiB (§5.6), or what the <c>flow-window</c> extension agreed.</summary>
     public int FlowWindow { get; }
 
-    /// <summary>HEADER messages are acknowledged and counted (§5.3, §5.6): false once the connector and this router agreed <c>no-head-ack</c>.</summary>
-    public bool HeadAcks { get; }
+    /// <summary>Which HEADER messages are acknowledged and counted (§5.3, §5.6): fewer once the connector and this router agreed <c>no-head-ack</c> or <c>no-response-head-ack</c>.</summary>
+    public HeadAcks HeadAcks { get; }
 
     public string Id { get; } = Guid.NewGuid().ToString("N");
 
@@ -243,7 +243,7 @@ internal sealed class RouterSocketV3 : IDisposable
                 if (stream is not null)
                 {
                     // Acknowledged on receipt (§5.6), unless no-head-ack was agreed.
-                    if (HeadAcks)
+                    if ((HeadAcks & HeadAcks.Response) != 0)
                     {
                         await Sender.SendWindowUpdateAsync(id, payload.Length, cancellationToken);
                     }

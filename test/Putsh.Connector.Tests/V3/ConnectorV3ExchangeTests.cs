@@ -336,21 +336,24 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("flow-window=1048576, no-head-ack", false)]
-    [InlineData("flow-window=1048576", true)] // the router did not accept it: heads are acknowledged (§5.3)
-    [InlineData("no-head-ack", true)] // only beside a flow-window
-    public async Task With_no_head_ack_agreed_the_request_head_is_not_acknowledged(string answer, bool headAcked)
+    [InlineData(false, "flow-window=1048576, no-head-ack", false)]
+    [InlineData(false, "flow-window=1048576", true)] // the router did not accept it: heads are acknowledged (§5.3)
+    [InlineData(false, "no-head-ack", true)] // only beside a flow-window
+    [InlineData(true, "flow-window=1048576, no-response-head-ack", true)] // the default: request heads are acknowledged
+    [InlineData(true, "flow-window=1048576", true)]
+    public async Task With_no_head_ack_agreed_the_request_head_is_not_acknowledged(bool acknowledgeHeads, string answer, bool headAcked)
     {
         const int window = 1024 * 1024;
         var payload = RandomBytes(3 * 65536, 7);
         await using var backend = await PayloadBackendAsync(payload);
         await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both, answerExtensions: answer);
-        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, o => o.AcknowledgeHeads = acknowledgeHeads, sockets: 1);
         await using var disposer = new ConnectorDisposer(connector);
         var peer = await router.NextPeerAsync();
 
-        // A putsh connector offers it beside its flow-window.
-        Assert.Contains($"flow-window={window}, no-head-ack", peer.Handshake.Header("Putsh-Extensions"), StringComparison.Ordinal);
+        // A putsh connector offers one or the other beside its flow-window.
+        var offer = acknowledgeHeads ? "no-response-head-ack" : "no-head-ack";
+        Assert.Contains($"flow-window={window}, {offer}", peer.Handshake.Header("Putsh-Extensions"), StringComparison.Ordinal);
 
         await peer.SendGetAsync(1, "/svc/three-chunks");
         if (headAcked)

@@ -103,6 +103,58 @@ public sealed class ConnectorV3LifecycleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task RST_while_the_stream_waits_for_window_credit_cancels_the_target_call()
+    {
+        // A download whose router stopped acknowledging (its client stalled): the connector is paused at the window
+        // when the router gives up and resets the stream. The backend must hear of it at once, not keep a call open.
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var chunk = new byte[16 * 1024];
+        await using var backend = await TestBackend.StartAsync(
+            app => app.Run(async context =>
+            {
+                context.RequestAborted.Register(() => aborted.TrySetResult());
+                try
+                {
+                    // At most 64 MiB: far past any window, and bounded.
+                    for (var i = 0; i < 4096 && !context.RequestAborted.IsCancellationRequested; i++)
+                    {
+                        await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
+                    }
+                }
+                catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+                {
+                }
+            }),
+            output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, sockets: 1);
+        await using var disposer = new ConnectorDisposer(connector);
+        var peer = await router.NextPeerAsync();
+
+        await peer.SendGetAsync(1, "/svc/endless");
+        long received = 0;
+        while (received < V3Wire.High - chunk.Length)
+        {
+            // Acknowledge the head, never the body: the connector stops at the 64 KiB window (§5.6), and is at it or
+            // nearly so once this much has come.
+            var message = await peer.NextAsync();
+            if (message.IsFrame && message.Type == V3Wire.Header)
+            {
+                await peer.AcknowledgeAsync(message);
+            }
+            else if (message.IsFrame && message.Type == V3Wire.Data)
+            {
+                received += message.Payload.Length;
+            }
+        }
+
+        Assert.False(aborted.Task.IsCompleted);
+        await peer.SendRstAsync(1, 1, "client stalled");
+        await aborted.Task.DefaultTimeout();
+        Assert.Equal(WebSocketState.Open, peer.State);
+    }
+
+    [Fact]
     public async Task Target_down_resets_the_stream_with_1011_and_a_message_and_the_socket_serves_the_next_stream()
     {
         var port = ClosedPort();

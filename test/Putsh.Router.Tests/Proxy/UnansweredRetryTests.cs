@@ -72,11 +72,13 @@ public sealed class UnansweredRetryTests(ITestOutputHelper output)
         Assert.Equal("next", await nextResponse.Content.ReadAsStringAsync().DefaultTimeout());
     }
 
-    [Fact]
-    public async Task V3_with_head_acknowledgements_a_GET_whose_socket_is_lost_before_its_head_was_acknowledged_goes_to_another_socket()
+    [Theory]
+    [InlineData(null)] // a plain Cranker connector
+    [InlineData("flow-window=262144, no-response-head-ack")] // a putsh connector's default
+    public async Task V3_with_head_acknowledgements_a_GET_whose_socket_is_lost_before_its_head_was_acknowledged_goes_to_another_socket(string? extensions)
     {
         await using var router = await TestRouter.StartAsync(output);
-        await using var first = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", instanceId: "first");
+        await using var first = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", instanceId: "first", extensions: extensions);
         var call = router.Client.GetAsync("/svc/item");
         await ExpectHeaderAsync(first, "GET /svc/item ");
         await using var second = await FakeV3Connector.ConnectAndWaitAsync(router, "svc", instanceId: "second");

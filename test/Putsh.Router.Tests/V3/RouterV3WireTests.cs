@@ -234,6 +234,7 @@ public sealed class RouterV3WireTests(ITestOutputHelper output)
     [InlineData("flow-window=lots", null)] // malformed: ignored
     [InlineData("flow-window=33554432", null)] // beyond the 16 MiB any putsh peer accepts: ignored
     [InlineData("flow-window=262144, no-head-ack", "flow-window=262144, no-head-ack")] // accepted beside a window
+    [InlineData("flow-window=262144, no-response-head-ack", "flow-window=262144, no-response-head-ack")]
     [InlineData("no-head-ack", null)] // only beside a flow-window
     [InlineData("websocket, no-head-ack, flow-window=65536", "websocket")] // the window is not agreed, so neither is it
     public async Task The_router_answers_a_flow_window_offer_with_the_window_it_accepts(string offer, string? answer)
@@ -339,6 +340,7 @@ public sealed class RouterV3WireTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData("flow-window=262144, no-head-ack", false)]
+    [InlineData("flow-window=262144, no-response-head-ack", false)]
     [InlineData("flow-window=262144", true)]
     public async Task With_no_head_ack_agreed_the_router_does_not_acknowledge_a_response_head(string offer, bool headAcked)
     {
