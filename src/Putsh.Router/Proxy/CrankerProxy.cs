@@ -87,7 +87,8 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
                     return;
                 }
 
-                v3 = table.Choose(Domain(context), decodedPath, webSocket).V3;
+                // Sent again, it goes to another connector where there is one: a lost socket's siblings often share its fate.
+                v3 = table.Choose(Domain(context), decodedPath, webSocket, result == ExchangeResult.Unsent ? v3.Connector.InstanceId : null).V3;
                 if (result == ExchangeResult.Unsent)
                 {
                     mayRetry = false;

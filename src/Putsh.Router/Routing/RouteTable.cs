@@ -37,14 +37,15 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
     /// </summary>
     /// <remarks>
     /// With <paramref name="webSocket"/>, only cranker_3.0 sockets that negotiated the websocket extension are chosen;
-    /// a route that resolves but has none gives a choice with <see cref="RouteChoice.Route"/> set and no socket.
+    /// a route that resolves but has none gives a choice with <see cref="RouteChoice.Route"/> set and no socket. With
+    /// <c>avoidInstance</c> (a retry), that connector instance's cranker_3.0 sockets are taken only when no other can serve.
     /// </remarks>
-    public RouteChoice Choose(string domain, string decodedPath, bool webSocket = false)
+    public RouteChoice Choose(string domain, string decodedPath, bool webSocket = false, string? avoidInstance = null)
     {
         if (domain != CrankerProtocol.CatchAll)
         {
             var key = ResolveKey(decodedPath, r => HasV3(domain, r)) ?? (HasV3(domain, CrankerProtocol.CatchAll) ? CrankerProtocol.CatchAll : null);
-            if (key is not null && _v3.TryGetValue((domain, key), out var farm) && farm.Next(webSocket) is { } socket)
+            if (key is not null && _v3.TryGetValue((domain, key), out var farm) && farm.Next(webSocket, avoidInstance) is { } socket)
             {
                 return new RouteChoice(key, socket, null);
             }
@@ -53,7 +54,7 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
         var specific = ResolveKey(decodedPath, r => HasV3(CrankerProtocol.CatchAll, r) || LiveV1(r) is not null);
         foreach (var route in specific is null ? [CrankerProtocol.CatchAll] : new[] { specific, CrankerProtocol.CatchAll })
         {
-            var v3 = _v3.TryGetValue((CrankerProtocol.CatchAll, route), out var pool) ? pool.Next(webSocket) : null;
+            var v3 = _v3.TryGetValue((CrankerProtocol.CatchAll, route), out var pool) ? pool.Next(webSocket, avoidInstance) : null;
             var v1 = LiveV1(route);
             if (webSocket)
             {

@@ -24,6 +24,15 @@ internal sealed class V3RoutePool(string domain, string route)
         }
     }
 
+    /// <summary>The sockets at this moment, in no particular order.</summary>
+    public RouterSocketV3[] Snapshot()
+    {
+        lock (_lock)
+        {
+            return [.. _sockets];
+        }
+    }
+
     public void Add(RouterSocketV3 socket)
     {
         lock (_lock)
@@ -60,21 +69,31 @@ internal sealed class V3RoutePool(string domain, string route)
         }
     }
 
-    /// <summary>The next usable socket in turn, passing over those whose connector has gone quiet (its pongs are overdue), or null.</summary>
-    public RouterSocketV3? Next(bool webSocket = false)
+    /// <summary>
+    /// The next usable socket in turn, passing over those whose connector has gone quiet (its pongs are overdue), or
+    /// null. With <paramref name="avoidInstance"/>, a socket of another connector instance if there is one: a request
+    /// sent again because its socket was lost goes where the same failure is least likely.
+    /// </summary>
+    public RouterSocketV3? Next(bool webSocket = false, string? avoidInstance = null)
     {
         lock (_lock)
         {
+            RouterSocketV3? fallback = null;
             for (var tried = 0; tried < _sockets.Count; tried++)
             {
                 var socket = _sockets[(int)((uint)_next++ % (uint)_sockets.Count)];
                 if (socket.IsUsable && socket.HasRoom && socket.IsResponsive && (!webSocket || socket.SupportsWebSockets))
                 {
-                    return socket;
+                    if (avoidInstance is null || socket.Connector.InstanceId != avoidInstance)
+                    {
+                        return socket;
+                    }
+
+                    fallback ??= socket;
                 }
             }
 
-            return null;
+            return fallback;
         }
     }
 }
