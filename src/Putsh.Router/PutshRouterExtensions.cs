@@ -35,6 +35,9 @@ public static class PutshRouterExtensions
         services.TryAddSingleton<RegistrationGuard>();
         services.TryAddSingleton<RegistrationHandler>();
         services.TryAddSingleton<CrankerProxy>();
+        services.AddMetrics();
+        services.TryAddSingleton<Observability.LiveSockets>();
+        services.TryAddSingleton<Observability.RouterMetrics>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>, ConnectionHeaderCaptureSetup>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.AspNetCore.Hosting.IStartupFilter, ConnectionHeaderCaptureSetup>());
         if (!services.Any(d => d.ServiceType == typeof(RouterDrain)))

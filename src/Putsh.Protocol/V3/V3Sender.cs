@@ -54,12 +54,13 @@ internal sealed class V3Sender(SendGate gate)
     /// on only while <paramref name="window"/> is writable (§5.6), and ends it (§5.4): a body of known
     /// <paramref name="length"/> with END_STREAM on the DATA carrying its last bytes, which every peer accepts, any
     /// other with an empty DATA+END_STREAM. Read failures are the caller's to report; a failure to send is a
-    /// <see cref="V3SendFailedException"/>, so that the caller can tell the two apart.
+    /// <see cref="V3SendFailedException"/>, so that the caller can tell the two apart. Returns the body bytes sent.
     /// </summary>
-    public async Task SendBodyAsync(Stream source, long? length, int chunkSize, int requestId, FlowWindow window, CancellationToken cancellationToken)
+    public async Task<long> SendBodyAsync(Stream source, long? length, int chunkSize, int requestId, FlowWindow window, CancellationToken cancellationToken)
     {
         var size = Math.Min(chunkSize, V3Frame.MaxPayload);
         var remaining = length ?? -1;
+        long sent = 0;
         var buffer = ArrayPool<byte>.Shared.Rent(V3Frame.PrefixLength + size);
         try
         {
@@ -73,6 +74,7 @@ internal sealed class V3Sender(SendGate gate)
                 }
 
                 remaining -= n;
+                sent += n;
                 try
                 {
                     await SendDataAsync(buffer, n, requestId, remaining == 0 ? V3Flags.EndStream : V3Flags.None, window, cancellationToken).ConfigureAwait(false);
@@ -84,7 +86,7 @@ internal sealed class V3Sender(SendGate gate)
 
                 if (remaining == 0)
                 {
-                    return;
+                    return sent;
                 }
             }
         }
@@ -101,6 +103,8 @@ internal sealed class V3Sender(SendGate gate)
         {
             throw new V3SendFailedException(ex);
         }
+
+        return sent;
     }
 
     /// <summary>Sends the empty DATA with END_STREAM that ends a body (§5.4).</summary>

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Putsh.Router.Hosting;
+using Putsh.Router.Observability;
 using Putsh.Router.Routing;
 using Putsh.Router.Sockets;
 
@@ -13,32 +14,38 @@ namespace Putsh.Router.Proxy;
 /// The client listener's handler: route the request (§3.1), take a connector socket (§3.3), run the exchange, and
 /// answer the router's own errors (§3.5).
 /// </summary>
-internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, ILogger<CrankerProxy> logger, RouterDrain drain)
+internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, ILogger<CrankerProxy> logger, RouterDrain drain, RouterMetrics metrics)
 {
+    private const string V1 = Protocol.CrankerProtocol.V1;
+    private const string V3 = Protocol.CrankerProtocol.V3;
+
     private readonly RouterOptions _options = options.Value;
 
     public async Task HandleAsync(HttpContext context)
     {
         // Counted so that a stopping router closes its connector sockets only when no request still needs one.
         drain.RequestStarted();
+        var started = time.GetTimestamp();
+        var result = new ProxyResult(null, null, "client_gone");
         try
         {
-            await ProxyAsync(context);
+            result = await ProxyAsync(context);
         }
         finally
         {
             drain.RequestEnded();
+            metrics.RequestEnded(context, result, time.GetElapsedTime(started));
         }
     }
 
-    private async Task ProxyAsync(HttpContext context)
+    private async Task<ProxyResult> ProxyAsync(HttpContext context)
     {
         var request = context.Request;
         var path = request.Path.Value ?? "/";
         if (HttpMethods.IsTrace(request.Method))
         {
             await ErrorPages.MethodNotAllowed(context);
-            return;
+            return default;
         }
 
         var decodedPath = request.PathBase.Add(request.Path).Value ?? "/";
@@ -48,7 +55,7 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
         {
             RouterLog.NoRoute(logger, request.Method, path);
             await ErrorPages.NotFound(context);
-            return;
+            return new ProxyResult(null, null, "no_route");
         }
 
         if (webSocket && choice.V3 is null)
@@ -56,14 +63,14 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
             // Never an upgrade to a connector that did not declare the websocket extension.
             RouterLog.ProxyFailed(logger, request.Method, path, choice.Route, Sockets.SocketEnd.ProtocolError, "no connector of the route supports WebSockets", 502);
             await ErrorPages.NoWebSocketConnector(context, choice.Route);
-            return;
+            return new ProxyResult(choice.Route, null, "no_websocket_connector");
         }
 
         if (choice.V3 is null && choice.V1 is null)
         {
             RouterLog.NoSocket(logger, request.Method, path, choice.Route, TimeSpan.Zero);
             await ErrorPages.WriteAsync(context, 503, "503 Service Unavailable", "V3 connector not available");
-            return;
+            return new ProxyResult(choice.Route, V3, "no_socket");
         }
 
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
@@ -76,15 +83,27 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
         var mayRetry = IsIdempotent(request.Method);
         if (choice.V3 is { } v3)
         {
+            metrics.SocketWaited(choice.Route, V3, TimeSpan.Zero);
             // A v3 socket that closed between the choice and now takes no stream; nothing was sent, so choose again.
             var notSent = 0;
             while (v3 is not null)
             {
                 var exchange = new V3ProxyExchange(context, v3, choice.Route, _options, logger, webSocket, mayRetry);
-                var result = await exchange.RunAsync();
+                metrics.StreamOpened();
+                ExchangeResult result;
+                try
+                {
+                    result = await exchange.RunAsync();
+                }
+                finally
+                {
+                    metrics.StreamClosed();
+                }
+
                 if (result == ExchangeResult.Done)
                 {
-                    return;
+                    metrics.Transferred(choice.Route, exchange.BytesReceived, exchange.BytesSent);
+                    return new ProxyResult(choice.Route, V3, exchange.ErrorType);
                 }
 
                 // Sent again, it goes to another connector where there is one: a lost socket's siblings often share its fate.
@@ -94,8 +113,7 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
                     mayRetry = false;
                     if (v3 is null)
                     {
-                        await ProxyOutcome.FinishAsync(context, logger, choice.Route, SocketEnd.SocketLost, exchange.Unsent, responseStarted: false, clientGone: false);
-                        return;
+                        return new ProxyResult(choice.Route, V3, await ProxyOutcome.FinishAsync(context, logger, choice.Route, SocketEnd.SocketLost, exchange.Unsent, responseStarted: false, clientGone: false));
                     }
 
                     RouterLog.RetryingUnsent(logger, request.Method, path, choice.Route, exchange.Unsent);
@@ -107,7 +125,7 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
             }
 
             await ErrorPages.WriteAsync(context, 503, "503 Service Unavailable", "V3 connector not available");
-            return;
+            return new ProxyResult(choice.Route, V3, "no_socket");
         }
 
         var pool = choice.V1!;
@@ -124,14 +142,15 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
             {
                 // The client left while waiting; any socket handed over went back to the pool unused.
                 RouterLog.ClientGone(logger, request.Method, path);
-                return;
+                return new ProxyResult(pool.Route, V1, "client_gone");
             }
 
+            metrics.SocketWaited(pool.Route, V1, time.GetElapsedTime(started));
             if (socket is null)
             {
                 RouterLog.NoSocket(logger, request.Method, path, pool.Route, _options.SocketAcquireTimeout);
                 await ErrorPages.NoSocket(context, _options.SocketAcquireTimeout);
-                return;
+                return new ProxyResult(pool.Route, V1, "no_socket");
             }
 
             var exchange = new V1ProxyExchange(context, socket, pool.Route, _options, logger, mayRetry);
@@ -143,7 +162,8 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
             switch (await exchange.RunAsync())
             {
                 case ExchangeResult.Done:
-                    return;
+                    metrics.Transferred(pool.Route, exchange.BytesReceived, exchange.BytesSent);
+                    return new ProxyResult(pool.Route, V1, exchange.ErrorType);
                 case ExchangeResult.Unsent:
                     mayRetry = false;
                     RouterLog.RetryingUnsent(logger, request.Method, path, pool.Route, exchange.Unsent);

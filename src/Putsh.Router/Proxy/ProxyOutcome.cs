@@ -14,7 +14,8 @@ internal static class ProxyOutcome
     public static bool ClosedAsIdle(SocketEnd end, System.Net.WebSockets.WebSocketCloseStatus? closeStatus) =>
         end == SocketEnd.Completed || (end == SocketEnd.ConnectorError && closeStatus == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable);
 
-    public static async Task FinishAsync(HttpContext context, ILogger logger, string route, SocketEnd end, string? detail, bool responseStarted, bool clientGone)
+    /// <summary>Answers or aborts the client as <paramref name="end"/> requires; returns the metrics' <c>error.type</c>, null when the exchange succeeded.</summary>
+    public static async Task<string?> FinishAsync(HttpContext context, ILogger logger, string route, SocketEnd end, string? detail, bool responseStarted, bool clientGone)
     {
         var method = context.Request.Method;
         var path = context.Request.Path.Value ?? "/";
@@ -22,12 +23,12 @@ internal static class ProxyOutcome
         {
             RouterLog.ClientGone(logger, method, path);
             context.Abort();
-            return;
+            return "client_gone";
         }
 
         if (end == SocketEnd.Completed && responseStarted)
         {
-            return;
+            return null;
         }
 
         if (responseStarted)
@@ -35,17 +36,28 @@ internal static class ProxyOutcome
             // Too late for a status: the client must see a failure, not a clean end (§3.5).
             RouterLog.ProxyAborted(logger, method, path, route, end, detail);
             context.Abort();
+            return "aborted";
         }
-        else if (end == SocketEnd.TimedOut)
+
+        if (end == SocketEnd.TimedOut)
         {
             RouterLog.ProxyFailed(logger, method, path, route, end, detail, 504);
             await ErrorPages.GatewayTimeout(context, route);
+            return "timeout";
         }
-        else
-        {
-            // Also for a v1 close other than 1000 before the head: 502, where mu ends with a 500 page (§4.6, §11.2).
-            RouterLog.ProxyFailed(logger, method, path, route, end, detail, 502);
-            await ErrorPages.BadGateway(context, route);
-        }
+
+        // Also for a v1 close other than 1000 before the head: 502, where mu ends with a 500 page (§4.6, §11.2).
+        RouterLog.ProxyFailed(logger, method, path, route, end, detail, 502);
+        await ErrorPages.BadGateway(context, route);
+        return ErrorType(end);
     }
+
+    /// <summary>The metrics' <c>error.type</c> for a 502 after <paramref name="end"/>.</summary>
+    public static string ErrorType(SocketEnd end) => end switch
+    {
+        SocketEnd.SocketLost or SocketEnd.ClosedByRouter => "socket_lost",
+        SocketEnd.ProtocolError => "protocol_error",
+        SocketEnd.TimedOut => "timeout",
+        _ => "connector_error",
+    };
 }

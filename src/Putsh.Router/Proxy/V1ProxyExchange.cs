@@ -27,6 +27,15 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
     private bool _clientFailed;
     private string? _badHead;
 
+    /// <summary>The metrics' <c>error.type</c> once <see cref="RunAsync"/> returned <see cref="ExchangeResult.Done"/>; null for a success.</summary>
+    public string? ErrorType { get; private set; }
+
+    /// <summary>Request body bytes read from the client and sent on.</summary>
+    public long BytesReceived { get; private set; }
+
+    /// <summary>Response body bytes written to the client.</summary>
+    public long BytesSent => _written;
+
     /// <summary>Why the head could not be written, when <see cref="RunAsync"/> returned <see cref="ExchangeResult.Unsent"/>.</summary>
     public string? Unsent { get; private set; }
 
@@ -50,7 +59,7 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
                 return ExchangeResult.Unsent;
             }
 
-            await ProxyOutcome.FinishAsync(context, logger, route, SocketEnd.SocketLost, "the socket broke while the request head was written: " + ex.Message, responseStarted: false, clientGone: false);
+            ErrorType = await ProxyOutcome.FinishAsync(context, logger, route, SocketEnd.SocketLost, "the socket broke while the request head was written: " + ex.Message, responseStarted: false, clientGone: false);
             return ExchangeResult.Done;
         }
 
@@ -90,7 +99,7 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         }
 
         var detail = _badHead ?? (status is null ? error?.Message : $"close {(int)status} {reason}");
-        await ProxyOutcome.FinishAsync(context, logger, route, end, detail, _responseStarted, _clientFailed);
+        ErrorType = await ProxyOutcome.FinishAsync(context, logger, route, end, detail, _responseStarted, _clientFailed);
         return ExchangeResult.Done;
     }
 
@@ -110,6 +119,7 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
 
                 // One binary frame per chunk; the next read waits until it is written (§4.3).
                 await socket.Sender.SendAsync(buffer.AsMemory(0, n), WebSocketMessageType.Binary, cancellationToken);
+                BytesReceived += n;
             }
 
             await socket.Sender.SendTextAsync(V1Markers.RequestBodyEnded, cancellationToken);

@@ -49,6 +49,15 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         ClientGone,
     }
 
+    /// <summary>The metrics' <c>error.type</c> once <see cref="RunAsync"/> returned <see cref="ExchangeResult.Done"/>; null for a success.</summary>
+    public string? ErrorType { get; private set; }
+
+    /// <summary>Request body bytes read from the client and sent on.</summary>
+    public long BytesReceived { get; private set; }
+
+    /// <summary>Response body bytes written to the client.</summary>
+    public long BytesSent { get; private set; }
+
     /// <summary>Why the head could not be written, when <see cref="RunAsync"/> returned <see cref="ExchangeResult.Unsent"/>.</summary>
     public string? Unsent { get; private set; }
 
@@ -122,7 +131,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             }
         }
 
-        await ProxyOutcome.FinishAsync(context, logger, route, end, detail, started, _clientGone);
+        ErrorType = await ProxyOutcome.FinishAsync(context, logger, route, end, detail, started, _clientGone);
         return ExchangeResult.Done;
     }
 
@@ -211,6 +220,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                     }
 
                     written += item.Length;
+                    BytesSent = written;
                     if (expectedLength is { } length && (written > length || (item.EndStream && written < length)))
                     {
                         ReturnBuffer(item);
@@ -324,7 +334,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         try
         {
             // Read more from the client only while the connector keeps up (§5.6).
-            await socket.Sender.SendBodyAsync(context.Request.Body, context.Request.ContentLength, options.BodyBufferSize, _id, _window, cancellationToken);
+            BytesReceived = await socket.Sender.SendBodyAsync(context.Request.Body, context.Request.ContentLength, options.BodyBufferSize, _id, _window, cancellationToken);
         }
         catch (Exception) when (cancellationToken.IsCancellationRequested)
         {

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Putsh.Protocol;
 using Putsh.Protocol.V3;
 using Putsh.Router.Hosting;
+using Putsh.Router.Observability;
 using Putsh.Router.Proxy;
 using Putsh.Router.Routing;
 using Putsh.Router.Sockets;
@@ -23,9 +24,13 @@ internal sealed class RegistrationHandler
     private readonly ILogger _logger;
     private readonly RegistrationGuard _guard;
     private readonly RegistrationLimits _limits;
+    private readonly RouterMetrics _metrics;
+    private readonly LiveSockets _live;
 
-    public RegistrationHandler(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, RegistrationGuard guard, ILogger<RegistrationHandler> logger)
+    public RegistrationHandler(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, RegistrationGuard guard, ILogger<RegistrationHandler> logger, RouterMetrics metrics, LiveSockets live)
     {
+        _metrics = metrics;
+        _live = live;
         _guard = guard;
         _table = table;
         _options = options.Value;
@@ -162,6 +167,8 @@ internal sealed class RegistrationHandler
             RouterLog.ConnectorRegistered(_logger, instanceId, componentName, remote, route, negotiation.Version!);
         }
 
+        _metrics.Registration("accepted", protocol: negotiation.Version);
+
         // Not the host's stopping token: on shutdown the sockets stay routable until the drain is over, then
         // RouterDrain closes them with 1001; an aborted connection ends this too.
         if (negotiation.Version == CrankerProtocol.V3)
@@ -171,6 +178,7 @@ internal sealed class RegistrationHandler
             using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow, headAcks) { Activity = activity, PongTimeout = _options.EffectivePongTimeout, MaxStreams = _options.MaxStreamsPerSocket, MaxMessage = _options.MaxConnectorMessageSize, MaxStrays = _options.MaxStrayMessages };
             RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
             var run = routerSocket.RunAsync(context.RequestAborted);
+            var live = _live.Add(routerSocket);
             pool.Add(routerSocket);
             try
             {
@@ -179,6 +187,7 @@ internal sealed class RegistrationHandler
             finally
             {
                 pool.Remove(routerSocket);
+                _live.Remove(live);
             }
         }
         else
@@ -187,8 +196,16 @@ internal sealed class RegistrationHandler
             using var routerSocket = new RouterSocketV1(socket, info, pool, _options, _time, _logger) { Activity = activity };
             RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
             var run = routerSocket.RunAsync(context.RequestAborted);
-            pool.Offer(routerSocket);
-            await run;
+            var live = _live.Add(routerSocket);
+            try
+            {
+                pool.Offer(routerSocket);
+                await run;
+            }
+            finally
+            {
+                _live.Remove(live);
+            }
         }
     }
 
@@ -197,6 +214,7 @@ internal sealed class RegistrationHandler
         if (instanceId is null)
         {
             RouterLog.DeregistrationWithoutId(_logger, remote);
+            _metrics.Deregistration("no_instance_id");
         }
         else
         {
@@ -225,6 +243,7 @@ internal sealed class RegistrationHandler
             }
 
             RouterLog.ConnectorDeregistered(_logger, instanceId, route, closed);
+            _metrics.Deregistration("accepted");
         }
 
         using var ws = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { DangerousEnableCompression = false });
@@ -247,6 +266,7 @@ internal sealed class RegistrationHandler
     private Task RefuseAsync(HttpContext context, string remote, RegistrationVerdict verdict)
     {
         _guard.LogRefusal(remote, verdict.Status, verdict.Reason!);
+        _metrics.Registration("refused", RouterMetrics.RefusalReason(verdict.Status));
         if (verdict.Challenge is { } challenge)
         {
             context.Response.Headers.WWWAuthenticate = challenge;
