@@ -52,7 +52,7 @@ internal static class RouterCommand
         [
             S("--listen", "Listen", SettingKind.List, listenDefault, "x: address(es) where clients send HTTP/1.1 and HTTP/2 requests", (t, v, _) => t.Listen = [.. v]),
             S("--register", "Register", SettingKind.List, registerDefault, "y: address(es) where connectors register (may equal --listen)", (t, v, _) => t.Register = [.. v]),
-            S("--admin", "Admin", SettingKind.List, "none", "address(es) serving /health/live and /health/ready (not ready while stopping), e.g. http://127.0.0.1:9091", (t, v, _) => t.Admin = [.. v.Where(a => a != "none")]),
+            S("--admin", "Admin", SettingKind.List, "none", "address(es) serving /metrics (Prometheus), /health/live and /health/ready (not ready while stopping), e.g. http://127.0.0.1:9091", (t, v, _) => t.Admin = [.. v.Where(a => a != "none")]),
             S("--tls-cert", "TlsCert", SettingKind.Text, "none", "PEM certificate served on https:// listeners (so connectors can dial wss://)", (t, v, _) => t.TlsCert = v[0]),
             S("--tls-key", "TlsKey", SettingKind.Text, "none", "PEM private key for --tls-cert", (t, v, _) => t.TlsKey = v[0]),
             S("--protocols", "Protocols", SettingKind.List, "cranker_1.0,cranker_3.0", "Cranker versions accepted from connectors (cranker_1.0, cranker_3.0)", (t, v, _) =>
@@ -233,13 +233,22 @@ internal static class RouterCommand
         }
 
         builder.Services.AddPutshRouter();
+        var prometheus = builder.Services.AddPutshMetrics(Putsh.Router.Observability.RouterMeter.Name, prometheus: settings.Admin.Count > 0);
 
         var app = builder.Build();
         listeners = bound;
         app.UseRequestHeadLimit(settings.Limits.MaxRequestHeadSize, settings.Limits.MaxRequestHeaders);
         app.MapWhen(
             c => ListenerRoleFeature.Of(c) == ListenerRole.Admin,
-            b => b.UsePutshHealth());
+            b =>
+            {
+                if (prometheus)
+                {
+                    b.UseOpenTelemetryPrometheusScrapingEndpoint("/metrics");
+                }
+
+                b.UsePutshHealth();
+            });
         app.UseWhen(
             c => ListenerRoleFeature.Of(c) == ListenerRole.Registration,
             b => b.RunPutshRegistration());

@@ -1,0 +1,52 @@
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Putsh.Tests.Common;
+using Xunit.Abstractions;
+
+namespace Putsh.Cli.Tests;
+
+/// <summary>The executable's <c>/metrics</c>: Prometheus text from the OpenTelemetry SDK, putsh's and the framework's.</summary>
+public sealed partial class MetricsEndpointTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task The_router_admin_listener_serves_prometheus_metrics_that_count_known_traffic()
+    {
+        await using var backend = await TestBackend.StartAsync(app => app.MapGet("/svc/{n}", (string n) => "hello " + n), output);
+        var (router, clients, register, admin) = await PutshProcess.StartRouterAsync(output, "--admin", "http://127.0.0.1:0");
+        await using var _ = router;
+        Assert.NotNull(admin);
+        await using var connector = await TestConnector.StartAsync([register], "svc", backend.Uri, output, TestConnector.V3Only, sockets: 2);
+        using var client = new HttpClient { BaseAddress = clients };
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal("hello " + i, await client.GetStringAsync($"/svc/{i}").DefaultTimeout());
+        }
+
+        using var scraper = new HttpClient { BaseAddress = admin };
+        var text = "";
+        await Eventually.True(() =>
+        {
+            text = scraper.GetStringAsync("/metrics").GetAwaiter().GetResult();
+            return RequestCount(text) == 3;
+        }, "three requests counted on /metrics");
+
+        // The duration histogram with OpenTelemetry's buckets, the socket gauge, and the framework's meters alongside.
+        Assert.Matches(@"putsh_router_request_duration_seconds_bucket\{[^}]*http_route=""svc""[^}]*le=""0.005""[^}]*\} \d+", text);
+        Assert.Matches(@"putsh_router_sockets\{[^}]*http_route=""svc""[^}]*putsh_socket_state=""idle""[^}]*\} 2", text);
+        Assert.Matches(@"putsh_router_registrations_total\{[^}]*putsh_registration_outcome=""accepted""[^}]*\} [2-9]", text);
+        Assert.Contains("http_server_request_duration_seconds", text, StringComparison.Ordinal);
+        Assert.Contains("kestrel_", text, StringComparison.Ordinal);
+        Assert.Contains("dotnet_gc_", text, StringComparison.Ordinal);
+        Assert.StartsWith("text/plain", (await scraper.GetAsync("/metrics").DefaultTimeout()).Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+    }
+
+    private static int RequestCount(string text)
+    {
+        var match = RequestCountLine().Match(text);
+        return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
+    }
+
+    // Labels come in name order: http_response_status_code before http_route.
+    [GeneratedRegex(@"putsh_router_request_duration_seconds_count\{[^}]*http_response_status_code=""200""[^}]*http_route=""svc""[^}]*\} (\d+)")]
+    private static partial Regex RequestCountLine();
+}
