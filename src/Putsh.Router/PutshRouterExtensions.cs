@@ -37,6 +37,8 @@ public static class PutshRouterExtensions
         services.TryAddSingleton<CrankerProxy>();
         services.AddMetrics();
         services.TryAddSingleton<Observability.LiveSockets>();
+        services.TryAddSingleton<Observability.RouteStats>();
+        services.TryAddSingleton<Observability.StateApi>();
         services.TryAddSingleton<Observability.RouterMetrics>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>, ConnectionHeaderCaptureSetup>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.AspNetCore.Hosting.IStartupFilter, ConnectionHeaderCaptureSetup>());

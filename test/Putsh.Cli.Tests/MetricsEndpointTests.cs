@@ -38,6 +38,23 @@ public sealed partial class MetricsEndpointTests(ITestOutputHelper output)
         Assert.Contains("kestrel_", text, StringComparison.Ordinal);
         Assert.Contains("dotnet_gc_", text, StringComparison.Ordinal);
         Assert.StartsWith("text/plain", (await scraper.GetAsync("/metrics").DefaultTimeout()).Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+
+        // The state API on the same listener: JSON, the route with its connector and the three requests.
+        using var routes = await scraper.GetAsync("/api/routes").DefaultTimeout();
+        Assert.Equal("application/json", routes.Content.Headers.ContentType?.MediaType);
+        using var json = System.Text.Json.JsonDocument.Parse(await routes.Content.ReadAsStringAsync().DefaultTimeout());
+        var route = json.RootElement.GetProperty("routes").EnumerateArray().Single(r => r.GetProperty("route").GetString() == "svc");
+        Assert.Equal(1, json.RootElement.GetProperty("version").GetInt32());
+        Assert.Equal(3, route.GetProperty("counters").GetProperty("requests").GetInt64());
+        var instance = route.GetProperty("connectors").EnumerateArray().Single();
+        Assert.Equal("cranker_3.0", instance.GetProperty("protocol").GetString());
+        using var one = await scraper.GetAsync("/api/connectors/" + instance.GetProperty("instanceId").GetString()).DefaultTimeout();
+        Assert.Equal(System.Net.HttpStatusCode.OK, one.StatusCode);
+        Assert.Equal(2, System.Text.Json.JsonDocument.Parse(await one.Content.ReadAsStringAsync()).RootElement.GetProperty("sockets").GetArrayLength());
+        using var none = await scraper.GetAsync("/api/connectors/nobody").DefaultTimeout();
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, none.StatusCode);
+        using var post = await scraper.PostAsync("/api/routes", null).DefaultTimeout();
+        Assert.Equal(System.Net.HttpStatusCode.MethodNotAllowed, post.StatusCode);
     }
 
     private static int RequestCount(string text)

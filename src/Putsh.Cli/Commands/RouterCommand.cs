@@ -8,6 +8,7 @@ using Microsoft.Extensions.Options;
 using Putsh.Cli.Hosting;
 using Putsh.Router;
 using Putsh.Router.Hosting;
+using Putsh.Router.Observability;
 
 namespace Putsh.Cli.Commands;
 
@@ -247,6 +248,7 @@ internal static class RouterCommand
                     b.UseOpenTelemetryPrometheusScrapingEndpoint("/metrics");
                 }
 
+                b.UsePutshStateApi();
                 b.UsePutshHealth();
             });
         app.UseWhen(

@@ -41,4 +41,43 @@ internal sealed class LiveSocket(string id, ConnectorInfo connector, DateTimeOff
 
     /// <summary>Requests on the socket now: a cranker_1.0 socket carries at most one, a cranker_3.0 socket one per stream.</summary>
     public int InFlight => v3 is not null ? v3.InFlight : v1!.IsIdle ? 0 : 1;
+
+    /// <summary>Time since the connector last sent anything on it, pongs included; null where that is not tracked.</summary>
+    public TimeSpan? Silence => (v3 is not null ? v3.Activity : v1!.Activity)?.Silence;
+
+    /// <summary>Whether requests are sent to it: open, not draining, and its connector not silent past the pong timeout.</summary>
+    public bool Usable => v3 is not null ? v3.IsUsable && v3.IsResponsive : v1!.IsResponsive;
+
+    /// <summary>The putsh extensions agreed on the socket, as named on the wire.</summary>
+    public IReadOnlyList<string> Extensions
+    {
+        get
+        {
+            if (v3 is null)
+            {
+                return [];
+            }
+
+            var names = new List<string>(3);
+            if (v3.SupportsWebSockets)
+            {
+                names.Add(Protocol.V3.WsFrame.WebSocketExtension);
+            }
+
+            if (v3.FlowWindow > 0)
+            {
+                names.Add(Protocol.V3.FlowWindowExtension.Token(v3.FlowWindow));
+                if (v3.HeadAcks == Protocol.V3.HeadAcks.None)
+                {
+                    names.Add(Protocol.V3.FlowWindowExtension.NoHeadAck);
+                }
+                else if (v3.HeadAcks == Protocol.V3.HeadAcks.Request)
+                {
+                    names.Add(Protocol.V3.FlowWindowExtension.NoResponseHeadAck);
+                }
+            }
+
+            return names;
+        }
+    }
 }

@@ -28,8 +28,11 @@ internal sealed class RouterMetrics
     private readonly UpDownCounter<long> _streams;
     private readonly Counter<long> _bytes;
 
-    public RouterMetrics(IMeterFactory factory, LiveSockets sockets)
+    private readonly RouteStats _stats;
+
+    public RouterMetrics(IMeterFactory factory, LiveSockets sockets, RouteStats stats)
     {
+        _stats = stats;
         Meter = factory.Create(RouterMeter.Name);
         var durationAdvice = new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets };
         _requestDuration = Meter.CreateHistogram("putsh.router.request.duration", "s", "Duration of proxied client requests, from arrival to the end of the response.", advice: durationAdvice);
@@ -50,6 +53,11 @@ internal sealed class RouterMetrics
     /// <summary>One proxied request ended, however it ended.</summary>
     public void RequestEnded(HttpContext context, in ProxyResult result, TimeSpan duration)
     {
+        if (result.Route is { } served)
+        {
+            _stats.For(served).Ended(context.Response.StatusCode, result.ErrorType is not null, duration);
+        }
+
         if (_requestDuration.Enabled)
         {
             var tags = new TagList
@@ -86,6 +94,7 @@ internal sealed class RouterMetrics
     /// <summary>Body bytes of one request (<paramref name="received"/> from the client) and its response (<paramref name="sent"/> to it).</summary>
     public void Transferred(string route, long received, long sent)
     {
+        _stats.For(route).Transferred(received, sent);
         if (!_bytes.Enabled)
         {
             return;
