@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
@@ -36,8 +37,15 @@ public sealed class CrankerConnector : IAsyncDisposable
     private int _started;
 
     /// <summary>Creates a connector; nothing is dialled until <see cref="StartAsync"/>.</summary>
+    /// <param name="options">What to register, where, and how to serve it.</param>
+    /// <param name="loggerFactory">Where the connector logs; nowhere when null.</param>
+    /// <param name="timeProvider">The clock for timeouts, backoff and durations; the system clock when null.</param>
+    /// <param name="meterFactory">
+    /// Creates the connector's <see cref="ConnectorMeter.Name"/> meter (and owns it); when null the connector creates
+    /// its own meter and disposes it with itself.
+    /// </param>
     /// <exception cref="ArgumentException">The options are invalid; the message says which one and why.</exception>
-    public CrankerConnector(ConnectorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    public CrankerConnector(ConnectorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -45,6 +53,7 @@ public sealed class CrankerConnector : IAsyncDisposable
         _time = timeProvider ?? TimeProvider.System;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Putsh.Connector");
         _target = new TargetClient(options);
+        Metrics = new ConnectorMetrics(meterFactory, _time, ObserveSockets);
         if (options.TrustedCaFile is not null)
         {
             _extraRoots = ConnectorOptions.LoadTrustedCa(options.TrustedCaFile);
@@ -55,6 +64,9 @@ public sealed class CrankerConnector : IAsyncDisposable
 
     /// <summary>How router host names are resolved (§1.10); tests replace it to simulate DNS changes.</summary>
     internal Func<string, CancellationToken, Task<IPAddress[]>> ResolveHost { get; set; } = Dns.GetHostAddressesAsync;
+
+    /// <summary>The connector's instruments and their meter.</summary>
+    internal ConnectorMetrics Metrics { get; }
 
     /// <summary>The id this connector registers under.</summary>
     public string InstanceId => _options.InstanceId;
@@ -200,7 +212,7 @@ public sealed class CrankerConnector : IAsyncDisposable
                         ConnectorLog.RouterAdded(_logger, endpoint.Name, configured);
                     }
 
-                    var registration = new RouterRegistration(endpoint, _options, _target, _extraRoots, _credentials, _time, _logger, OnChanged);
+                    var registration = new RouterRegistration(endpoint, _options, _target, _extraRoots, _credentials, _time, _logger, Metrics, OnChanged);
                     _registrations[name] = registration;
                     registration.Start();
                 }
@@ -230,6 +242,21 @@ public sealed class CrankerConnector : IAsyncDisposable
     {
         await registration.StopAsync(_options.ShutdownTimeout).ConfigureAwait(false);
         registration.Dispose();
+    }
+
+    /// <summary>The <c>putsh.connector.sockets</c> callback: each router's open sockets by protocol and state.</summary>
+    private List<Measurement<long>> ObserveSockets()
+    {
+        List<Measurement<long>> measurements = [];
+        lock (_lock)
+        {
+            foreach (var registration in _registrations.Values)
+            {
+                registration.ObserveSockets(measurements);
+            }
+        }
+
+        return measurements;
     }
 
     private void OnChanged()
@@ -265,6 +292,7 @@ public sealed class CrankerConnector : IAsyncDisposable
 
         _target.Dispose();
         _credentials.Dispose();
+        Metrics.Dispose();
         _stop.Dispose();
     }
 }

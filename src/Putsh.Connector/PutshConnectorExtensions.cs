@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -23,7 +24,8 @@ public static class PutshConnectorExtensions
         services.TryAddSingleton(sp => new CrankerConnector(
             sp.GetRequiredService<IOptions<ConnectorOptions>>().Value,
             sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<IMeterFactory>()));
         services.AddHostedService<ConnectorHostedService>();
         return services;
     }

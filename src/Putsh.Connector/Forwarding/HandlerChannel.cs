@@ -13,6 +13,12 @@ internal sealed class HandlerChannel(IResponseWriter writer) : ChannelCore(isWeb
 {
     private volatile bool _failed;
 
+    /// <summary>The status of the response head once it was sent; null before.</summary>
+    public int? Status { get; private set; }
+
+    /// <summary>True when the handler threw.</summary>
+    public bool HandlerThrew { get; private set; }
+
     protected override async ValueTask WriteAsync(ChannelData data, bool first, CancellationToken cancellationToken)
     {
         if (first)
@@ -31,6 +37,7 @@ internal sealed class HandlerChannel(IResponseWriter writer) : ChannelCore(isWeb
             }
 
             await writer.WriteHeadAsync(head.ToResponseString(), cancellationToken).ConfigureAwait(false);
+            Status = data.Status ?? 200;
         }
 
         if (!data.Body.IsEmpty)
@@ -47,6 +54,7 @@ internal sealed class HandlerChannel(IResponseWriter writer) : ChannelCore(isWeb
             {
                 // Closed without a word: an empty 200.
                 await writer.WriteHeadAsync("HTTP/1.1 200 OK\ncontent-length:0\n", CancellationToken.None).ConfigureAwait(false);
+                Status = 200;
             }
 
             await writer.EndAsync().ConfigureAwait(false);
@@ -78,6 +86,7 @@ internal sealed class HandlerChannel(IResponseWriter writer) : ChannelCore(isWeb
         }
         catch (Exception ex)
         {
+            HandlerThrew = true;
             ConnectorLog.TargetFailed(logger, request.Method, request.Target, "handler threw " + ex.GetType().Name + ": " + ex.Message);
             if (HasSent || !Send(ChannelData.Response(500, [new("content-type", "text/plain; charset=utf-8")], "Internal Server Error")))
             {

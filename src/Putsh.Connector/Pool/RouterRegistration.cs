@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -28,6 +29,7 @@ internal sealed class RouterRegistration : IDisposable
     private readonly HttpMessageInvoker _invoker;
     private readonly ReconnectBackoff _backoff;
     private readonly RegistrationCredentials _credentials;
+    private readonly ConnectorMetrics _metrics;
     private readonly ConcurrentDictionary<IConnectorSocket, Task> _sockets = new();
     private readonly ConcurrentDictionary<Task, byte> _dials = new();
     private readonly SemaphoreSlim _wake = new(0);
@@ -35,12 +37,14 @@ internal sealed class RouterRegistration : IDisposable
     private int _idle;
     private int _connecting;
     private int _failures;
+    private int _lost;
     private bool _announced;
     private bool _refused;
     private Task _loop = Task.CompletedTask;
 
-    public RouterRegistration(RouterEndpoint endpoint, ConnectorOptions options, TargetClient target, X509Certificate2Collection? extraRoots, RegistrationCredentials credentials, TimeProvider time, ILogger logger, Action changed)
+    public RouterRegistration(RouterEndpoint endpoint, ConnectorOptions options, TargetClient target, X509Certificate2Collection? extraRoots, RegistrationCredentials credentials, TimeProvider time, ILogger logger, ConnectorMetrics metrics, Action changed)
     {
+        _metrics = metrics;
         _credentials = credentials;
         Endpoint = endpoint;
         _options = options;
@@ -91,6 +95,7 @@ internal sealed class RouterRegistration : IDisposable
                         ConnectorLog.ConnectStillFailing(_logger, Endpoint.Name, failures, LastError ?? "unknown error", delay);
                     }
 
+                    _metrics.BackoffTaken(Endpoint.Name, delay);
                     await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
                     Interlocked.Increment(ref _connecting);
                     await DialAsync(cancellationToken).ConfigureAwait(false);
@@ -162,6 +167,13 @@ internal sealed class RouterRegistration : IDisposable
             var headAcks = FlowWindowExtension.ParseHeadAcks(extensions, flowWindow);
             ws.HttpResponseHeaders = null;
             var hadFailures = Interlocked.Exchange(ref _failures, 0) > 0;
+            _metrics.Registration(Endpoint.Name, ConnectorMetrics.Accepted, null);
+            // A reconnect replaces a lost socket or ends a run of failures; both take one lost socket, if any.
+            if (TakeLost() | hadFailures)
+            {
+                _metrics.Reconnected(Endpoint.Name);
+            }
+
             LastError = null;
             _refused = false;
             if (!_announced || hadFailures)
@@ -171,8 +183,8 @@ internal sealed class RouterRegistration : IDisposable
             }
 
             IConnectorSocket socket = Protocol == CrankerProtocol.V3
-                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name, webSockets, flowWindow, headAcks)
-                : new ConnectorSocketV1(ws, _target, _options, _time, _logger, Endpoint.Name);
+                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name, _metrics, webSockets, flowWindow, headAcks)
+                : new ConnectorSocketV1(ws, _target, _options, _time, _logger, Endpoint.Name, _metrics);
             ws = null;
             Interlocked.Increment(ref _idle);
             socket.Consumed += OnConsumed;
@@ -184,11 +196,15 @@ internal sealed class RouterRegistration : IDisposable
             {
                 _refused = true;
                 LastError = RefusalText(ws);
+                _metrics.Registration(Endpoint.Name, ConnectorMetrics.Refused, ConnectorMetrics.StatusText((int)ws.HttpStatusCode));
             }
             else
             {
                 _refused = false;
                 LastError = ex is WebSocketException { InnerException: { } inner } ? ex.Message + " " + inner.Message : ex.Message;
+                // A router that answered without upgrading is named by its status; anything else by the exception.
+                var status = ws is null ? 0 : (int)ws.HttpStatusCode;
+                _metrics.Registration(Endpoint.Name, ConnectorMetrics.Failed, status is > 0 and not 101 ? ConnectorMetrics.StatusText(status) : ConnectorMetrics.ErrorType(ex));
             }
 
             Interlocked.Increment(ref _failures);
@@ -236,12 +252,79 @@ internal sealed class RouterRegistration : IDisposable
         if (!socket.WasConsumed)
         {
             Interlocked.Decrement(ref _idle);
+            if (!_stop.IsCancellationRequested)
+            {
+                // Lost, not used up: the socket that replaces it counts as a reconnect.
+                Interlocked.Increment(ref _lost);
+            }
         }
 
         _sockets.TryRemove(socket, out _);
         socket.Dispose();
         _wake.Release();
         _changed();
+    }
+
+    /// <summary>Takes one lost socket off the count; false when there was none.</summary>
+    private bool TakeLost()
+    {
+        var lost = Volatile.Read(ref _lost);
+        while (lost > 0)
+        {
+            var seen = Interlocked.CompareExchange(ref _lost, lost - 1, lost);
+            if (seen == lost)
+            {
+                return true;
+            }
+
+            lost = seen;
+        }
+
+        return false;
+    }
+
+    /// <summary>Adds this router's open sockets to <paramref name="measurements"/>: idle and busy, for each protocol in use.</summary>
+    public void ObserveSockets(List<Measurement<long>> measurements)
+    {
+        long v1Idle = 0, v1Busy = 0, v3Idle = 0, v3Busy = 0;
+        foreach (var socket in _sockets.Keys)
+        {
+            if (socket is ConnectorSocketV1 v1)
+            {
+                // A cranker_1.0 socket that has sent its response is closing: neither idle nor busy.
+                if (v1.IsIdle)
+                {
+                    v1Idle++;
+                }
+                else if (v1.IsBusy)
+                {
+                    v1Busy++;
+                }
+            }
+            else if (socket.IsBusy)
+            {
+                v3Busy++;
+            }
+            else
+            {
+                v3Idle++;
+            }
+        }
+
+        // A protocol is reported while it has sockets or is the one last negotiated, so its series drop to zero
+        // rather than vanish when the sockets close.
+        var current = Protocol;
+        if (v1Idle + v1Busy > 0 || current == CrankerProtocol.V1)
+        {
+            measurements.Add(ConnectorMetrics.SocketCount(v1Idle, Endpoint.Name, CrankerProtocol.V1, ConnectorMetrics.Idle));
+            measurements.Add(ConnectorMetrics.SocketCount(v1Busy, Endpoint.Name, CrankerProtocol.V1, ConnectorMetrics.Busy));
+        }
+
+        if (v3Idle + v3Busy > 0 || current == CrankerProtocol.V3)
+        {
+            measurements.Add(ConnectorMetrics.SocketCount(v3Idle, Endpoint.Name, CrankerProtocol.V3, ConnectorMetrics.Idle));
+            measurements.Add(ConnectorMetrics.SocketCount(v3Busy, Endpoint.Name, CrankerProtocol.V3, ConnectorMetrics.Busy));
+        }
     }
 
     private void OnConsumed(IConnectorSocket socket)

@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Putsh.Connector.Forwarding;
+using Putsh.Protocol;
 using Putsh.Protocol.Headers;
 using Putsh.Protocol.Transport;
 using Putsh.Protocol.V1;
@@ -23,14 +24,16 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _routerName;
+    private readonly ConnectorMetrics _metrics;
     private readonly CancellationTokenSource _exchangeCts = new();
     private int _state; // 0 idle, 1 busy, 2 done
     private volatile bool _responseComplete;
     private WebSocketCloseStatus? _routerCloseStatus;
     private int _disposed;
 
-    public ConnectorSocketV1(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName)
+    public ConnectorSocketV1(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, ConnectorMetrics metrics)
     {
+        _metrics = metrics;
         _socket = socket;
         _sender = new SendGate(socket);
         _target = target;
@@ -85,6 +88,8 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
                 return;
             }
 
+            var start = _time.GetTimestamp();
+
             if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
             {
                 return;
@@ -92,7 +97,7 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
 
             WasConsumed = true;
             Consumed?.Invoke(this);
-            await HandleAsync(head).ConfigureAwait(false);
+            await HandleAsync(head, start).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
         {
@@ -179,7 +184,7 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
         }
     }
 
-    private async Task HandleAsync(string headText)
+    private async Task HandleAsync(string headText, long start)
     {
         if (!HeadParser.TryParseRequest(headText, expectMarker: true, out var head, out var error))
         {
@@ -196,13 +201,23 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
         }
 
         var receiveTask = ReceiveRequestBodyAsync(bodyPipe?.Writer, head);
-        if (_options.Handler is { } handler)
+        var active = _metrics.RequestStarted(CrankerProtocol.V1);
+        (int? Status, string? Error) outcome = (null, null);
+        try
         {
-            await HandleInProcessAsync(handler, head, bodyPipe?.Reader).ConfigureAwait(false);
+            outcome = _options.Handler is { } handler
+                ? await HandleInProcessAsync(handler, head, bodyPipe?.Reader).ConfigureAwait(false)
+                : await ForwardAsync(head, bodyPipe?.Reader).ConfigureAwait(false);
         }
-        else
+        catch (Exception ex)
         {
-            await ForwardAsync(head, bodyPipe?.Reader).ConfigureAwait(false);
+            outcome.Error = ex.GetType().FullName;
+            throw;
+        }
+        finally
+        {
+            // The response is sent (or failed); the router's close echo is not part of the request.
+            _metrics.RequestEnded(active, CrankerProtocol.V1, start, head.Method, outcome.Status, outcome.Error);
         }
 
         try
@@ -285,8 +300,8 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
         }
     }
 
-    /// <summary>Serves the request with the in-process handler instead of a backend.</summary>
-    private async Task HandleInProcessAsync(Func<ChannelRequest, Putsh.Protocol.Channels.IChannel, Task> handler, ParsedRequestHead head, PipeReader? body)
+    /// <summary>Serves the request with the in-process handler instead of a backend; returns the status sent and the error, if any.</summary>
+    private async Task<(int? Status, string? Error)> HandleInProcessAsync(Func<ChannelRequest, Putsh.Protocol.Channels.IChannel, Task> handler, ParsedRequestHead head, PipeReader? body)
     {
         var channel = new HandlerChannel(new ResponseWriter(this));
         using var gone = _exchangeCts.Token.Register(() => channel.PeerGone(_routerCloseStatus));
@@ -296,6 +311,9 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
         {
             await body.CompleteAsync().ConfigureAwait(false);
         }
+
+        var error = channel.HandlerThrew ? ConnectorMetrics.HandlerError : _exchangeCts.IsCancellationRequested ? ConnectorMetrics.ResetByRouter : null;
+        return (channel.Status, error);
     }
 
     /// <summary>A handler's response as cranker_1.0 messages: text head, binary frames, close 1000 (or 1011).</summary>
@@ -322,18 +340,27 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
             new(socket._sender.CloseAsync(WebSocketCloseStatus.InternalServerError, reason, TimeSpan.FromSeconds(5), socket._time));
     }
 
-    private async Task ForwardAsync(ParsedRequestHead head, PipeReader? body)
+    /// <summary>Serves the request from the backend; returns the status sent and the error, if any.</summary>
+    private async Task<(int? Status, string? Error)> ForwardAsync(ParsedRequestHead head, PipeReader? body)
     {
         var cancellationToken = _exchangeCts.Token;
         HttpResponseMessage? response = null;
         var headSent = false;
+        var backendStart = -1L;
+        var backendDone = false;
+        int? status = null;
+        string? error = null;
         try
         {
             using var request = _target.CreateRequest(head, body is null ? null : new StreamingRequestContent(body));
+            backendStart = _time.GetTimestamp();
             response = await _target.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            backendDone = true;
+            _metrics.BackendEnded(backendStart, head.Method, (int)response.StatusCode, null);
             ConnectorLog.Forwarded(_logger, head.Method, head.Target, (int)response.StatusCode);
             await _sender.SendTextAsync(TargetClient.BuildResponseHead(response), cancellationToken).ConfigureAwait(false);
             headSent = true;
+            status = (int)response.StatusCode;
 
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             var buffer = ArrayPool<byte>.Shared.Rent(_options.BodyBufferSize);
@@ -361,9 +388,13 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
         catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
             // The router closed the socket (client gone): the target call was stopped, nothing to report.
+            error = ConnectorMetrics.ResetByRouter;
+            BackendFailed(head, backendStart, backendDone, error);
         }
         catch (Exception ex)
         {
+            error = ConnectorMetrics.BackendErrorType(ex, backendDone);
+            BackendFailed(head, backendStart, backendDone, error);
             ConnectorLog.TargetFailed(_logger, head.Method, head.Target, ex.Message);
             // 1011 with a short reason (§4.6): before the head the router answers 502, after it aborts the client.
             var reason = headSent ? "Target failed mid-response: " + ex.Message : "Target error: " + ex.Message;
@@ -377,6 +408,19 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
                 await body.CompleteAsync().ConfigureAwait(false);
             }
         }
+
+        return (status, error);
+    }
+
+    /// <summary>Records a failed backend request: the call's duration when it never got response headers, and the failure.</summary>
+    private void BackendFailed(ParsedRequestHead head, long backendStart, bool backendDone, string error)
+    {
+        if (!backendDone && backendStart >= 0)
+        {
+            _metrics.BackendEnded(backendStart, head.Method, null, error);
+        }
+
+        _metrics.BackendFailed(error);
     }
 
     public void Dispose()

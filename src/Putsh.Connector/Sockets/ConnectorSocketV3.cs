@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Putsh.Connector.Forwarding;
+using Putsh.Protocol;
 using Putsh.Protocol.Headers;
 using Putsh.Protocol.Transport;
 using Putsh.Protocol.V3;
@@ -22,6 +23,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _routerName;
+    private readonly ConnectorMetrics _metrics;
     private readonly ConcurrentDictionary<int, TargetStream> _streams = new(concurrencyLevel: 1, capacity: 3);
     private volatile bool _stopping;
     private int _closing;
@@ -29,8 +31,9 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
     private readonly bool _webSockets;
 
-    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, bool webSockets = false, int flowWindow = 0, HeadAcks headAcks = HeadAcks.Both)
+    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, ConnectorMetrics metrics, bool webSockets = false, int flowWindow = 0, HeadAcks headAcks = HeadAcks.Both)
     {
+        _metrics = metrics;
         HeadAcks = headAcks;
         _webSockets = webSockets;
         FlowWindow = flowWindow > 0 ? flowWindow : V3Frame.HighWatermark;
@@ -146,6 +149,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
                 if (stream.AppendHead(Encoding.UTF8.GetString(payload.Span), flags) is { } head)
                 {
+                    var start = _time.GetTimestamp();
                     // Off the receive loop: neither a backend call nor an in-process handler may hold it up.
                     // The body queue must exist before the next message (DATA) is read, so it is made here.
                     var endStream = (flags & V3Flags.EndStream) != 0;
@@ -162,11 +166,11 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                     {
                         // A backend call runs here until its first wait, which is short: parsing the head and handing
                         // the request to the connection pool. It saves a thread hop per request.
-                        _ = stream.RunAsync(head);
+                        _ = stream.RunAsync(head, start);
                     }
                     else
                     {
-                        _ = Task.Run(() => stream.RunAsync(head));
+                        _ = Task.Run(() => stream.RunAsync(head, start));
                     }
                 }
 
@@ -262,6 +266,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
         private bool _headDone;
         private QueuedBodyStream? _body;
         private WsTunnel? _tunnel;
+        private int? _status;
 
         public int Id { get; } = id;
 
@@ -357,10 +362,9 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
         /// <summary>The stream carries a WebSocket: DATA goes to a tunnel instead of a request body. Call before reading on.</summary>
         public void PrepareTunnel() => _tunnel = new WsTunnel(owner.Sender, Id, Window);
 
-        public async Task RunAsync(string headText)
+        /// <summary>Serves the request whose head arrived at <paramref name="start"/> (a timestamp).</summary>
+        public async Task RunAsync(string headText, long start)
         {
-            var sender = owner.Sender;
-            var token = _cts.Token;
             if (!HeadParser.TryParseRequest(headText, expectMarker: false, out var head, out var error))
             {
                 ConnectorLog.BadRequestHead(owner._logger, owner._routerName, error!);
@@ -368,6 +372,11 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 return;
             }
 
+            // Each way of serving ends the request in its finally block (one state machine per request, not two).
+            var sender = owner.Sender;
+            var token = _cts.Token;
+            var active = owner._metrics.RequestStarted(CrankerProtocol.V3);
+            string? failure = null;
             if (_tunnel is { } tunnel)
             {
                 try
@@ -376,9 +385,11 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 }
                 catch (Exception) when (token.IsCancellationRequested)
                 {
+                    failure = ConnectorMetrics.ResetByRouter;
                 }
                 catch (Exception ex)
                 {
+                    failure = ConnectorMetrics.ErrorType(ex);
                     ConnectorLog.TargetFailed(owner._logger, head!.Method, head.Target, ex.Message);
                     await tunnel.ResetAsync(1011, "target request failed: " + ex.Message).ConfigureAwait(false);
                 }
@@ -386,6 +397,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 {
                     owner.Forget(this);
                     _cts.Dispose();
+                    RequestEnded(active, start, head!, failure);
                 }
 
                 return;
@@ -393,17 +405,25 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
             if (owner._options.Handler is { } handler)
             {
+                var channel = new HandlerChannel(new ResponseWriter(owner.Sender, Id, Window));
                 try
                 {
-                    var channel = new HandlerChannel(new ResponseWriter(owner.Sender, Id, Window));
                     using var gone = token.Register(() => channel.PeerGone(null));
                     await channel.RunAsync(handler, new ChannelRequest(head!.Method, head.Target, head.Headers, _body ?? Stream.Null), owner._logger).ConfigureAwait(false);
+                    failure = channel.HandlerThrew ? ConnectorMetrics.HandlerError : token.IsCancellationRequested ? ConnectorMetrics.ResetByRouter : null;
+                }
+                catch (Exception ex)
+                {
+                    failure = ex.GetType().FullName;
+                    throw;
                 }
                 finally
                 {
                     _body?.Fail(new OperationCanceledException("The stream ended."));
                     owner.Forget(this);
                     _cts.Dispose();
+                    _status = channel.Status;
+                    RequestEnded(active, start, head!, failure);
                 }
 
                 return;
@@ -411,12 +431,16 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
             HttpResponseMessage? response = null;
             var stage = "target request failed: ";
+            var backendStart = -1L;
             try
             {
                 using var request = owner._target.CreateRequest(head!, _body is null ? null : new StreamingRequestContent(_body));
+                backendStart = owner._time.GetTimestamp();
                 response = await owner._target.SendAsync(request, token).ConfigureAwait(false);
+                owner._metrics.BackendEnded(backendStart, head!.Method, (int)response.StatusCode, null);
                 ConnectorLog.Forwarded(owner._logger, head!.Method, head.Target, (int)response.StatusCode);
                 await sender.SendHeadAsync(Id, TargetClient.BuildResponseHead(response), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
+                _status = (int)response.StatusCode;
 
                 stage = "target response body receiving error: ";
                 var stream = await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
@@ -427,9 +451,13 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             catch (Exception) when (token.IsCancellationRequested)
             {
                 // The router reset the stream or the socket ended: nothing to send.
+                failure = ConnectorMetrics.ResetByRouter;
+                BackendFailed(head!, backendStart, response is not null, failure);
             }
             catch (Exception ex)
             {
+                failure = ConnectorMetrics.BackendErrorType(ex, response is not null);
+                BackendFailed(head!, backendStart, response is not null, failure);
                 ConnectorLog.TargetFailed(owner._logger, head!.Method, head.Target, ex.Message);
                 await TryResetAsync(stage + ex.Message).ConfigureAwait(false);
             }
@@ -439,7 +467,23 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 _body?.Fail(new OperationCanceledException("The stream ended."));
                 owner.Forget(this);
                 _cts.Dispose();
+                RequestEnded(active, start, head!, failure);
             }
+        }
+
+        /// <summary>Records the end of this stream's request: its duration, status sent and failure, if any.</summary>
+        private void RequestEnded(bool active, long start, ParsedRequestHead head, string? failure) =>
+            owner._metrics.RequestEnded(active, CrankerProtocol.V3, start, head.Method, _status, failure);
+
+        /// <summary>Records a failed backend request: the call's duration when it never got response headers, and the failure.</summary>
+        private void BackendFailed(ParsedRequestHead head, long backendStart, bool responseReceived, string failure)
+        {
+            if (!responseReceived && backendStart >= 0)
+            {
+                owner._metrics.BackendEnded(backendStart, head.Method, null, failure);
+            }
+
+            owner._metrics.BackendFailed(failure);
         }
 
         /// <summary>
@@ -452,6 +496,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             if (owner._options.Handler is { } handler)
             {
                 await sender.SendHeadAsync(Id, "HTTP/1.1 101 Switching Protocols\n", endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
+                _status = 101;
                 var channel = new WebSocketHandlerChannel(tunnel);
                 await channel.RunAsync(handler, new ChannelRequest(head.Method, head.Target, head.Headers, Stream.Null), owner._logger).ConfigureAwait(false);
                 return;
@@ -476,6 +521,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                     refusal.Add("content-type", "text/plain; charset=utf-8");
                     refusal.Add("content-length", body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
                     await sender.SendHeadAsync(Id, refusal.ToResponseString(), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
+                    _status = status;
                     var buffer = new byte[V3Frame.PrefixLength + body.Length];
                     body.CopyTo(buffer, V3Frame.PrefixLength);
                     await sender.SendDataAsync(buffer, body.Length, Id, V3Flags.None, Window, token).ConfigureAwait(false);
@@ -492,6 +538,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 }
 
                 await sender.SendHeadAsync(Id, accepted.ToResponseString(), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
+                _status = 101;
                 await tunnel.RunAsync(socket).ConfigureAwait(false);
             }
         }
