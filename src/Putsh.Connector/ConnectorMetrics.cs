@@ -76,6 +76,7 @@ internal sealed class ConnectorMetrics : IDisposable
     public ConnectorMetrics(IMeterFactory? meterFactory, TimeProvider time, Func<IEnumerable<Measurement<long>>> observeSockets)
     {
         _time = time;
+        Target = new TargetHealth(time);
         if (meterFactory is not null)
         {
             Meter = meterFactory.Create(new MeterOptions(ConnectorMeter.Name));
@@ -98,6 +99,9 @@ internal sealed class ConnectorMetrics : IDisposable
 
     /// <summary>The connector's meter; tests scope their collectors to it.</summary>
     public Meter Meter { get; }
+
+    /// <summary>Whether the backend is failing every call, fed by <see cref="BackendEnded"/> whether or not anything listens.</summary>
+    public TargetHealth Target { get; private init; } = null!;
 
     /// <summary>A request head arrived and is about to be served. True when it was counted as active (pass it to <see cref="RequestEnded"/>).</summary>
     public bool RequestStarted(string protocol)
@@ -148,6 +152,15 @@ internal sealed class ConnectorMetrics : IDisposable
     /// <summary>The backend call started at <paramref name="startTimestamp"/> ended: with response headers, or failing with <paramref name="errorType"/>.</summary>
     public void BackendEnded(long startTimestamp, string method, int? status, string? errorType)
     {
+        if (errorType is null && status < 500)
+        {
+            Target.Succeeded();
+        }
+        else if (errorType != ResetByRouter)
+        {
+            Target.Failed();
+        }
+
         if (!_backendDuration.Enabled)
         {
             return;

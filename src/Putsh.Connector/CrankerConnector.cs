@@ -68,6 +68,12 @@ public sealed class CrankerConnector : IAsyncDisposable
     /// <summary>The connector's instruments and their meter.</summary>
     internal ConnectorMetrics Metrics { get; }
 
+    /// <summary>
+    /// How long every call to the target has failed (a transport error, a timeout or a 5xx answer), counted from the
+    /// first failure after a success; null while the last call succeeded or before any call. For health checks.
+    /// </summary>
+    public TimeSpan? TargetFailingFor => Metrics.Target.FailingFor;
+
     /// <summary>The id this connector registers under.</summary>
     public string InstanceId => _options.InstanceId;
 

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -62,16 +64,48 @@ internal static class ConnectorCommand
         ];
     }
 
+    /// <summary>The settings of the connector's process rather than of the connector: its admin listener.</summary>
+    public static List<Setting<ConnectorHostSettings>> HostSettings()
+    {
+        Setting<ConnectorHostSettings> S(string flag, string key, SettingKind kind, string def, string description, Action<ConnectorHostSettings, string[], Setting<ConnectorHostSettings>> apply)
+        {
+            Setting<ConnectorHostSettings>? self = null;
+            self = new Setting<ConnectorHostSettings>(flag, "Connector:" + key, kind, def, description, (t, v) => apply(t, v, self!));
+            return self;
+        }
+
+        return
+        [
+            S("--admin", "Admin", SettingKind.List, "none", "address(es) serving /metrics (Prometheus), /health/live, /health/ready and /api/connector, e.g. http://127.0.0.1:9092", (t, v, _) => t.Admin = [.. v.Where(a => a != "none")]),
+            S("--ready-when", "ReadyWhen", SettingKind.Text, "any", "/health/ready once registered with any router, or with all of them", (t, v, s) => t.ReadyWhenAllRouters = v[0] switch
+            {
+                "any" => false,
+                "all" => true,
+                _ => throw new UsageException($"--ready-when: expected any or all, not '{v[0]}'."),
+            }),
+            S("--target-unhealthy-after", "TargetUnhealthyAfter", SettingKind.Text, "30s", "/health/ready fails once every call to the target has failed this long (0 to never)", (t, v, s) => t.TargetUnhealthyAfter = s.Duration(v[0])),
+        ];
+    }
+
     public static Command Create()
     {
         var settings = Settings();
+        var hostSettings = HostSettings();
         var command = new Command("connector", "putsh/b, the connector: dials the routers (o) and serves their requests from the backend (p).");
         CommonOptions.AddTo(command, settings);
+        CommonOptions.AddTo(command, hostSettings);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var (options, level) = Resolve(parse, settings);
+            var hostOptions = new ConnectorHostSettings();
+            var configuration = CommonOptions.LoadConfiguration(parse);
+            foreach (var s in hostSettings)
+            {
+                s.Apply(hostOptions, parse, configuration);
+            }
+
             using var signals = new ShutdownSignals();
-            using var host = Build(options, level);
+            using var host = Build(options, level, hostOptions);
             await host.StartAsync(signals.Stopping);
             await signals.WaitAsync(host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
             await host.StopAsync(CancellationToken.None);
@@ -94,7 +128,7 @@ internal static class ConnectorCommand
         return (options, CommonOptions.LogLevel(parse, configuration));
     }
 
-    public static IHost Build(ConnectorOptions options, Microsoft.Extensions.Logging.LogLevel logLevel)
+    public static IHost Build(ConnectorOptions options, Microsoft.Extensions.Logging.LogLevel logLevel, ConnectorHostSettings? hostSettings = null)
     {
         try
         {
@@ -105,8 +139,14 @@ internal static class ConnectorCommand
             throw new UsageException(ex.Message);
         }
 
+        if (hostSettings is { Admin.Count: > 0 })
+        {
+            return BuildWithAdmin(options, logLevel, hostSettings);
+        }
+
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], DisableDefaults = true });
         CommonOptions.ConfigureLogging(builder.Logging, logLevel);
+        builder.Services.AddPutshMetrics(ConnectorMeter.Name, prometheus: false);
         // The host must wait for the connector's own drain, which has its own bound.
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(15));
         ShutdownSignals.UseFor(builder.Services);
@@ -115,5 +155,35 @@ internal static class ConnectorCommand
         var host = builder.Build();
         CliLog.IoMode(host.Services);
         return host;
+    }
+
+    /// <summary>The connector in a web host, for its admin listener (<see cref="ConnectorAdmin"/>).</summary>
+    private static WebApplication BuildWithAdmin(ConnectorOptions options, Microsoft.Extensions.Logging.LogLevel logLevel, ConnectorHostSettings hostSettings)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.Sources.Clear();
+        CommonOptions.ConfigureLogging(builder.Logging, logLevel);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            ConnectorAdmin.Listen(kestrel, hostSettings.Admin);
+        });
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(15));
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(HostStart.WatchBinds);
+        ShutdownSignals.UseFor(builder.Services);
+        builder.Services.AddSingleton(Options.Create(options));
+        if (hostSettings.Time is { } time)
+        {
+            builder.Services.AddSingleton(time);
+        }
+
+        builder.Services.AddPutshConnector();
+        builder.Services.AddPutshMetrics(ConnectorMeter.Name, prometheus: true);
+        ConnectorAdmin.AddServices(builder.Services, hostSettings);
+        var app = builder.Build();
+        ConnectorAdmin.Map(app);
+        app.Lifetime.ApplicationStarted.Register(() => CliLog.ConnectorAdminListening(app.Services, app.Urls));
+        CliLog.IoMode(app.Services);
+        return app;
     }
 }

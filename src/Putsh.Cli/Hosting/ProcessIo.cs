@@ -71,6 +71,13 @@ internal static partial class CliLog
             string.Join(", ", listeners.Urls(ListenerRole.Clients)), string.Join(", ", listeners.Urls(ListenerRole.Registration)),
             listeners.Urls(ListenerRole.Admin) is { Count: > 0 } admin ? string.Join(", ", admin) : "none");
 
+    [LoggerMessage(4, LogLevel.Information, "Connector admin on {Admin}")]
+    private static partial void ConnectorAdminOn(ILogger logger, string admin);
+
+    /// <summary>Says once the connector's admin listener is bound where it listens.</summary>
+    public static void ConnectorAdminListening(IServiceProvider services, ICollection<string> urls) =>
+        ConnectorAdminOn(services.GetRequiredService<ILoggerFactory>().CreateLogger("Putsh.Cli"), string.Join(", ", urls));
+
     [LoggerMessage(3, LogLevel.Warning, "Registration is open: any connector that reaches {Addresses} may register any route (--allow-open-registration). Give --registration-token, --registration-token-file, --registration-client-ca or --registration-allow instead.")]
     private static partial void OpenRegistration(ILogger logger, string addresses);
 
