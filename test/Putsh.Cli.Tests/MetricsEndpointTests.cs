@@ -67,3 +67,44 @@ public sealed partial class MetricsEndpointTests(ITestOutputHelper output)
     [GeneratedRegex(@"putsh_router_request_duration_seconds_count\{[^}]*http_response_status_code=""200""[^}]*http_route=""svc""[^}]*\} (\d+)")]
     private static partial Regex RequestCountLine();
 }
+
+/// <summary>OTLP export, switched on by the standard environment variables, received by a stand-in collector.</summary>
+public sealed class OtlpExportTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task With_OTEL_EXPORTER_OTLP_ENDPOINT_set_the_router_exports_metrics_and_spans_over_OTLP()
+    {
+        var received = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        await using var collector = await TestBackend.StartAsync(app => app.MapPost("/v1/{signal}", async (Microsoft.AspNetCore.Http.HttpContext c, string signal) =>
+        {
+            // OTLP/HTTP: protobuf bodies, one per export; an empty 200 is a full success.
+            using var body = new MemoryStream();
+            await c.Request.Body.CopyToAsync(body);
+            output.WriteLine($"collector: {c.Request.Path} {c.Request.ContentType} {body.Length} bytes");
+            if (c.Request.ContentType == "application/x-protobuf" && body.Length > 0)
+            {
+                received.AddOrUpdate(signal, 1, (_, n) => n + 1);
+            }
+
+            return Microsoft.AspNetCore.Http.Results.Ok();
+        }), output);
+        await using var backend = await TestBackend.StartAsync(app => app.MapGet("/svc/{n}", (string n) => "hello " + n), output);
+        var environment = new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.Uri.ToString().TrimEnd('/'),
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+            ["OTEL_SERVICE_NAME"] = "putsh-router-test",
+        };
+        await using var router = PutshProcess.Start(output, environment, "router", "--listen", "http://127.0.0.1:0", "--register", "http://127.0.0.1:0");
+        var line = await router.WaitForLineAsync(l => l.Contains("Clients (x) on ", StringComparison.Ordinal));
+        var match = System.Text.RegularExpressions.Regex.Match(line, @"Clients \(x\) on (http://[^ ;,]+).*registration \(y\) on (http://[^ ;,]+)");
+        var register = new Uri("ws" + match.Groups[2].Value["http".Length..]);
+        await using var connector = await TestConnector.StartAsync([register], "svc", backend.Uri, output, TestConnector.V3Only);
+        using var client = new HttpClient { BaseAddress = new Uri(match.Groups[1].Value) };
+        Assert.Equal("hello 1", await client.GetStringAsync("/svc/1").DefaultTimeout());
+
+        await Eventually.True(() => received.ContainsKey("metrics") && received.ContainsKey("traces"), "metrics and traces exported over OTLP");
+    }
+}

@@ -24,9 +24,17 @@ internal sealed partial class PutshProcess : IAsyncDisposable
 
     public int Id => _process.Id;
 
-    public static PutshProcess Start(ITestOutputHelper output, params string[] args)
+    public static PutshProcess Start(ITestOutputHelper output, params string[] args) => Start(output, null, args);
+
+    /// <summary>Starts <c>putsh</c> with <paramref name="environment"/> added to its environment.</summary>
+    public static PutshProcess Start(ITestOutputHelper output, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "putsh.dll"));
         foreach (var a in args)
         {

@@ -146,7 +146,8 @@ internal static class ConnectorCommand
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], DisableDefaults = true });
         CommonOptions.ConfigureLogging(builder.Logging, logLevel);
-        builder.Services.AddPutshMetrics(ConnectorMeter.Name, prometheus: false);
+        builder.Configuration.AddOtelEnvironment();
+        builder.Services.AddPutshTelemetry(ConnectorMeter.Name, ConnectorTracing.SourceName, prometheus: false);
         // The host must wait for the connector's own drain, which has its own bound.
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(15));
         ShutdownSignals.UseFor(builder.Services);
@@ -178,7 +179,8 @@ internal static class ConnectorCommand
         }
 
         builder.Services.AddPutshConnector();
-        builder.Services.AddPutshMetrics(ConnectorMeter.Name, prometheus: true);
+        builder.Configuration.AddOtelEnvironment();
+        builder.Services.AddPutshTelemetry(ConnectorMeter.Name, ConnectorTracing.SourceName, prometheus: true);
         ConnectorAdmin.AddServices(builder.Services, hostSettings);
         var app = builder.Build();
         ConnectorAdmin.Map(app);

@@ -234,7 +234,8 @@ internal static class RouterCommand
         }
 
         builder.Services.AddPutshRouter();
-        var prometheus = builder.Services.AddPutshMetrics(Putsh.Router.Observability.RouterMeter.Name, prometheus: settings.Admin.Count > 0);
+        builder.Configuration.AddOtelEnvironment();
+        var prometheus = builder.Services.AddPutshTelemetry(RouterMeter.Name, RouterTracing.SourceName, prometheus: settings.Admin.Count > 0);
 
         var app = builder.Build();
         listeners = bound;

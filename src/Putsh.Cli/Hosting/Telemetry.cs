@@ -1,13 +1,14 @@
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace Putsh.Cli.Hosting;
 
 /// <summary>
 /// The executable's metrics export, through the OpenTelemetry .NET SDK: Prometheus text at <c>/metrics</c> on the
 /// admin listener, and OTLP when the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (the exporter reads the
-/// other <c>OTEL_*</c> variables itself). Besides putsh's own meter, the meters ASP.NET Core, Kestrel, HttpClient and
-/// the runtime publish. With neither export, no SDK is set up and instruments cost nothing.
+/// other <c>OTEL_*</c> variables itself), spans included. Besides putsh's own meter, the meters ASP.NET Core, Kestrel,
+/// HttpClient and the runtime publish. With neither export, no SDK is set up and instruments and spans cost nothing.
 /// </summary>
 internal static class Telemetry
 {
@@ -22,11 +23,35 @@ internal static class Telemetry
         "System.Runtime",
     ];
 
+    /// <summary>
+    /// The standard <c>OTEL_*</c> environment variables, under their own names, for the SDK's exporters: putsh's hosts
+    /// read no environment into their configuration otherwise (their settings have their own sources).
+    /// </summary>
+    public static void AddOtelEnvironment(this Microsoft.Extensions.Configuration.IConfigurationBuilder configuration)
+    {
+        var otel = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            if (e.Key is string name && name.StartsWith("OTEL_", StringComparison.OrdinalIgnoreCase))
+            {
+                otel[name] = e.Value as string;
+            }
+        }
+
+        if (otel.Count > 0)
+        {
+            Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(configuration, otel);
+        }
+    }
+
     public static bool OtlpConfigured => !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT"));
 
-    /// <summary>Sets up the export of <paramref name="meter"/> and the framework meters, if there is anywhere to export them.</summary>
+    /// <summary>
+    /// Sets up the export of <paramref name="meter"/> and the framework meters, if there is anywhere to export them; and,
+    /// with OTLP, of the spans of <paramref name="activitySource"/>, ASP.NET Core and HttpClient.
+    /// </summary>
     /// <returns>Whether the Prometheus endpoint is to be served.</returns>
-    public static bool AddPutshMetrics(this IServiceCollection services, string meter, bool prometheus)
+    public static bool AddPutshTelemetry(this IServiceCollection services, string meter, string activitySource, bool prometheus)
     {
         var otlp = OtlpConfigured;
         if (!prometheus && !otlp)
@@ -34,7 +59,7 @@ internal static class Telemetry
             return false;
         }
 
-        services.AddOpenTelemetry().WithMetrics(metrics =>
+        var telemetry = services.AddOpenTelemetry().WithMetrics(metrics =>
         {
             metrics.AddMeter(meter).AddMeter(FrameworkMeters);
             if (prometheus)
@@ -47,6 +72,11 @@ internal static class Telemetry
                 metrics.AddOtlpExporter();
             }
         });
+        if (otlp)
+        {
+            telemetry.WithTracing(tracing => tracing.AddSource(activitySource, "Microsoft.AspNetCore", "System.Net.Http").AddOtlpExporter());
+        }
+
         return prometheus;
     }
 }

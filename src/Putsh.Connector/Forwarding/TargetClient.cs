@@ -28,8 +28,9 @@ internal sealed class TargetClient : IDisposable
             ConnectTimeout = options.TargetConnectTimeout,
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
             EnableMultipleHttp2Connections = true,
-            // No tracing headers of our own: the client's traceparent, if any, passes through untouched.
-            ActivityHeadersPropagator = null,
+            // Trace context from the span that is current, if any: the connector's (docs/tracing.md). With no span,
+            // HttpClient adds nothing and the client's traceparent, if any, passes through untouched.
+            ActivityHeadersPropagator = System.Diagnostics.DistributedContextPropagator.Current,
         };
         _invoker = new HttpMessageInvoker(handler, disposeHandler: true);
     }
@@ -53,9 +54,12 @@ internal sealed class TargetClient : IDisposable
 
         request.Content = content;
 
+        // With a connector span, HttpClient sends the span's context (a child of it) instead of the router's.
+        var traced = ConnectorTracing.HasCurrent;
         foreach (var (name, value) in head.Headers)
         {
             if (HopByHopHeaders.ShouldSkip(name, connectionTokens)
+                || (traced && ConnectorTracing.IsTraceContext(name))
                 || name.Equals("expect", StringComparison.OrdinalIgnoreCase))
             {
                 continue;

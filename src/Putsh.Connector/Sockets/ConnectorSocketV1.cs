@@ -350,6 +350,7 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
         var backendDone = false;
         int? status = null;
         string? error = null;
+        using var span = ConnectorTracing.Start(head, CrankerProtocol.V1);
         try
         {
             using var request = _target.CreateRequest(head, body is null ? null : new StreamingRequestContent(body));
@@ -406,6 +407,11 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
             if (body is not null)
             {
                 await body.CompleteAsync().ConfigureAwait(false);
+            }
+
+            if (span is not null)
+            {
+                ConnectorTracing.Stop(span, status, error);
             }
         }
 

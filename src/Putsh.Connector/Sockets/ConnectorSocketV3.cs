@@ -432,6 +432,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             HttpResponseMessage? response = null;
             var stage = "target request failed: ";
             var backendStart = -1L;
+            using var span = ConnectorTracing.Start(head!, CrankerProtocol.V3);
             try
             {
                 using var request = owner._target.CreateRequest(head!, _body is null ? null : new StreamingRequestContent(_body));
@@ -468,6 +469,10 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 owner.Forget(this);
                 _cts.Dispose();
                 RequestEnded(active, start, head!, failure);
+                if (span is not null)
+                {
+                    ConnectorTracing.Stop(span, _status, failure);
+                }
             }
         }
 

@@ -27,6 +27,7 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
         drain.RequestStarted();
         var started = time.GetTimestamp();
         var result = new ProxyResult(null, null, "client_gone");
+        var activity = RouterTracing.Start(context);
         try
         {
             result = await ProxyAsync(context);
@@ -35,6 +36,10 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
         {
             drain.RequestEnded();
             metrics.RequestEnded(context, result, time.GetElapsedTime(started));
+            if (activity is not null)
+            {
+                RouterTracing.Stop(activity, context, result);
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Http;
@@ -20,6 +21,12 @@ internal static class RequestHeadBuilder
         StringComparer.OrdinalIgnoreCase,
         "expect", "forwarded", "x-forwarded-by", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
         "x-forwarded-port", "x-forwarded-server", "via");
+
+    /// <summary>W3C trace context and baggage headers, replaced by the router's own when it has a span.</summary>
+    private static bool IsTraceContext(string name) =>
+        name.Equals("traceparent", StringComparison.OrdinalIgnoreCase) || name.Equals("tracestate", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("baggage", StringComparison.OrdinalIgnoreCase) || name.Equals("request-id", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("correlation-context", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The request target exactly as the client sent it: still percent-encoded, no fragment.</summary>
     public static string RawTarget(HttpContext context)
@@ -49,9 +56,12 @@ internal static class RequestHeadBuilder
         // Kestrel shortens "keep-alive, x-hop" to "keep-alive"; the value as sent, where it was kept, names x-hop too.
         var connection = context.Features.Get<Hosting.RawConnectionHeaderFeature>() is { } raw ? new StringValues(raw.Value) : headers.Connection;
 
+        // With a router span, the connector gets its context in place of the client's (docs/tracing.md).
+        var span = Observability.RouterTracing.Current;
         foreach (var (name, values) in headers)
         {
             if (name.Length == 0 || name[0] == ':'
+                || (span is not null && IsTraceContext(name))
                 || HopByHopHeaders.IsHopByHop(name)
                 || IsNominated(connection, name)
                 || s_regenerated.Contains(name)
@@ -78,6 +88,11 @@ internal static class RequestHeadBuilder
         {
             head.Add("upgrade", "websocket");
             head.Add("connection", "Upgrade");
+        }
+
+        if (span is not null)
+        {
+            DistributedContextPropagator.Current.Inject(span, head, static (carrier, name, value) => ((HeadText)carrier!).Add(name, value));
         }
 
         // Values below are formatted into this buffer rather than into strings of their own; anything longer falls
