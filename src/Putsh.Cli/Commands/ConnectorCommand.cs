@@ -76,7 +76,8 @@ internal static class ConnectorCommand
 
         return
         [
-            S("--admin", "Admin", SettingKind.List, "none", "address(es) serving /metrics (Prometheus), /health/live, /health/ready and /api/connector, e.g. http://127.0.0.1:9092", (t, v, _) => t.Admin = [.. v.Where(a => a != "none")]),
+            S("--admin", "Admin", SettingKind.List, "none", "address(es) serving /metrics (Prometheus), /health/live, /health/ready and /api/connector, e.g. http://127.0.0.1:9092; other than loopback only with --admin-token", (t, v, _) => t.Admin = [.. v.Where(a => a != "none")]),
+            S("--admin-token", "AdminToken", SettingKind.Text, "none", "bearer token the admin listener requires of everything but /health/* (prefer PUTSH_Connector__AdminToken: arguments are visible to other users)", (t, v, _) => t.AdminToken = v[0]),
             S("--ready-when", "ReadyWhen", SettingKind.Text, "any", "/health/ready once registered with any router, or with all of them", (t, v, s) => t.ReadyWhenAllRouters = v[0] switch
             {
                 "any" => false,
@@ -161,6 +162,7 @@ internal static class ConnectorCommand
     /// <summary>The connector in a web host, for its admin listener (<see cref="ConnectorAdmin"/>).</summary>
     private static WebApplication BuildWithAdmin(ConnectorOptions options, Microsoft.Extensions.Logging.LogLevel logLevel, ConnectorHostSettings hostSettings)
     {
+        AdminGuard.CheckBinding(hostSettings.Admin, hostSettings.AdminToken);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.Sources.Clear();
         CommonOptions.ConfigureLogging(builder.Logging, logLevel);
@@ -183,7 +185,7 @@ internal static class ConnectorCommand
         builder.Services.AddPutshTelemetry(ConnectorMeter.Name, ConnectorTracing.SourceName, prometheus: true);
         ConnectorAdmin.AddServices(builder.Services, hostSettings);
         var app = builder.Build();
-        ConnectorAdmin.Map(app);
+        ConnectorAdmin.Map(app, hostSettings);
         app.Lifetime.ApplicationStarted.Register(() => CliLog.ConnectorAdminListening(app.Services, app.Urls));
         CliLog.IoMode(app.Services);
         return app;

@@ -21,6 +21,9 @@ internal sealed class RouterSettings
 
     public List<string> Admin { get; set; } = [];
 
+    /// <summary>Bearer token the admin listener requires (health probes excepted); required where it is not loopback.</summary>
+    public string? AdminToken { get; set; }
+
     public string? TlsCert { get; set; }
 
     public string? TlsKey { get; set; }
@@ -53,7 +56,8 @@ internal static class RouterCommand
         [
             S("--listen", "Listen", SettingKind.List, listenDefault, "x: address(es) where clients send HTTP/1.1 and HTTP/2 requests", (t, v, _) => t.Listen = [.. v]),
             S("--register", "Register", SettingKind.List, registerDefault, "y: address(es) where connectors register (may equal --listen)", (t, v, _) => t.Register = [.. v]),
-            S("--admin", "Admin", SettingKind.List, "none", "address(es) serving /metrics (Prometheus), /health/live and /health/ready (not ready while stopping), e.g. http://127.0.0.1:9091", (t, v, _) => t.Admin = [.. v.Where(a => a != "none")]),
+            S("--admin", "Admin", SettingKind.List, "none", "address(es) serving the dashboard (/), /api/routes, /metrics (Prometheus), /health/live and /health/ready (not ready while stopping), e.g. http://127.0.0.1:9091; other than loopback only with --admin-token", (t, v, _) => t.Admin = [.. v.Where(a => a != "none")]),
+            S("--admin-token", "AdminToken", SettingKind.Text, "none", "bearer token the admin listener requires of everything but /health/* (prefer PUTSH_Router__AdminToken: arguments are visible to other users)", (t, v, _) => t.AdminToken = v[0]),
             S("--tls-cert", "TlsCert", SettingKind.Text, "none", "PEM certificate served on https:// listeners (so connectors can dial wss://)", (t, v, _) => t.TlsCert = v[0]),
             S("--tls-key", "TlsKey", SettingKind.Text, "none", "PEM private key for --tls-cert", (t, v, _) => t.TlsKey = v[0]),
             S("--protocols", "Protocols", SettingKind.List, "cranker_1.0,cranker_3.0", "Cranker versions accepted from connectors (cranker_1.0, cranker_3.0)", (t, v, _) =>
@@ -181,6 +185,7 @@ internal static class RouterCommand
         }
 
         var certificate = Listeners.LoadCertificate(settings.TlsCert, settings.TlsKey);
+        AdminGuard.CheckBinding(settings.Admin, settings.AdminToken);
         var openToOthers = settings.Register.Where(url => !Listeners.IsLoopback(url)).ToList();
         if (openToOthers.Count > 0 && !settings.Options.RegistrationIsGuarded && !settings.Options.AllowOpenRegistration)
         {
@@ -244,6 +249,7 @@ internal static class RouterCommand
             c => ListenerRoleFeature.Of(c) == ListenerRole.Admin,
             b =>
             {
+                b.UseAdminToken(settings.AdminToken);
                 if (prometheus)
                 {
                     b.UseOpenTelemetryPrometheusScrapingEndpoint("/metrics");

@@ -16,6 +16,9 @@ internal sealed class ConnectorHostSettings
     /// <summary>Addresses serving <c>/metrics</c>, <c>/health/*</c> and <c>/api/connector</c>; none by default.</summary>
     public List<string> Admin { get; set; } = [];
 
+    /// <summary>Bearer token the admin listener requires (health probes excepted); required where it is not loopback.</summary>
+    public string? AdminToken { get; set; }
+
     /// <summary>Ready once registered with every router rather than with at least one.</summary>
     public bool ReadyWhenAllRouters { get; set; }
 
@@ -68,8 +71,9 @@ internal static class ConnectorAdmin
             .Add(new HealthCheckRegistration("putsh-connector-target", sp => new TargetCheck(sp.GetRequiredService<CrankerConnector>(), settings.TargetUnhealthyAfter), null, [ReadyTag]));
     }
 
-    public static void Map(WebApplication app)
+    public static void Map(WebApplication app, ConnectorHostSettings settings)
     {
+        app.UseAdminToken(settings.AdminToken);
         app.UseOpenTelemetryPrometheusScrapingEndpoint("/metrics");
         app.UseHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.UseHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag), ResponseWriter = WriteReadinessAsync });
