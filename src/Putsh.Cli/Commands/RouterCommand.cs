@@ -249,6 +249,7 @@ internal static class RouterCommand
                 }
 
                 b.UsePutshStateApi();
+                b.UsePutshDashboard();
                 b.UsePutshHealth();
             });
         app.UseWhen(
