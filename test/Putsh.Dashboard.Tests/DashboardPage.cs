@@ -27,9 +27,9 @@ internal sealed class DashboardPage : IAsyncDisposable
     /// <summary>Console errors and uncaught exceptions, Content-Security-Policy violations among them.</summary>
     public IReadOnlyCollection<string> Errors => _errors;
 
-    public static async Task<(DashboardPage Dashboard, IResponse? Response)> OpenAsync(Uri address, ITestOutputHelper output, int width = 1280, int height = 800)
+    /// <summary>Launches <paramref name="executable"/> (from <see cref="SystemChromium.Require"/>) and opens <paramref name="address"/>.</summary>
+    public static async Task<(DashboardPage Dashboard, IResponse? Response)> OpenAsync(string executable, Uri address, ITestOutputHelper output, int width = 1280, int height = 800)
     {
-        var executable = SystemChromium.Require();
         var playwright = await Playwright.CreateAsync();
         var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = executable, Headless = true, Args = ["--no-sandbox"] });
         var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = width, Height = height } });

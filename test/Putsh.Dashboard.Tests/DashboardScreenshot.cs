@@ -22,6 +22,7 @@ public sealed partial class DashboardScreenshot(ITestOutputHelper output)
     {
         var file = Environment.GetEnvironmentVariable(Variable);
         Skip.If(string.IsNullOrEmpty(file), $"Set {Variable} to the PNG file to write.");
+        var chromium = SystemChromium.Require();
         var body = new string('x', 1800);
         await using var backend = await TestBackend.StartAsync(app =>
         {
@@ -44,7 +45,7 @@ public sealed partial class DashboardScreenshot(ITestOutputHelper output)
             TestConnector.V1Only(o);
         }, sockets: 3);
 
-        var (dashboard, _) = await DashboardPage.OpenAsync(admin, output);
+        var (dashboard, _) = await DashboardPage.OpenAsync(chromium, admin, output);
         await using var __ = dashboard;
         var page = dashboard.Page;
         await Expect(page.GetByTestId("route-orders")).ToBeVisibleAsync(new() { Timeout = 15_000 });

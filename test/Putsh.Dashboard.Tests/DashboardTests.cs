@@ -21,6 +21,7 @@ public sealed partial class DashboardTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task The_page_shows_a_route_counts_its_requests_and_drops_it_when_its_connector_goes()
     {
+        var chromium = SystemChromium.Require();
         await using var backend = await TestBackend.StartAsync(app => app.MapGet("/dash/{n}", (string n) => "hello " + n), output);
         var (router, clients, register, admin) = await PutshProcess.StartRouterAsync(output, "--admin", "http://127.0.0.1:0");
         await using var _ = router;
@@ -29,7 +30,7 @@ public sealed partial class DashboardTests(ITestOutputHelper output)
         var connectorGone = false;
         try
         {
-            var (dashboard, response) = await DashboardPage.OpenAsync(admin, output);
+            var (dashboard, response) = await DashboardPage.OpenAsync(chromium, admin, output);
             await using var __ = dashboard;
             var page = dashboard.Page;
             Assert.NotNull(response);
@@ -83,10 +84,11 @@ public sealed partial class DashboardTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task The_page_says_when_the_router_cannot_be_reached_and_recovers_when_it_can()
     {
+        var chromium = SystemChromium.Require();
         var (router, _, _, admin) = await PutshProcess.StartRouterAsync(output, "--admin", "http://127.0.0.1:0");
         await using var _ = router;
         Assert.NotNull(admin);
-        var (dashboard, _) = await DashboardPage.OpenAsync(admin, output);
+        var (dashboard, _) = await DashboardPage.OpenAsync(chromium, admin, output);
         await using var __ = dashboard;
         var page = dashboard.Page;
         await Expect(page.GetByTestId("router-state")).ToHaveTextAsync("serving");
