@@ -256,6 +256,7 @@ internal static class RouterCommand
                 }
 
                 b.UsePutshStateApi();
+                b.UsePutshDashboard();
                 b.UsePutshHealth();
             });
         app.UseWhen(

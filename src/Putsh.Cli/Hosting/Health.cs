@@ -16,7 +16,7 @@ internal static class Health
         app.Run(context =>
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;
-            return context.Response.WriteAsync("Not found: the admin listener serves /metrics, /health/live and /health/ready.\n");
+            return context.Response.WriteAsync("Not found: the admin listener serves / (the dashboard), /api/routes, /metrics, /health/live and /health/ready.\n");
         });
     }
 }
