@@ -33,6 +33,8 @@ public sealed class StartupErrorTests(ITestOutputHelper output) : IDisposable
         { "connector, --client-cert missing", 2, ["connector", "--router", Router, "--route", "a", "--target", Target, "--client-cert", "{dir}/missing.pem", "--client-key", "{dir}/garbage.pem"], "{dir}/missing.pem" },
         { "connector, --client-cert and --client-key garbage", 2, ["connector", "--router", Router, "--route", "a", "--target", Target, "--client-cert", "{dir}/garbage.pem", "--client-key", "{dir}/garbage.pem"], "{dir}/garbage.pem" },
         { "connector, --trusted-ca missing", 2, ["connector", "--router", Router, "--route", "a", "--target", Target, "--trusted-ca", "{dir}/missing.pem"], "{dir}/missing.pem" },
+        { "router, --admin open to others without a token", 2, ["router", "--listen", "http://127.0.0.1:0", "--register", "http://127.0.0.1:0", "--admin", "http://0.0.0.0:0"], "--admin-token" },
+        { "connector, --admin open to others without a token", 2, ["connector", "--router", Router, "--route", "a", "--target", Target, "--admin", "http://0.0.0.0:0"], "--admin-token" },
         { "connector, --trusted-ca garbage", 2, ["connector", "--router", Router, "--route", "a", "--target", Target, "--trusted-ca", "{dir}/garbage.pem"], "{dir}/garbage.pem" },
     };
 
