@@ -9,10 +9,10 @@ internal static partial class ConnectorLog
     public static partial void Registered(ILogger logger, string router, string route, string protocol, int sockets);
 
     [LoggerMessage(2001, LogLevel.Warning, "Cannot connect to router {Router}: {Error}. Retrying in {Delay}.")]
-    public static partial void ConnectFailed(ILogger logger, string router, string error, TimeSpan delay);
+    public static partial void ConnectFailed(ILogger logger, string router, string error, Putsh.Protocol.Diagnostics.ReadableDuration delay);
 
     [LoggerMessage(2002, LogLevel.Debug, "Still cannot connect to router {Router} (attempt {Attempt}): {Error}. Retrying in {Delay}.")]
-    public static partial void ConnectStillFailing(ILogger logger, string router, int attempt, string error, TimeSpan delay);
+    public static partial void ConnectStillFailing(ILogger logger, string router, int attempt, string error, Putsh.Protocol.Diagnostics.ReadableDuration delay);
 
     [LoggerMessage(2003, LogLevel.Information, "Deregistered from router {Router}: {Outcome}.")]
     public static partial void Deregistered(ILogger logger, string router, string outcome);
@@ -27,7 +27,7 @@ internal static partial class ConnectorLog
     public static partial void ResolveFailed(ILogger logger, string host, string error);
 
     [LoggerMessage(2007, LogLevel.Error, "Router {Router} refused this connector's registration: {Refusal}. Check the token or client certificate; retrying in {Delay}.")]
-    public static partial void RegistrationRefused(ILogger logger, string router, string refusal, TimeSpan delay);
+    public static partial void RegistrationRefused(ILogger logger, string router, string refusal, Putsh.Protocol.Diagnostics.ReadableDuration delay);
 
     [LoggerMessage(2008, LogLevel.Information, "Token file {File} changed; sockets dialled from now on present the new token.")]
     public static partial void TokenFileReloaded(ILogger logger, string file);
@@ -45,7 +45,7 @@ internal static partial class ConnectorLog
     public static partial void BadRequestHead(ILogger logger, string router, string error);
 
     [LoggerMessage(2014, LogLevel.Information, "Stopping: deregistering from {Count} routers and waiting up to {Timeout} for {InFlight} requests in flight.")]
-    public static partial void Stopping(ILogger logger, int count, TimeSpan timeout, int inFlight);
+    public static partial void Stopping(ILogger logger, int count, Putsh.Protocol.Diagnostics.ReadableDuration timeout, int inFlight);
 
     [LoggerMessage(2015, LogLevel.Warning, "Stop timed out with {InFlight} requests still in flight; their sockets were closed.")]
     public static partial void StopTimedOut(ILogger logger, int inFlight);

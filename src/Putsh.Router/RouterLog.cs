@@ -31,7 +31,7 @@ internal static partial class RouterLog
     public static partial void NoRoute(ILogger logger, string method, string path);
 
     [LoggerMessage(1011, LogLevel.Warning, "{Method} {Path}: no connector socket for route '{Route}' within {Timeout}, 503.")]
-    public static partial void NoSocket(ILogger logger, string method, string path, string route, TimeSpan timeout);
+    public static partial void NoSocket(ILogger logger, string method, string path, string route, Putsh.Protocol.Diagnostics.ReadableDuration timeout);
 
     [LoggerMessage(1012, LogLevel.Warning, "{Method} {Path} on route '{Route}' failed: {End} {Detail}; answered {Status}.")]
     public static partial void ProxyFailed(ILogger logger, string method, string path, string route, SocketEnd end, string? detail, int status);
@@ -46,10 +46,10 @@ internal static partial class RouterLog
     public static partial void BadResponseHead(ILogger logger, string method, string path, string reason);
 
     [LoggerMessage(1016, LogLevel.Information, "Stopping: not ready for {DrainDelay} while still serving, then requests in flight get up to {ShutdownTimeout} to finish ({Connections} client connections, {Requests} requests in flight now).")]
-    public static partial void Draining(ILogger logger, TimeSpan drainDelay, TimeSpan shutdownTimeout, int connections, int requests);
+    public static partial void Draining(ILogger logger, Putsh.Protocol.Diagnostics.ReadableDuration drainDelay, Putsh.Protocol.Diagnostics.ReadableDuration shutdownTimeout, int connections, int requests);
 
     [LoggerMessage(1017, LogLevel.Information, "Drained after {Elapsed} (shutdown timeout reached: {TimedOut}, {Requests} requests still in flight); closing {Sockets} connector sockets with 1001.")]
-    public static partial void Drained(ILogger logger, TimeSpan elapsed, bool timedOut, int requests, int sockets);
+    public static partial void Drained(ILogger logger, Putsh.Protocol.Diagnostics.ReadableDuration elapsed, bool timedOut, int requests, int sockets);
 
     [LoggerMessage(1018, LogLevel.Information, "Registration tokens reloaded from {File}: {Count} tokens in force from it.")]
     public static partial void TokenFileReloaded(ILogger logger, string file, int count);
@@ -62,4 +62,10 @@ internal static partial class RouterLog
 
     [LoggerMessage(1021, LogLevel.Warning, "Connector {InstanceId} (route '{Route}') broke the protocol on socket {SocketId}: {Detail}. The socket is closed; its requests get 502.")]
     public static partial void ConnectorProtocolViolation(ILogger logger, string instanceId, string route, string socketId, string detail);
+
+    /// <summary>The category of the access log (<see cref="RouterOptions.AccessLog"/>), so that it can be filtered or routed on its own.</summary>
+    public const string AccessCategory = "Putsh.Router.Access";
+
+    [LoggerMessage(1030, LogLevel.Information, "{Method} {Path} {Status} {DurationMs:0.###} ms route={Route} connector={ConnectorInstanceId} in={BytesIn} out={BytesOut} error={ErrorType} trace={TraceId}")]
+    public static partial void Access(ILogger logger, string method, string path, int status, double durationMs, string route, string connectorInstanceId, long bytesIn, long bytesOut, string errorType, string traceId);
 }

@@ -34,6 +34,12 @@ public sealed class RouterOptions
     public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// One Information line per proxied request in the <c>Putsh.Router.Access</c> category: method, path, status,
+    /// duration, route, connector instance, body bytes each way, error type and trace id. Off by default.
+    /// </summary>
+    public bool AccessLog { get; set; }
+
+    /// <summary>
     /// A connector socket from which nothing at all has arrived for this long (not even the pong to a ping) is given
     /// no new requests until something arrives again, so that a frozen connector, or one behind a half-open network
     /// path, stops taking its share of requests within one to two ping intervals instead of at <see cref="IdleTimeout"/>.

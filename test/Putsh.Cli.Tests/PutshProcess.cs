@@ -153,6 +153,7 @@ internal sealed partial class PutshProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    [GeneratedRegex(@"Clients \(x\) on (?<clients>\S+?);.*registration \(y\) on (?<register>\S+?); admin on (?<admin>\S+)")]
+    // The first such text on the line: in JSON logs the message template follows it, with placeholders.
+    [GeneratedRegex(@"Clients \(x\) on (?<clients>[^\s;""]+); connector registration \(y\) on (?<register>[^\s;""]+); admin on (?<admin>[^\s"",]+)")]
     private static partial Regex ListeningLine();
 }

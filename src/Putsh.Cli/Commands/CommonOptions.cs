@@ -20,6 +20,14 @@ internal static class CommonOptions
         Description = "Trace, Debug, Information, Warning, Error or None [default: Information] (config LogLevel)",
     };
 
+    public static readonly Option<string> FormatOption = new("--log-format")
+    {
+        Description = "text (one line per entry) or json (one JSON object per line, Microsoft.Extensions.Logging's JSON console format) [default: text] (config LogFormat)",
+    };
+
+    /// <summary>Log entries as JSON objects: set by <see cref="ConfigureProcessIo"/> from <c>--log-format</c>, read by <see cref="ConfigureLogging"/>.</summary>
+    public static bool JsonLogs { get; private set; }
+
     public static readonly Option<string> InlineIoOption = new("--inline-io")
     {
         Description = "run socket completions on the I/O threads (and, in a router, Kestrel's request processing) instead of handing each to the thread pool; fewer thread switches per request [default: true] (config InlineIo)",
@@ -35,6 +43,7 @@ internal static class CommonOptions
 
         command.Options.Add(Config);
         command.Options.Add(Level);
+        command.Options.Add(FormatOption);
         command.Options.Add(InlineIoOption);
     }
 
@@ -90,26 +99,51 @@ internal static class CommonOptions
     /// Applies <c>--inline-io</c> to the process, from the configuration the command already loaded, before the
     /// command makes its first socket (see <see cref="ProcessIo"/>; outside the executable's <c>Main</c> it changes nothing).
     /// </summary>
-    public static void ConfigureProcessIo(ParseResult parse, IConfiguration configuration) => ProcessIo.Configure(InlineIo(parse, configuration));
+    public static void ConfigureProcessIo(ParseResult parse, IConfiguration configuration)
+    {
+        ProcessIo.Configure(InlineIo(parse, configuration));
+        var format = parse.GetValue(FormatOption) ?? configuration["LogFormat"] ?? "text";
+        JsonLogs = format.ToLowerInvariant() switch
+        {
+            "text" => false,
+            "json" => true,
+            _ => throw new UsageException($"--log-format: '{format}' is not text or json."),
+        };
+    }
 
     public static void ConfigureLogging(ILoggingBuilder logging, LogLevel level)
     {
         logging.ClearProviders();
-        logging.AddSimpleConsole(o =>
+        if (JsonLogs)
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-        });
+            logging.AddJsonConsole(o =>
+            {
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                o.UseUtcTimestamp = true;
+                o.JsonWriterOptions = new System.Text.Json.JsonWriterOptions { Indented = false };
+            });
+        }
+        else
+        {
+            logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+        }
+
         // The console logger writes from a queue of its own; by default a full queue makes the logging thread wait.
         // With --inline-io that thread may be the epoll thread that runs every socket of the process, so a burst
         // of log lines to a slow terminal or pipe would stall all traffic: drop lines instead (the logger counts
         // and reports what it dropped).
         logging.Services.Configure<ConsoleLoggerOptions>(o => o.QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite);
         logging.SetMinimumLevel(level);
-        // The framework's own chatter stays at Warning; "Now listening on" and startup lines stay visible.
+        // The framework's own chatter stays at Warning.
         logging.AddFilter("Microsoft", Microsoft.Extensions.Logging.LogLevel.Warning);
         HostStart.FilterHostLog(logging);
-        logging.AddFilter("Microsoft.Hosting.Lifetime", level <= Microsoft.Extensions.Logging.LogLevel.Information ? Microsoft.Extensions.Logging.LogLevel.Information : level);
+        // The host's own start-up lines ("Now listening on", which also names the internal h2c hand-off address) say less
+        // than putsh's own line of which address serves what, so only its warnings are kept.
+        logging.AddFilter("Microsoft.Hosting.Lifetime", level <= Microsoft.Extensions.Logging.LogLevel.Warning ? Microsoft.Extensions.Logging.LogLevel.Warning : level);
         logging.AddFilter("System.Net.Http", Microsoft.Extensions.Logging.LogLevel.Warning);
 
         // While this category is enabled at any level, ASP.NET Core starts an Activity and a log scope for every

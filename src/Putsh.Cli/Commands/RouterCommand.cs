@@ -58,6 +58,7 @@ internal static class RouterCommand
             S("--register", "Register", SettingKind.List, registerDefault, "y: address(es) where connectors register (may equal --listen)", (t, v, _) => t.Register = [.. v]),
             S("--admin", "Admin", SettingKind.List, "none", "address(es) serving the dashboard (/), /api/routes, /metrics (Prometheus), /health/live and /health/ready (not ready while stopping), e.g. http://127.0.0.1:9091; other than loopback only with --admin-token", (t, v, _) => t.Admin = [.. v.Where(a => a != "none")]),
             S("--admin-token", "AdminToken", SettingKind.Text, "none", "bearer token the admin listener requires of everything but /health/* (prefer PUTSH_Router__AdminToken: arguments are visible to other users)", (t, v, _) => t.AdminToken = v[0]),
+            S("--access-log", "AccessLog", SettingKind.Flag, "false", "one Information line per proxied request (category Putsh.Router.Access): method, path, status, duration, route, connector, bytes, error, trace id", (t, v, s) => t.Options.AccessLog = s.Bool(v[0])),
             S("--tls-cert", "TlsCert", SettingKind.Text, "none", "PEM certificate served on https:// listeners (so connectors can dial wss://)", (t, v, _) => t.TlsCert = v[0]),
             S("--tls-key", "TlsKey", SettingKind.Text, "none", "PEM private key for --tls-cert", (t, v, _) => t.TlsKey = v[0]),
             S("--protocols", "Protocols", SettingKind.List, "cranker_1.0,cranker_3.0", "Cranker versions accepted from connectors (cranker_1.0, cranker_3.0)", (t, v, _) =>

@@ -201,7 +201,7 @@ internal sealed class RouterRegistration : IDisposable
             else
             {
                 _refused = false;
-                LastError = ex is WebSocketException { InnerException: { } inner } ? ex.Message + " " + inner.Message : ex.Message;
+                LastError = Putsh.Protocol.Diagnostics.ExceptionText.Describe(ex);
                 // A router that answered without upgrading is named by its status; anything else by the exception.
                 var status = ws is null ? 0 : (int)ws.HttpStatusCode;
                 _metrics.Registration(Endpoint.Name, ConnectorMetrics.Failed, status is > 0 and not 101 ? ConnectorMetrics.StatusText(status) : ConnectorMetrics.ErrorType(ex));

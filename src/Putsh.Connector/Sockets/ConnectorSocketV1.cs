@@ -396,7 +396,7 @@ internal sealed class ConnectorSocketV1 : IConnectorSocket
         {
             error = ConnectorMetrics.BackendErrorType(ex, backendDone);
             BackendFailed(head, backendStart, backendDone, error);
-            ConnectorLog.TargetFailed(_logger, head.Method, head.Target, ex.Message);
+            ConnectorLog.TargetFailed(_logger, head.Method, head.Target, Putsh.Protocol.Diagnostics.ExceptionText.Describe(ex));
             // 1011 with a short reason (§4.6): before the head the router answers 502, after it aborts the client.
             var reason = headSent ? "Target failed mid-response: " + ex.Message : "Target error: " + ex.Message;
             await _sender.CloseAsync(WebSocketCloseStatus.InternalServerError, WebSocketClose.TruncateReason(reason), TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);

@@ -390,7 +390,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 catch (Exception ex)
                 {
                     failure = ConnectorMetrics.ErrorType(ex);
-                    ConnectorLog.TargetFailed(owner._logger, head!.Method, head.Target, ex.Message);
+                    ConnectorLog.TargetFailed(owner._logger, head!.Method, head.Target, Putsh.Protocol.Diagnostics.ExceptionText.Describe(ex));
                     await tunnel.ResetAsync(1011, "target request failed: " + ex.Message).ConfigureAwait(false);
                 }
                 finally
@@ -459,7 +459,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             {
                 failure = ConnectorMetrics.BackendErrorType(ex, response is not null);
                 BackendFailed(head!, backendStart, response is not null, failure);
-                ConnectorLog.TargetFailed(owner._logger, head!.Method, head.Target, ex.Message);
+                ConnectorLog.TargetFailed(owner._logger, head!.Method, head.Target, Putsh.Protocol.Diagnostics.ExceptionText.Describe(ex));
                 await TryResetAsync(stage + ex.Message).ConfigureAwait(false);
             }
             finally

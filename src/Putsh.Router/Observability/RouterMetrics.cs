@@ -56,6 +56,7 @@ internal sealed class RouterMetrics
         if (result.Route is { } served)
         {
             _stats.For(served).Ended(context.Response.StatusCode, result.ErrorType is not null, duration);
+            Transferred(served, result.BytesReceived, result.BytesSent);
         }
 
         if (_requestDuration.Enabled)
@@ -209,4 +210,14 @@ internal sealed class RouterMetrics
 /// <c>socket_lost</c>, <c>connector_error</c>, <c>protocol_error</c>, <c>timeout</c>, <c>client_gone</c> or, for a
 /// response that failed after it began, <c>aborted</c>.
 /// </param>
-internal readonly record struct ProxyResult(string? Route, string? Protocol, string? ErrorType);
+internal readonly record struct ProxyResult(string? Route, string? Protocol, string? ErrorType)
+{
+    /// <summary>The connector instance whose socket carried the request, if one did.</summary>
+    public string? Instance { get; init; }
+
+    /// <summary>Request body bytes read from the client and sent on.</summary>
+    public long BytesReceived { get; init; }
+
+    /// <summary>Response body bytes written to the client.</summary>
+    public long BytesSent { get; init; }
+}

@@ -14,8 +14,10 @@ namespace Putsh.Router.Proxy;
 /// The client listener's handler: route the request (§3.1), take a connector socket (§3.3), run the exchange, and
 /// answer the router's own errors (§3.5).
 /// </summary>
-internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, ILogger<CrankerProxy> logger, RouterDrain drain, RouterMetrics metrics)
+internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> options, TimeProvider time, ILogger<CrankerProxy> logger, RouterDrain drain, RouterMetrics metrics, ILoggerFactory loggers)
 {
+    private readonly ILogger accessLog = loggers.CreateLogger(RouterLog.AccessCategory);
+
     private const string V1 = Protocol.CrankerProtocol.V1;
     private const string V3 = Protocol.CrankerProtocol.V3;
 
@@ -35,7 +37,12 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
         finally
         {
             drain.RequestEnded();
-            metrics.RequestEnded(context, result, time.GetElapsedTime(started));
+            var elapsed = time.GetElapsedTime(started);
+            metrics.RequestEnded(context, result, elapsed);
+            if (_options.AccessLog)
+            {
+                RouterLog.Access(accessLog, context.Request.Method, context.Request.Path.Value ?? "/", context.Response.StatusCode, elapsed.TotalMilliseconds, result.Route ?? "-", result.Instance ?? "-", result.BytesReceived, result.BytesSent, result.ErrorType ?? "-", TraceId(context, activity));
+            }
             if (activity is not null)
             {
                 RouterTracing.Stop(activity, context, result);
@@ -107,8 +114,7 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
 
                 if (result == ExchangeResult.Done)
                 {
-                    metrics.Transferred(choice.Route, exchange.BytesReceived, exchange.BytesSent);
-                    return new ProxyResult(choice.Route, V3, exchange.ErrorType);
+                    return new ProxyResult(choice.Route, V3, exchange.ErrorType) { Instance = v3.Connector.InstanceId, BytesReceived = exchange.BytesReceived, BytesSent = exchange.BytesSent };
                 }
 
                 // Sent again, it goes to another connector where there is one: a lost socket's siblings often share its fate.
@@ -167,14 +173,26 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
             switch (await exchange.RunAsync())
             {
                 case ExchangeResult.Done:
-                    metrics.Transferred(pool.Route, exchange.BytesReceived, exchange.BytesSent);
-                    return new ProxyResult(pool.Route, V1, exchange.ErrorType);
+                    return new ProxyResult(pool.Route, V1, exchange.ErrorType) { Instance = socket.ConnectorInstanceId, BytesReceived = exchange.BytesReceived, BytesSent = exchange.BytesSent };
                 case ExchangeResult.Unsent:
                     mayRetry = false;
                     RouterLog.RetryingUnsent(logger, request.Method, path, pool.Route, exchange.Unsent);
                     break;
             }
         }
+    }
+
+    /// <summary>The request's trace id for the access log: its span's, else the client's <c>traceparent</c>'s, else <c>-</c>.</summary>
+    private static string TraceId(HttpContext context, System.Diagnostics.Activity? activity)
+    {
+        if ((activity ?? System.Diagnostics.Activity.Current) is { } span)
+        {
+            return span.TraceId.ToHexString();
+        }
+
+        // 00-<32 hex trace id>-<16 hex parent id>-<flags> (W3C Trace Context §3.2).
+        var parent = context.Request.Headers.TraceParent.ToString();
+        return parent.Length >= 55 && parent[2] == '-' && parent[35] == '-' ? parent.Substring(3, 32) : "-";
     }
 
     private static bool IsIdempotent(string method) =>
