@@ -13,7 +13,7 @@ public static class ConnectorMeter
 }
 
 /// <summary>
-/// The connector's instruments (docs/metrics-connector.md), on one <see cref="System.Diagnostics.Metrics.Meter"/> per
+/// The connector's instruments (docs/metrics.md), on one <see cref="System.Diagnostics.Metrics.Meter"/> per
 /// connector: from the host's <see cref="IMeterFactory"/> when there is one (the factory owns it), else created here and
 /// disposed with the connector. Each method checks <see cref="Instrument.Enabled"/> first, so with nothing listening a
 /// request costs two timestamps and a few branches: no tags are built and nothing is allocated.

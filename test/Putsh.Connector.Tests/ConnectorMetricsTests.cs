@@ -14,7 +14,7 @@ using Xunit.Abstractions;
 namespace Putsh.Connector.Tests;
 
 /// <summary>
-/// The connector's instruments (docs/metrics-connector.md), read after known traffic through a real router and backend.
+/// The connector's instruments (docs/metrics.md), read after known traffic through a real router and backend.
 /// Every collector is scoped to its own connector's meter (or its own service provider's meter factory), so tests
 /// running in parallel never see each other's measurements.
 /// </summary>
