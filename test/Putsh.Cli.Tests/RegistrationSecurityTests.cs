@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
@@ -148,7 +147,7 @@ public sealed partial class RegistrationSecurityTests(ITestOutputHelper output) 
         var refused = await rogue.WaitForLineAsync(l => l.Contains("refused this connector's registration", StringComparison.Ordinal));
         Assert.Contains("403", refused, StringComparison.Ordinal);
         Assert.Contains("invalid_token", refused, StringComparison.Ordinal);
-        var delay = TimeSpan.Parse(RetryDelay().Match(refused).Groups[1].Value, CultureInfo.InvariantCulture);
+        Assert.True(Putsh.Cli.Hosting.Durations.TryParse(RetryDelay().Match(refused).Groups[1].Value, out var delay), refused);
         Assert.InRange(delay, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10));
         Assert.DoesNotContain(rogue.Lines, l => l.Contains("stolen-guess", StringComparison.Ordinal));
 
@@ -297,7 +296,8 @@ public sealed partial class RegistrationSecurityTests(ITestOutputHelper output) 
         Assert.Equal(HttpStatusCode.SwitchingProtocols, (await RegisterAsync(new Uri($"ws://127.0.0.1:{port}"), "open")).Status);
     }
 
-    [GeneratedRegex(@"retrying in (\S+?)\.", RegexOptions.IgnoreCase)]
+    // Durations in log lines read as the options take them: 6.864s, 250ms.
+    [GeneratedRegex(@"retrying in ([0-9.]+(?:ms|s))\.", RegexOptions.IgnoreCase)]
     private static partial Regex RetryDelay();
 
     [GeneratedRegex(@"Clients \(x\) on (?<clients>\S+?);.*registration \(y\) on (?<register>\S+?); admin on (?<admin>\S+)")]
