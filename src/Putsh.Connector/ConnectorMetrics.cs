@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net.WebSockets;
+using Putsh.Protocol;
 
 namespace Putsh.Connector;
 
@@ -70,7 +71,10 @@ internal sealed class ConnectorMetrics : IDisposable
     private readonly Histogram<double> _requestDuration;
     private readonly Histogram<double> _backendDuration;
     private readonly Counter<long> _backendFailures;
-    private readonly UpDownCounter<long> _activeRequests;
+    // Requests in flight per protocol, counted always (two interlocked operations) and reported only when a collector
+    // asks: an observable instrument costs an exporter nothing per request.
+    private long _activeV1;
+    private long _activeV3;
 
     /// <summary>Creates the meter and its instruments; <paramref name="observeSockets"/> reports the open sockets when asked.</summary>
     public ConnectorMetrics(IMeterFactory? meterFactory, TimeProvider time, Func<IEnumerable<Measurement<long>>> observeSockets)
@@ -94,7 +98,7 @@ internal sealed class ConnectorMetrics : IDisposable
         _requestDuration = Meter.CreateHistogram(RequestDurationName, "s", "Requests served, from the request head arriving to the end of the response or its failure.", tags: null, s_durationAdvice);
         _backendDuration = Meter.CreateHistogram(BackendDurationName, "s", "Backend calls, from sending the request to receiving the response headers.", tags: null, s_durationAdvice);
         _backendFailures = Meter.CreateCounter<long>(BackendFailuresName, "{failure}", "Requests forwarded to the backend that failed, by error type.");
-        _activeRequests = Meter.CreateUpDownCounter<long>(ActiveRequestsName, "{request}", "Requests in flight, by protocol.");
+        Meter.CreateObservableUpDownCounter(ActiveRequestsName, ObserveActive, "{request}", "Requests in flight, by protocol.");
     }
 
     /// <summary>The connector's meter; tests scope their collectors to it.</summary>
@@ -103,15 +107,10 @@ internal sealed class ConnectorMetrics : IDisposable
     /// <summary>Whether the backend is failing every call, fed by <see cref="BackendEnded"/> whether or not anything listens.</summary>
     public TargetHealth Target { get; private init; } = null!;
 
-    /// <summary>A request head arrived and is about to be served. True when it was counted as active (pass it to <see cref="RequestEnded"/>).</summary>
+    /// <summary>A request head arrived and is about to be served. Returns true (pass it to <see cref="RequestEnded"/>).</summary>
     public bool RequestStarted(string protocol)
     {
-        if (!_activeRequests.Enabled)
-        {
-            return false;
-        }
-
-        _activeRequests.Add(1, new KeyValuePair<string, object?>(ProtocolTag, protocol));
+        Interlocked.Increment(ref protocol == CrankerProtocol.V1 ? ref _activeV1 : ref _activeV3);
         return true;
     }
 
@@ -123,7 +122,7 @@ internal sealed class ConnectorMetrics : IDisposable
     {
         if (countedActive)
         {
-            _activeRequests.Add(-1, new KeyValuePair<string, object?>(ProtocolTag, protocol));
+            Interlocked.Decrement(ref protocol == CrankerProtocol.V1 ? ref _activeV1 : ref _activeV3);
         }
 
         if (!_requestDuration.Enabled)
@@ -298,4 +297,10 @@ internal sealed class ConnectorMetrics : IDisposable
             Meter.Dispose();
         }
     }
+
+    private IEnumerable<Measurement<long>> ObserveActive() =>
+    [
+        new(Volatile.Read(ref _activeV1), new KeyValuePair<string, object?>(ProtocolTag, CrankerProtocol.V1)),
+        new(Volatile.Read(ref _activeV3), new KeyValuePair<string, object?>(ProtocolTag, CrankerProtocol.V3)),
+    ];
 }

@@ -13,6 +13,9 @@ internal sealed class RouteStats
     public RouteCounters For(string route) => _routes.GetOrAdd(route, static _ => new RouteCounters());
 
     public RouteCounters? Find(string route) => _routes.GetValueOrDefault(route);
+
+    /// <summary>Every route seen since the router started, with its totals.</summary>
+    public IEnumerable<KeyValuePair<string, RouteCounters>> All() => _routes;
 }
 
 /// <summary>One route's totals.</summary>

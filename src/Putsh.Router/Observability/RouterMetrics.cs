@@ -25,8 +25,9 @@ internal sealed class RouterMetrics
     private readonly Counter<long> _errors;
     private readonly Counter<long> _registrations;
     private readonly Counter<long> _deregistrations;
-    private readonly UpDownCounter<long> _streams;
-    private readonly Counter<long> _bytes;
+    // Open v3 streams, counted always and reported only when a collector asks, as are the bytes (from RouteStats):
+    // an observable instrument costs an exporter nothing per request.
+    private long _streams;
 
     private readonly RouteStats _stats;
 
@@ -40,8 +41,8 @@ internal sealed class RouterMetrics
         _errors = Meter.CreateCounter<long>("putsh.router.errors", "{request}", "Requests the router answered with an error of its own (404, 502, 503, 504) or aborted, by cause.");
         _registrations = Meter.CreateCounter<long>("putsh.router.registrations", "{registration}", "Connector socket registrations, accepted or refused (and why).");
         _deregistrations = Meter.CreateCounter<long>("putsh.router.deregistrations", "{deregistration}", "Connector deregistration requests, by outcome.");
-        _streams = Meter.CreateUpDownCounter<long>("putsh.router.v3.streams", "{stream}", "cranker_3.0 streams open now.");
-        _bytes = Meter.CreateCounter<long>("putsh.router.io", "By", "Body bytes received from clients and sent to them, by route.");
+        Meter.CreateObservableUpDownCounter("putsh.router.v3.streams", () => Volatile.Read(ref _streams), "{stream}", "cranker_3.0 streams open now.");
+        Meter.CreateObservableCounter("putsh.router.io", () => ObserveBytes(stats), "By", "Body bytes received from clients and sent to them, by route.");
         Meter.CreateObservableUpDownCounter("putsh.router.sockets", () => ObserveSockets(sockets), "{socket}", "Connector sockets open now, by route, protocol and state (idle or busy).");
         Meter.CreateObservableUpDownCounter("putsh.router.connector.instances", () => ObserveInstances(sockets), "{instance}", "Connector instances with at least one socket open, by route.");
     }
@@ -64,7 +65,7 @@ internal sealed class RouterMetrics
             var tags = new TagList
             {
                 { "http.request.method", KnownMethod(context.Request.Method) },
-                { "http.response.status_code", context.Response.StatusCode },
+                { "http.response.status_code", Boxed(context.Response.StatusCode) },
             };
             AddRoute(ref tags, result);
             if (result.ErrorType is { } error)
@@ -93,28 +94,11 @@ internal sealed class RouterMetrics
     }
 
     /// <summary>Body bytes of one request (<paramref name="received"/> from the client) and its response (<paramref name="sent"/> to it).</summary>
-    public void Transferred(string route, long received, long sent)
-    {
-        _stats.For(route).Transferred(received, sent);
-        if (!_bytes.Enabled)
-        {
-            return;
-        }
+    public void Transferred(string route, long received, long sent) => _stats.For(route).Transferred(received, sent);
 
-        if (received > 0)
-        {
-            _bytes.Add(received, new TagList { { "http.route", route }, { "network.io.direction", "receive" } });
-        }
+    public void StreamOpened() => Interlocked.Increment(ref _streams);
 
-        if (sent > 0)
-        {
-            _bytes.Add(sent, new TagList { { "http.route", route }, { "network.io.direction", "transmit" } });
-        }
-    }
-
-    public void StreamOpened() => _streams.Add(1);
-
-    public void StreamClosed() => _streams.Add(-1);
+    public void StreamClosed() => Interlocked.Decrement(ref _streams);
 
     /// <summary>A registration ended in <paramref name="outcome"/> (<c>accepted</c> or <c>refused</c>, with the refusal's <paramref name="reason"/>).</summary>
     public void Registration(string outcome, string? reason = null, string? protocol = null)
@@ -139,6 +123,11 @@ internal sealed class RouterMetrics
     }
 
     public void Deregistration(string outcome) => _deregistrations.Add(1, new KeyValuePair<string, object?>("putsh.registration.outcome", outcome));
+
+    /// <summary>Status codes boxed once, so that tagging a measurement with one allocates nothing.</summary>
+    private static readonly object[] s_statusCodes = Enumerable.Range(0, 600).Select(static i => (object)i).ToArray();
+
+    private static object Boxed(int status) => (uint)status < (uint)s_statusCodes.Length ? s_statusCodes[status] : status;
 
     /// <summary>The low-cardinality reason for a refused registration with <paramref name="status"/>.</summary>
     public static string RefusalReason(int status) => status switch
@@ -175,6 +164,15 @@ internal sealed class RouterMetrics
         if (result.Protocol is { } protocol)
         {
             tags.Add("putsh.cranker.protocol", protocol);
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> ObserveBytes(RouteStats stats)
+    {
+        foreach (var (route, counters) in stats.All())
+        {
+            yield return new Measurement<long>(counters.BytesReceived, new TagList { { "http.route", route }, { "network.io.direction", "receive" } });
+            yield return new Measurement<long>(counters.BytesSent, new TagList { { "http.route", route }, { "network.io.direction", "transmit" } });
         }
     }
 

@@ -95,7 +95,6 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
         var mayRetry = IsIdempotent(request.Method);
         if (choice.V3 is { } v3)
         {
-            metrics.SocketWaited(choice.Route, V3, TimeSpan.Zero);
             // A v3 socket that closed between the choice and now takes no stream; nothing was sent, so choose again.
             var notSent = 0;
             while (v3 is not null)

@@ -77,7 +77,8 @@ public sealed class RouterMetricsTests(ITestOutputHelper output)
         var error = Assert.Single(errors.GetMeasurementSnapshot());
         Assert.Equal((1L, "no_route"), (error.Value, (string?)Tag(error, "error.type")));
 
-        // Body bytes: 3 x 12 and 10 sent back (the 500 has an empty body), 10 received.
+        // Body bytes: 3 x 12 and 10 sent back (the 500 has an empty body), 10 received; totals, observed when asked.
+        io.RecordObservableInstruments();
         var bytes = io.GetMeasurementSnapshot().Where(m => (string?)Tag(m, "http.route") == "svc").ToList();
         Assert.Equal(46, bytes.Where(m => (string?)Tag(m, "network.io.direction") == "transmit").Sum(m => m.Value));
         Assert.Equal(10, bytes.Where(m => (string?)Tag(m, "network.io.direction") == "receive").Sum(m => m.Value));
@@ -135,7 +136,8 @@ public sealed class RouterMetricsTests(ITestOutputHelper output)
 
         var call = router.Client.GetAsync("/svc/x");
         await connector.ReceiveFrameAsync(V3Bytes.Header);
-        Assert.Equal(1, streams.GetMeasurementSnapshot().Sum(m => m.Value));
+        streams.RecordObservableInstruments();
+        Assert.Equal(1, streams.LastMeasurement?.Value);
 
         // The head went out unacknowledged and the socket broke: may have been taken, so 502, not retried.
         connector.Socket.Abort();
@@ -144,7 +146,8 @@ public sealed class RouterMetricsTests(ITestOutputHelper output)
         await errors.WaitForMeasurementsAsync(1, TestTimeouts.Default);
         var error = Assert.Single(errors.GetMeasurementSnapshot());
         Assert.Equal(("socket_lost", 502, "svc", "cranker_3.0"), ((string?)Tag(error, "error.type"), (int?)Tag(error, "http.response.status_code"), (string?)Tag(error, "http.route"), (string?)Tag(error, "putsh.cranker.protocol")));
-        Assert.Equal(0, streams.GetMeasurementSnapshot().Sum(m => m.Value));
+        streams.RecordObservableInstruments();
+        Assert.Equal(0, streams.LastMeasurement?.Value);
     }
 
     [Fact]
