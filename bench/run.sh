@@ -5,8 +5,10 @@
 #                                       direct nginx2 putsh-v1 putsh-v3
 #                                       (also known, not run by default: putsh-v3-noack, cranker_3.0 with
 #                                       --acknowledge-heads false, to measure what head acknowledgements cost;
-#                                       putsh-v3-metrics, cranker_3.0 with --admin on router and connector, so the
-#                                       OpenTelemetry SDK aggregates every instrument, to measure what metrics cost)
+#                                       putsh-v3-metrics, cranker_3.0 with --admin and --framework-metrics true on
+#                                       router and connector, so the OpenTelemetry SDK aggregates every instrument;
+#                                       putsh-v3-metrics-own, --admin alone (the default meters), to measure what
+#                                       metrics cost)
 #
 # Every SUT runs once per round, in the same order each round (A B C D A B C D ...).
 # The summary (medians per SUT, ratio to nginx2 from the same rounds) is printed and
@@ -37,7 +39,7 @@ REPO="$(cd "$BENCH/.." && pwd)"
 source "$BENCH/lib.sh"
 
 ALL_SUTS=(direct nginx2 putsh-v1 putsh-v3)
-KNOWN_SUTS=("${ALL_SUTS[@]}" putsh-v3-noack putsh-v3-metrics)
+KNOWN_SUTS=("${ALL_SUTS[@]}" putsh-v3-noack putsh-v3-metrics putsh-v3-metrics-own)
 ROUNDS=3
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then ROUNDS=$1; shift; fi
 (( ROUNDS >= 1 )) || fail "ROUNDS must be at least 1"
@@ -134,13 +136,14 @@ sut_start() {
       SUT_ROOTS+=("$LAUNCHED")
       ready_port "$P_HOP_IN" 10; ready_port "$P_HOP_OUT" 10
       URL="http://127.0.0.1:$P_HOP_OUT" ;;
-    putsh-v1|putsh-v3|putsh-v3-noack|putsh-v3-metrics)
+    putsh-v1|putsh-v3|putsh-v3-noack|putsh-v3-metrics|putsh-v3-metrics-own)
       local proto=cranker_3.0; [[ $1 == putsh-v1 ]] && proto=cranker_1.0
       local extra=(); [[ -n $PUTSH_SOCKETS ]] && extra=(--sockets "$PUTSH_SOCKETS")
       [[ $1 == putsh-v3-noack ]] && extra+=(--acknowledge-heads false)
       local router_extra=()
-      if [[ $1 == putsh-v3-metrics ]]; then
+      if [[ $1 == putsh-v3-metrics* ]]; then
         extra+=(--admin "http://127.0.0.1:$((P_ROUTER + 3))"); router_extra=(--admin "http://127.0.0.1:$((P_ROUTER + 2))")
+        if [[ $1 == putsh-v3-metrics ]]; then extra+=(--framework-metrics true); router_extra+=(--framework-metrics true); fi
       fi
       ports_must_be_free "$P_ROUTER" "$P_REGISTER"
       launch router "$SERVER_CPU" "${PUTSH[@]}" router \

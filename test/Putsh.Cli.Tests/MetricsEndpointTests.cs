@@ -12,7 +12,7 @@ public sealed partial class MetricsEndpointTests(ITestOutputHelper output)
     public async Task The_router_admin_listener_serves_prometheus_metrics_that_count_known_traffic()
     {
         await using var backend = await TestBackend.StartAsync(app => app.MapGet("/svc/{n}", (string n) => "hello " + n), output);
-        var (router, clients, register, admin) = await PutshProcess.StartRouterAsync(output, "--admin", "http://127.0.0.1:0");
+        var (router, clients, register, admin) = await PutshProcess.StartRouterAsync(output, "--admin", "http://127.0.0.1:0", "--framework-metrics", "true");
         await using var _ = router;
         Assert.NotNull(admin);
         await using var connector = await TestConnector.StartAsync([register], "svc", backend.Uri, output, TestConnector.V3Only, sockets: 2);
@@ -55,6 +55,25 @@ public sealed partial class MetricsEndpointTests(ITestOutputHelper output)
         Assert.Equal(System.Net.HttpStatusCode.NotFound, none.StatusCode);
         using var post = await scraper.PostAsync("/api/routes", null).DefaultTimeout();
         Assert.Equal(System.Net.HttpStatusCode.MethodNotAllowed, post.StatusCode);
+    }
+
+    [Fact]
+    public async Task By_default_the_per_request_framework_meters_are_left_out_and_the_cheap_ones_exported()
+    {
+        var (router, clients, _, admin) = await PutshProcess.StartRouterAsync(output, "--admin", "http://127.0.0.1:0");
+        await using var _ = router;
+        using var client = new HttpClient { BaseAddress = clients };
+        using (var missing = await client.GetAsync("/nowhere/x").DefaultTimeout())
+        {
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
+        }
+
+        using var scraper = new HttpClient { BaseAddress = admin };
+        var text = "";
+        await Eventually.True(() => (text = scraper.GetStringAsync("/metrics").GetAwaiter().GetResult()).Contains("putsh_router_errors_total", StringComparison.Ordinal), "the 404 counted");
+        Assert.DoesNotContain("http_server_request_duration_seconds", text, StringComparison.Ordinal);
+        Assert.Contains("kestrel_active_connections", text, StringComparison.Ordinal);
+        Assert.Contains("dotnet_gc_", text, StringComparison.Ordinal);
     }
 
     private static int RequestCount(string text)

@@ -78,6 +78,7 @@ internal static class ConnectorCommand
         [
             S("--admin", "Admin", SettingKind.List, "none", "address(es) serving /metrics (Prometheus), /health/live, /health/ready and /api/connector, e.g. http://127.0.0.1:9092; other than loopback only with --admin-token", (t, v, _) => t.Admin = [.. v.Where(a => a != "none")]),
             S("--admin-token", "AdminToken", SettingKind.Text, "none", "bearer token the admin listener requires of everything but /health/* (prefer PUTSH_Connector__AdminToken: arguments are visible to other users)", (t, v, _) => t.AdminToken = v[0]),
+            S("--framework-metrics", "FrameworkMetrics", SettingKind.Flag, "false", "also export HttpClient's per-request meters (http.client.*; more CPU per request); the runtime's are always exported", (t, v, s) => t.FrameworkMetrics = s.Bool(v[0])),
             S("--ready-when", "ReadyWhen", SettingKind.Text, "any", "/health/ready once registered with any router, or with all of them", (t, v, s) => t.ReadyWhenAllRouters = v[0] switch
             {
                 "any" => false,
@@ -182,7 +183,7 @@ internal static class ConnectorCommand
 
         builder.Services.AddPutshConnector();
         builder.Configuration.AddOtelEnvironment();
-        builder.Services.AddPutshTelemetry(ConnectorMeter.Name, ConnectorTracing.SourceName, prometheus: true);
+        builder.Services.AddPutshTelemetry(ConnectorMeter.Name, ConnectorTracing.SourceName, prometheus: true, hostSettings.FrameworkMetrics);
         ConnectorAdmin.AddServices(builder.Services, hostSettings);
         var app = builder.Build();
         ConnectorAdmin.Map(app, hostSettings);

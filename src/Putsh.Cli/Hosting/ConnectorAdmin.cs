@@ -19,6 +19,9 @@ internal sealed class ConnectorHostSettings
     /// <summary>Bearer token the admin listener requires (health probes excepted); required where it is not loopback.</summary>
     public string? AdminToken { get; set; }
 
+    /// <summary>Also export HttpClient's per-request meters (the runtime's always go).</summary>
+    public bool FrameworkMetrics { get; set; }
+
     /// <summary>Ready once registered with every router rather than with at least one.</summary>
     public bool ReadyWhenAllRouters { get; set; }
 

@@ -12,15 +12,23 @@ namespace Putsh.Cli.Hosting;
 /// </summary>
 internal static class Telemetry
 {
-    /// <summary>The framework meters exported alongside putsh's.</summary>
+    /// <summary>The framework meters always exported alongside putsh's: per connection, or read only when collected.</summary>
     public static readonly string[] FrameworkMeters =
     [
-        "Microsoft.AspNetCore.Hosting",
         "Microsoft.AspNetCore.Server.Kestrel",
-        "Microsoft.AspNetCore.Http.Connections",
-        "System.Net.Http",
         "System.Net.NameResolution",
         "System.Runtime",
+    ];
+
+    /// <summary>
+    /// The framework meters that record on every request (<c>http.server.*</c>, <c>http.client.*</c>), exported only
+    /// when asked: on the bench rig they added about a quarter to router + connector CPU per small request, where
+    /// putsh's own instruments stayed within noise (bench/run.sh putsh-v3 putsh-v3-metrics putsh-v3-metrics-own).
+    /// </summary>
+    public static readonly string[] PerRequestFrameworkMeters =
+    [
+        "Microsoft.AspNetCore.Hosting",
+        "System.Net.Http",
     ];
 
     /// <summary>
@@ -48,10 +56,11 @@ internal static class Telemetry
 
     /// <summary>
     /// Sets up the export of <paramref name="meter"/> and the framework meters, if there is anywhere to export them; and,
-    /// with OTLP, of the spans of <paramref name="activitySource"/>, ASP.NET Core and HttpClient.
+    /// with OTLP, of the spans of <paramref name="activitySource"/>, ASP.NET Core and HttpClient. The per-request
+    /// framework meters (<see cref="PerRequestFrameworkMeters"/>) go out only with <paramref name="framework"/>.
     /// </summary>
     /// <returns>Whether the Prometheus endpoint is to be served.</returns>
-    public static bool AddPutshTelemetry(this IServiceCollection services, string meter, string activitySource, bool prometheus)
+    public static bool AddPutshTelemetry(this IServiceCollection services, string meter, string activitySource, bool prometheus, bool framework = false)
     {
         var otlp = OtlpConfigured;
         if (!prometheus && !otlp)
@@ -62,6 +71,10 @@ internal static class Telemetry
         var telemetry = services.AddOpenTelemetry().WithMetrics(metrics =>
         {
             metrics.AddMeter(meter).AddMeter(FrameworkMeters);
+            if (framework)
+            {
+                metrics.AddMeter(PerRequestFrameworkMeters);
+            }
             if (prometheus)
             {
                 metrics.AddPrometheusExporter();
