@@ -34,6 +34,11 @@ internal sealed class RouterRegistration : IDisposable
     private readonly ConcurrentDictionary<Task, byte> _dials = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stop = new();
+
+    // Ends handshakes in progress: on Dispose only. A graceful stop lets them finish (within ConnectTimeout) and then
+    // closes the socket with a close frame: a handshake cut short after the router accepted it leaves the router a
+    // socket lost without one, and a request it had just sent there a 502 instead of a retry elsewhere.
+    private readonly CancellationTokenSource _abort = new();
     private int _idle;
     private int _connecting;
     private int _failures;
@@ -149,7 +154,7 @@ internal sealed class RouterRegistration : IDisposable
             ws.Options.KeepAliveTimeout = _options.PingInterval == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : _options.SilenceTimeout;
 
             using var timeout = new CancellationTokenSource(_options.ConnectTimeout, _time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token, timeout.Token);
             await ws.ConnectAsync(Endpoint.RegisterUri(_options), _invoker, linked.Token).ConfigureAwait(false);
 
             // §1.4: cranker_3.0 only when the router picked it; anything else, including no subprotocol, is 1.0.
@@ -341,7 +346,8 @@ internal sealed class RouterRegistration : IDisposable
     /// </summary>
     public async Task<bool> StopAsync(TimeSpan timeout)
     {
-        // Stop dialling, and let dials in progress end (they are cancelled), so no socket appears after this.
+        // Stop dialling, and let dials in progress end (they finish their handshake), so no socket appears after
+        // this; those that opened are closed below with the others, with a close frame.
         await _stop.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
         await Task.WhenAll(_dials.Keys).ConfigureAwait(false);
@@ -468,6 +474,7 @@ internal sealed class RouterRegistration : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
+        _abort.Cancel();
         foreach (var socket in _sockets.Keys)
         {
             socket.Abort();
