@@ -60,9 +60,6 @@ internal sealed class ConnectorMetrics : IDisposable
         HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
     };
 
-    /// <summary>Boxed status codes, so that recording one allocates nothing (a tag value is an object).</summary>
-    private static readonly object?[] s_statusCodes = new object?[1000];
-
     private readonly TimeProvider _time;
     private readonly bool _ownsMeter;
     private readonly Counter<long> _registrations;
@@ -276,18 +273,7 @@ internal sealed class ConnectorMetrics : IDisposable
         _ => "_OTHER",
     };
 
-#pragma warning disable CA1859 // the boxed value is the point: a tag value is an object, and this one is cached
-    private static object BoxedStatusCode(int status)
-#pragma warning restore CA1859
-    {
-        if ((uint)status >= (uint)s_statusCodes.Length)
-        {
-            return status;
-        }
-
-        // A race only boxes the same value twice.
-        return s_statusCodes[status] ??= status;
-    }
+private static object BoxedStatusCode(int status) => Putsh.Protocol.Diagnostics.TelemetryValues.BoxedStatusCode(status);
 
     /// <summary>Disposes the meter when the connector created it; a factory's meter is the factory's to dispose.</summary>
     public void Dispose()

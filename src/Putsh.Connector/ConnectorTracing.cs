@@ -71,10 +71,4 @@ public static class ConnectorTracing
 
     /// <summary>True when a connector span is current, so the backend call's trace headers must be its own, not the router's.</summary>
     internal static bool HasCurrent => Activity.Current is { } current && ReferenceEquals(current.Source, Source);
-
-    /// <summary>W3C trace context and baggage headers, dropped from the backend request while a connector span is current.</summary>
-    internal static bool IsTraceContext(string name) =>
-        name.Equals("traceparent", StringComparison.OrdinalIgnoreCase) || name.Equals("tracestate", StringComparison.OrdinalIgnoreCase)
-        || name.Equals("baggage", StringComparison.OrdinalIgnoreCase) || name.Equals("request-id", StringComparison.OrdinalIgnoreCase)
-        || name.Equals("correlation-context", StringComparison.OrdinalIgnoreCase);
 }

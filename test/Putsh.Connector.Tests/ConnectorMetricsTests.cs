@@ -292,25 +292,8 @@ public sealed class ConnectorMetricsTests(ITestOutputHelper output)
     }
 
     /// <summary>A connector built directly (not started), so a test can scope collectors to its meter before it dials.</summary>
-    private CrankerConnector Create(IEnumerable<Uri> routers, Uri target, Action<ConnectorOptions>? configure = null, int sockets = 2)
-    {
-        var options = new ConnectorOptions
-        {
-            Route = Route,
-            Target = target.ToString(),
-            Sockets = sockets,
-            ReconnectInitialDelay = TimeSpan.FromMilliseconds(50),
-            ReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
-            ShutdownTimeout = TimeSpan.FromSeconds(20),
-        };
-        foreach (var router in routers)
-        {
-            options.Routers.Add(router.ToString());
-        }
-
-        configure?.Invoke(options);
-        return new CrankerConnector(options, LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(new XunitLoggerProvider(output, "connector"))));
-    }
+    private CrankerConnector Create(IEnumerable<Uri> routers, Uri target, Action<ConnectorOptions>? configure = null, int sockets = 2) =>
+        TestConnector.Create(routers, Route, target, output, configure, sockets);
 
     /// <summary>A loopback port that nothing listens on (bound, then released).</summary>
     private static int ClosedPort()

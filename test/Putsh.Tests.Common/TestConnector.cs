@@ -23,8 +23,14 @@ public static class TestConnector
         options.Protocols.Add("cranker_3.0");
     }
 
-    public static async Task<CrankerConnector> StartAsync(IEnumerable<Uri> routers, string route, Uri target, ITestOutputHelper? output = null, Action<ConnectorOptions>? configure = null, int sockets = 2, string name = "connector", bool waitForSockets = true)
+    /// <summary>A connector with the tests' options (fast reconnects, debug logs to <paramref name="output"/>), not started.</summary>
+    public static CrankerConnector Create(IEnumerable<Uri> routers, string route, Uri target, ITestOutputHelper? output = null, Action<ConnectorOptions>? configure = null, int sockets = 2, string name = "connector") =>
+        Create(routers, route, target, output, configure, sockets, name, out _);
+
+    private static CrankerConnector Create(IEnumerable<Uri> routers, string route, Uri target, ITestOutputHelper? output, Action<ConnectorOptions>? configure, int sockets, string name, out ConnectorOptions configured)
     {
+        ArgumentNullException.ThrowIfNull(routers);
+        ArgumentNullException.ThrowIfNull(target);
         var options = new ConnectorOptions
         {
             Route = route,
@@ -40,6 +46,7 @@ public static class TestConnector
         }
 
         configure?.Invoke(options);
+        configured = options;
         var loggerFactory = LoggerFactory.Create(b =>
         {
             b.SetMinimumLevel(LogLevel.Debug);
@@ -48,7 +55,12 @@ public static class TestConnector
                 b.AddProvider(new XunitLoggerProvider(output, name));
             }
         });
-        var connector = new CrankerConnector(options, loggerFactory);
+        return new CrankerConnector(options, loggerFactory);
+    }
+
+    public static async Task<CrankerConnector> StartAsync(IEnumerable<Uri> routers, string route, Uri target, ITestOutputHelper? output = null, Action<ConnectorOptions>? configure = null, int sockets = 2, string name = "connector", bool waitForSockets = true)
+    {
+        var connector = Create(routers, route, target, output, configure, sockets, name, out var options);
         await connector.StartAsync().DefaultTimeout();
         if (waitForSockets)
         {

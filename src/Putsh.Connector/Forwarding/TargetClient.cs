@@ -59,7 +59,7 @@ internal sealed class TargetClient : IDisposable
         foreach (var (name, value) in head.Headers)
         {
             if (HopByHopHeaders.ShouldSkip(name, connectionTokens)
-                || (traced && ConnectorTracing.IsTraceContext(name))
+                || (traced && Putsh.Protocol.Diagnostics.TelemetryValues.IsTraceContextHeader(name))
                 || name.Equals("expect", StringComparison.OrdinalIgnoreCase))
             {
                 continue;

@@ -65,7 +65,7 @@ internal sealed class RouterMetrics
             var tags = new TagList
             {
                 { "http.request.method", KnownMethod(context.Request.Method) },
-                { "http.response.status_code", Boxed(context.Response.StatusCode) },
+                { "http.response.status_code", Putsh.Protocol.Diagnostics.TelemetryValues.BoxedStatusCode(context.Response.StatusCode) },
             };
             AddRoute(ref tags, result);
             if (result.ErrorType is { } error)
@@ -123,11 +123,6 @@ internal sealed class RouterMetrics
     }
 
     public void Deregistration(string outcome) => _deregistrations.Add(1, new KeyValuePair<string, object?>("putsh.registration.outcome", outcome));
-
-    /// <summary>Status codes boxed once, so that tagging a measurement with one allocates nothing.</summary>
-    private static readonly object[] s_statusCodes = Enumerable.Range(0, 600).Select(static i => (object)i).ToArray();
-
-    private static object Boxed(int status) => (uint)status < (uint)s_statusCodes.Length ? s_statusCodes[status] : status;
 
     /// <summary>The low-cardinality reason for a refused registration with <paramref name="status"/>.</summary>
     public static string RefusalReason(int status) => status switch

@@ -22,12 +22,6 @@ internal static class RequestHeadBuilder
         "expect", "forwarded", "x-forwarded-by", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
         "x-forwarded-port", "x-forwarded-server", "via");
 
-    /// <summary>W3C trace context and baggage headers, replaced by the router's own when it has a span.</summary>
-    private static bool IsTraceContext(string name) =>
-        name.Equals("traceparent", StringComparison.OrdinalIgnoreCase) || name.Equals("tracestate", StringComparison.OrdinalIgnoreCase)
-        || name.Equals("baggage", StringComparison.OrdinalIgnoreCase) || name.Equals("request-id", StringComparison.OrdinalIgnoreCase)
-        || name.Equals("correlation-context", StringComparison.OrdinalIgnoreCase);
-
     /// <summary>The request target exactly as the client sent it: still percent-encoded, no fragment.</summary>
     public static string RawTarget(HttpContext context)
     {
@@ -61,7 +55,7 @@ internal static class RequestHeadBuilder
         foreach (var (name, values) in headers)
         {
             if (name.Length == 0 || name[0] == ':'
-                || (span is not null && IsTraceContext(name))
+                || (span is not null && Putsh.Protocol.Diagnostics.TelemetryValues.IsTraceContextHeader(name))
                 || HopByHopHeaders.IsHopByHop(name)
                 || IsNominated(connection, name)
                 || s_regenerated.Contains(name)
