@@ -45,6 +45,14 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         var request = context.Request;
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? (request.ContentLength > 0);
         var head = RequestHeadBuilder.Build(context, options, hasBody ? V1Markers.RequestHasBody : V1Markers.RequestHasNoBody);
+
+        // Started before the head goes out, so that the clock runs from the moment the connector can have it.
+        ITimer? headTimer = null;
+        if (options.ResponseHeadTimeout is { } headTimeout)
+        {
+            headTimer = socket.Time.CreateTimer(static s => ((V1ProxyExchange)s!).OnHeadTimeout(), this, headTimeout, Timeout.InfiniteTimeSpan);
+        }
+
         try
         {
             await socket.Sender.SendTextAsync(head, context.RequestAborted);
@@ -52,6 +60,7 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested)
         {
             // The socket broke while the head went out: the connector cannot have acted on a head it never had whole.
+            headTimer?.Dispose();
             socket.Abort();
             if (mayRetry)
             {
@@ -66,12 +75,6 @@ internal sealed class V1ProxyExchange(HttpContext context, RouterSocketV1 socket
         using var bodyCts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         using var abortRegistration = context.RequestAborted.Register(static s => ((RouterSocketV1)s!).CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Going away"), socket);
         var bodyTask = hasBody ? PumpRequestBodyAsync(bodyCts.Token) : Task.CompletedTask;
-
-        ITimer? headTimer = null;
-        if (options.ResponseHeadTimeout is { } headTimeout)
-        {
-            headTimer = socket.Time.CreateTimer(static s => ((V1ProxyExchange)s!).OnHeadTimeout(), this, headTimeout, Timeout.InfiniteTimeSpan);
-        }
 
         var (end, status, reason, error) = await _ended.Task;
         headTimer?.Dispose();

@@ -74,6 +74,14 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         using var bodyCts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         using var abort = context.RequestAborted.Register(static s => ((V3ProxyExchange)s!).OnClientGone(), this);
         Task bodyTask = Task.CompletedTask;
+
+        // Started before the head goes out, so that the clock runs from the moment the connector can have it.
+        ITimer? headTimer = null;
+        if (options.ResponseHeadTimeout is { } headTimeout)
+        {
+            headTimer = socket.Time.CreateTimer(static s => ((V3ProxyExchange)s!).OnHeadTimeout(), this, headTimeout, Timeout.InfiniteTimeSpan);
+        }
+
         try
         {
             var head = RequestHeadBuilder.Build(context, options, v1Marker: null, webSocket);
@@ -88,6 +96,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             // The socket broke while we sent. With the head incomplete the connector cannot have acted on the request.
             if (mayRetry)
             {
+                headTimer?.Dispose();
                 socket.Forget(_id);
                 _window.Release();
                 DrainQueue();
@@ -96,12 +105,6 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             }
 
             // Otherwise its receive loop reports the end to us as SocketEnded.
-        }
-
-        ITimer? headTimer = null;
-        if (options.ResponseHeadTimeout is { } headTimeout)
-        {
-            headTimer = socket.Time.CreateTimer(static s => ((V3ProxyExchange)s!).OnHeadTimeout(), this, headTimeout, Timeout.InfiniteTimeSpan);
         }
 
         var (end, detail, started) = await WriteResponseAsync();
