@@ -246,9 +246,10 @@ internal sealed class ConnectorMetrics : IDisposable
     /// </summary>
     public static string ErrorType(Exception exception)
     {
-        var inner = exception is WebSocketException { InnerException: { } wrapped } ? wrapped : exception;
+        var inner = exception is WebSocketException or Putsh.Protocol.WebSockets.WsConnectException && exception.InnerException is { } wrapped ? wrapped : exception;
         return inner switch
         {
+            System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException => ConnectFailed,
             HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError } => ConnectFailed,
             OperationCanceledException or TimeoutException => Timeout,
             _ => exception.GetType().FullName ?? "_OTHER",

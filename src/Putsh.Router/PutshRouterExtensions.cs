@@ -61,10 +61,8 @@ public static class PutshRouterExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         var handler = app.ApplicationServices.GetRequiredService<RegistrationHandler>();
-        UseReadTracking(app, trackEveryPath: false);
-        app.UseWebSockets();
         return app.Use((context, next) =>
-            RegistrationHandler.IsRegistrationPath(context.Request.Path) && (context.WebSockets.IsWebSocketRequest || HttpMethods.IsTrace(context.Request.Method))
+            RegistrationHandler.IsRegistrationPath(context.Request.Path) && (WsAccept.IsWebSocketRequest(context) || HttpMethods.IsTrace(context.Request.Method))
                 ? handler.HandleAsync(context)
                 : next(context));
     }
@@ -74,27 +72,9 @@ public static class PutshRouterExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         var handler = app.ApplicationServices.GetRequiredService<RegistrationHandler>();
-        UseReadTracking(app, trackEveryPath: true);
-        app.UseWebSockets();
         app.Run(context => RegistrationHandler.IsRegistrationPath(context.Request.Path) || HttpMethods.IsTrace(context.Request.Method)
             ? handler.HandleAsync(context)
             : ErrorPages.NotFound(context));
-    }
-
-    /// <summary>Before the WebSocket middleware: registration sockets are built on a stream that notes when bytes arrive.</summary>
-    private static void UseReadTracking(IApplicationBuilder app, bool trackEveryPath)
-    {
-        var time = app.ApplicationServices.GetRequiredService<TimeProvider>();
-        app.Use((context, next) =>
-        {
-            if ((trackEveryPath || RegistrationHandler.IsRegistrationPath(context.Request.Path))
-                && context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade)
-            {
-                context.Features.Set<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>(new ReadTrackingUpgradeFeature(upgrade, time));
-            }
-
-            return next(context);
-        });
     }
 
     /// <summary>Proxies every request that reaches it to a connector (the terminal middleware of the client listener).</summary>

@@ -1,16 +1,14 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
-using System.Net;
 using System.Net.Security;
-using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using Putsh.Connector.Forwarding;
 using Putsh.Connector.Sockets;
 using Putsh.Protocol;
-using Putsh.Protocol.Transport;
 using Putsh.Protocol.V3;
+using Putsh.Protocol.WebSockets;
 
 namespace Putsh.Connector.Pool;
 
@@ -26,7 +24,7 @@ internal sealed class RouterRegistration : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Action _changed;
-    private readonly HttpMessageInvoker _invoker;
+    private readonly RemoteCertificateValidationCallback? _serverCertificateCheck;
     private readonly ReconnectBackoff _backoff;
     private readonly RegistrationCredentials _credentials;
     private readonly ConnectorMetrics _metrics;
@@ -58,7 +56,7 @@ internal sealed class RouterRegistration : IDisposable
         _logger = logger;
         _changed = changed;
         _backoff = new ReconnectBackoff(options.ReconnectInitialDelay, options.ReconnectMaxDelay);
-        _invoker = new HttpMessageInvoker(CreateHandler(endpoint, extraRoots, credentials.ClientCertificate), disposeHandler: true);
+        _serverCertificateCheck = CertificateCheck(extraRoots);
     }
 
     public RouterEndpoint Endpoint { get; }
@@ -126,51 +124,36 @@ internal sealed class RouterRegistration : IDisposable
 
     private async Task DialAsync(CancellationToken cancellationToken)
     {
-        ClientWebSocket? ws = null;
+        PutshWebSocket? ws = null;
         try
         {
-            ws = new ClientWebSocket();
-            foreach (var protocol in _options.Protocols)
-            {
-                ws.Options.AddSubProtocol(CrankerProtocol.Normalize(protocol)!);
-            }
-
-            // Always sent, for routers that predate subprotocol negotiation (§1.2).
-            ws.Options.SetRequestHeader(CrankerProtocol.LegacyHeaderName, CrankerProtocol.LegacyHeaderValue);
-            ws.Options.SetRequestHeader(CrankerProtocol.RouteHeaderName, _options.Route);
-            ws.Options.SetRequestHeader(CrankerProtocol.DomainHeaderName, _options.Domain);
-            SetAuthorization(ws);
-            ws.Options.CollectHttpResponseDetails = true;
+            var headers = RegistrationHeaders();
             // putsh extensions, for cranker_3.0 only; other routers ignore the header.
             var offersV3 = _options.Protocols.Any(p => CrankerProtocol.Normalize(p) == CrankerProtocol.V3);
             var offerWebSockets = _options.WebSockets && offersV3;
             var offerWindow = offersV3 && _options.FlowWindow > V3Frame.HighWatermark;
             if (WsFrame.ExtensionsValue(offerWebSockets, offerWindow ? _options.FlowWindow : 0, _options.AcknowledgeHeads ? HeadAcks.Request : HeadAcks.None) is { } offer)
             {
-                ws.Options.SetRequestHeader(WsFrame.ExtensionsHeaderName, offer);
+                headers.Add(new(WsFrame.ExtensionsHeaderName, offer));
             }
-
-            ws.Options.KeepAliveInterval = _options.PingInterval;
-            ws.Options.KeepAliveTimeout = _options.PingInterval == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : _options.SilenceTimeout;
 
             using var timeout = new CancellationTokenSource(_options.ConnectTimeout, _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token, timeout.Token);
-            await ws.ConnectAsync(Endpoint.RegisterUri(_options), _invoker, linked.Token).ConfigureAwait(false);
+            var connection = await WsClient.ConnectAsync(Endpoint.RegisterUri(_options), ClientOptions(headers, keepAlive: true), linked.Token).ConfigureAwait(false);
+            ws = connection.Socket;
 
             // §1.4: cranker_3.0 only when the router picked it; anything else, including no subprotocol, is 1.0.
             Protocol = ws.SubProtocol == CrankerProtocol.V3 ? CrankerProtocol.V3 : CrankerProtocol.V1;
             // An extension is on only where the router answered that it speaks it.
             IEnumerable<string> extensions = [];
-            if (Protocol == CrankerProtocol.V3 && ws.HttpResponseHeaders is { } responseHeaders
-                && responseHeaders.TryGetValue(WsFrame.ExtensionsHeaderName, out var answered))
+            if (Protocol == CrankerProtocol.V3 && connection.Headers.TryGetValue(WsFrame.ExtensionsHeaderName, out var answered))
             {
-                extensions = answered;
+                extensions = answered.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             }
 
             var webSockets = offerWebSockets && WsFrame.Names(extensions, WsFrame.WebSocketExtension);
             var flowWindow = offerWindow ? Math.Min(FlowWindowExtension.Parse(extensions), _options.FlowWindow) : 0;
             var headAcks = FlowWindowExtension.ParseHeadAcks(extensions, flowWindow);
-            ws.HttpResponseHeaders = null;
             var hadFailures = Interlocked.Exchange(ref _failures, 0) > 0;
             _metrics.Registration(Endpoint.Name, ConnectorMetrics.Accepted, null);
             // A reconnect replaces a lost socket or ends a run of failures; both take one lost socket, if any.
@@ -197,18 +180,18 @@ internal sealed class RouterRegistration : IDisposable
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
-            if (ws?.HttpStatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+            var status = (ex as WsConnectException)?.Status ?? 0;
+            if (status is 401 or 403)
             {
                 _refused = true;
-                LastError = RefusalText(ws);
-                _metrics.Registration(Endpoint.Name, ConnectorMetrics.Refused, ConnectorMetrics.StatusText((int)ws.HttpStatusCode));
+                LastError = RefusalText((WsConnectException)ex);
+                _metrics.Registration(Endpoint.Name, ConnectorMetrics.Refused, ConnectorMetrics.StatusText(status));
             }
             else
             {
                 _refused = false;
                 LastError = Putsh.Protocol.Diagnostics.ExceptionText.Describe(ex);
                 // A router that answered without upgrading is named by its status; anything else by the exception.
-                var status = ws is null ? 0 : (int)ws.HttpStatusCode;
                 _metrics.Registration(Endpoint.Name, ConnectorMetrics.Failed, status is > 0 and not 101 ? ConnectorMetrics.StatusText(status) : ConnectorMetrics.ErrorType(ex));
             }
 
@@ -226,22 +209,44 @@ internal sealed class RouterRegistration : IDisposable
         }
     }
 
-    private void SetAuthorization(ClientWebSocket ws)
+    /// <summary>The headers of every registration and deregistration request.</summary>
+    private List<KeyValuePair<string, string>> RegistrationHeaders()
     {
+        // CrankerProtocol: 1.0 always goes, for routers that predate subprotocol negotiation (§1.2).
+        var headers = new List<KeyValuePair<string, string>>
+        {
+            new(CrankerProtocol.LegacyHeaderName, CrankerProtocol.LegacyHeaderValue),
+            new(CrankerProtocol.RouteHeaderName, _options.Route),
+            new(CrankerProtocol.DomainHeaderName, _options.Domain),
+        };
         if (_credentials.AuthorizationHeader is { } authorization)
         {
-            ws.Options.SetRequestHeader("Authorization", authorization);
+            headers.Add(new("Authorization", authorization));
         }
+
+        return headers;
     }
 
-    /// <summary>The router's answer to a refused registration: its status and, where it gave one, its challenge.</summary>
-    private static string RefusalText(ClientWebSocket ws)
+    private WsClientOptions ClientOptions(IReadOnlyList<KeyValuePair<string, string>> headers, bool keepAlive) => new()
     {
-        var status = (int)ws.HttpStatusCode;
+        SubProtocols = keepAlive ? [.. _options.Protocols.Select(p => CrankerProtocol.Normalize(p)!)] : [],
+        Headers = headers,
+        PinnedAddress = Endpoint.PinnedAddress,
+        ClientCertificate = _credentials.ClientCertificate,
+        ServerCertificateCheck = _serverCertificateCheck,
+        KeepAliveInterval = keepAlive ? _options.PingInterval : TimeSpan.Zero,
+        KeepAliveTimeout = !keepAlive || _options.PingInterval == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : _options.SilenceTimeout,
+        Time = _time,
+    };
+
+    /// <summary>The router's answer to a refused registration: its status and, where it gave one, its challenge.</summary>
+    private static string RefusalText(WsConnectException refusal)
+    {
+        var status = refusal.Status;
         var text = $"{status} {(status == 401 ? "Unauthorized" : "Forbidden")}";
-        if (ws.HttpResponseHeaders is { } headers && headers.TryGetValue("WWW-Authenticate", out var challenge))
+        if (refusal.Headers.TryGetValue("WWW-Authenticate", out var challenge))
         {
-            text += " (" + string.Join(", ", challenge) + ")";
+            text += " (" + challenge + ")";
         }
 
         return text;
@@ -380,15 +385,11 @@ internal sealed class RouterRegistration : IDisposable
 
     private async Task<bool> DeregisterAsync(TimeSpan timeout)
     {
-        using var ws = new ClientWebSocket();
-        ws.Options.SetRequestHeader(CrankerProtocol.LegacyHeaderName, CrankerProtocol.LegacyHeaderValue);
-        ws.Options.SetRequestHeader(CrankerProtocol.RouteHeaderName, _options.Route);
-        ws.Options.SetRequestHeader(CrankerProtocol.DomainHeaderName, _options.Domain);
-        SetAuthorization(ws);
         using var cts = new CancellationTokenSource(Min(timeout, _options.ConnectTimeout + _options.ConnectTimeout), _time);
         try
         {
-            await ws.ConnectAsync(Endpoint.DeregisterUri(_options), _invoker, cts.Token).ConfigureAwait(false);
+            var connection = await WsClient.ConnectAsync(Endpoint.DeregisterUri(_options), ClientOptions(RegistrationHeaders(), keepAlive: false), cts.Token).ConfigureAwait(false);
+            using var ws = connection.Socket;
             await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "", cts.Token).ConfigureAwait(false);
             return true;
         }
@@ -400,75 +401,42 @@ internal sealed class RouterRegistration : IDisposable
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    private static SocketsHttpHandler CreateHandler(RouterEndpoint endpoint, X509Certificate2Collection? extraRoots, X509Certificate2? clientCertificate)
+    /// <summary>With extra CAs, a check of the router's certificate that also trusts chains ending at one of them; else the system's.</summary>
+    private static RemoteCertificateValidationCallback? CertificateCheck(X509Certificate2Collection? extraRoots)
     {
-        var handler = new SocketsHttpHandler
+        if (extraRoots is not { Count: > 0 })
         {
-            UseProxy = false,
-            UseCookies = false,
-            AllowAutoRedirect = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            ActivityHeadersPropagator = null,
-        };
-
-        // Every router connection is a WriteQueueStream: the socket's small messages (acknowledgements, heads, short
-        // bodies and their ends) leave in one send per burst, and pongs never wait behind a stalled send.
-        var pinned = endpoint.PinnedAddress;
-        handler.ConnectCallback = async (context, ct) =>
-        {
-            // A pinned router address is dialled as is; otherwise the host name is resolved per connection.
-            EndPoint target = pinned is null ? context.DnsEndPoint : new IPEndPoint(pinned, context.DnsEndPoint.Port);
-            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                await socket.ConnectAsync(target, ct).ConfigureAwait(false);
-                return new WriteQueueStream(socket);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        };
-
-        if (clientCertificate is not null)
-        {
-            handler.SslOptions.ClientCertificates = [clientCertificate];
+            return null;
         }
 
-        if (extraRoots is { Count: > 0 })
+        return (_, certificate, chain, errors) =>
         {
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+            if (errors == SslPolicyErrors.None)
             {
-                if (errors == SslPolicyErrors.None)
+                return true;
+            }
+
+            // Only an untrusted chain can be rescued by the extra CAs; a wrong name never is.
+            if (errors != SslPolicyErrors.RemoteCertificateChainErrors || certificate is null)
+            {
+                return false;
+            }
+
+            using var custom = new X509Chain();
+            custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            custom.ChainPolicy.CustomTrustStore.AddRange(extraRoots);
+            custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            if (chain is not null)
+            {
+                foreach (var element in chain.ChainElements)
                 {
-                    return true;
+                    custom.ChainPolicy.ExtraStore.Add(element.Certificate);
                 }
+            }
 
-                // Only an untrusted chain can be rescued by the extra CAs; a wrong name never is.
-                if (errors != SslPolicyErrors.RemoteCertificateChainErrors || certificate is null)
-                {
-                    return false;
-                }
-
-                using var custom = new X509Chain();
-                custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                custom.ChainPolicy.CustomTrustStore.AddRange(extraRoots);
-                custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                if (chain is not null)
-                {
-                    foreach (var element in chain.ChainElements)
-                    {
-                        custom.ChainPolicy.ExtraStore.Add(element.Certificate);
-                    }
-                }
-
-                using var leaf = new X509Certificate2(certificate);
-                return custom.Build(leaf);
-            };
-        }
-
-        return handler;
+            using var leaf = new X509Certificate2(certificate);
+            return custom.Build(leaf);
+        };
     }
 
     public void Dispose()
@@ -482,6 +450,5 @@ internal sealed class RouterRegistration : IDisposable
 
         // _wake and _stop are left to the GC: socket tasks still ending may touch them, and neither holds
         // anything unmanaged unless a wait handle is asked for.
-        _invoker.Dispose();
     }
 }

@@ -12,7 +12,13 @@ internal sealed class SendGate(WebSocket socket) : IDisposable
 
     public WebSocket Socket { get; } = socket;
 
-    public async ValueTask SendAsync(ReadOnlyMemory<byte> data, WebSocketMessageType type, CancellationToken cancellationToken)
+    public ValueTask SendAsync(ReadOnlyMemory<byte> data, WebSocketMessageType type, CancellationToken cancellationToken) =>
+        // putsh's own WebSocket queues each whole message atomically, closes included: no lock to take.
+        Socket is WebSockets.PutshWebSocket own
+            ? own.SendAsync(data, type, endOfMessage: true, cancellationToken)
+            : SendLockedAsync(data, type, cancellationToken);
+
+    private async ValueTask SendLockedAsync(ReadOnlyMemory<byte> data, WebSocketMessageType type, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -43,6 +49,12 @@ internal sealed class SendGate(WebSocket socket) : IDisposable
     /// <summary>Closes our side after any frame in progress; gives up and aborts after <paramref name="timeout"/>.</summary>
     public async Task CloseAsync(WebSocketCloseStatus status, string? reason, TimeSpan timeout, TimeProvider time)
     {
+        if (Socket is WebSockets.PutshWebSocket)
+        {
+            await WebSocketClose.CloseOutputQuietlyAsync(Socket, status, reason, timeout, time).ConfigureAwait(false);
+            return;
+        }
+
         using var cts = new CancellationTokenSource(timeout, time);
         try
         {

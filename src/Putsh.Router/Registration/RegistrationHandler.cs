@@ -67,7 +67,7 @@ internal sealed class RegistrationHandler
             return;
         }
 
-        if (!context.WebSockets.IsWebSocketRequest)
+        if (!WsAccept.IsWebSocketRequest(context))
         {
             await RefuseAsync(context, remote, StatusCodes.Status400BadRequest, "Cranker registration needs a WebSocket upgrade (GET with Upgrade: websocket).");
             return;
@@ -100,7 +100,7 @@ internal sealed class RegistrationHandler
 
         var legacy = request.Headers[CrankerProtocol.LegacyHeaderName];
         var negotiation = CrankerProtocol.Negotiate(
-            context.WebSockets.WebSocketRequestedProtocols.ToArray(),
+            WsAccept.RequestedProtocols(request),
             legacy.Count == 0 ? null : legacy.ToString(),
             _options.Protocols.Select(CrankerProtocol.Normalize).OfType<string>().ToArray());
         if (!negotiation.Accepted)
@@ -150,16 +150,15 @@ internal sealed class RegistrationHandler
         // On a listener shared with clients, this connection is a connector's from now on, not a client's to wait for.
         context.Features.Get<TrackedClientConnection>()?.Release();
         context.Features.Get<PendingRegistration>()?.Complete();
-        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
-        {
-            SubProtocol = negotiation.SubProtocol,
-            DangerousEnableCompression = false,
-            KeepAliveInterval = _options.PingInterval,
-            // A ping not answered within the idle timeout means the connector is dead (§1.6).
-            KeepAliveTimeout = _options.PingInterval == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : _options.IdleTimeout,
-        });
-
-        var activity = (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>() as ReadTrackingUpgradeFeature)?.Activity;
+        var activity = new Putsh.Protocol.WebSockets.ReadActivity(_time);
+        // A ping not answered within the idle timeout means the connector is dead (§1.6).
+        using var socket = await WsAccept.AcceptAsync(
+            context,
+            negotiation.SubProtocol,
+            _options.PingInterval,
+            _options.PingInterval == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : _options.IdleTimeout,
+            _time,
+            activity);
         var info = new ConnectorInfo(route, negotiation.Version == CrankerProtocol.V3 ? domain : CrankerProtocol.CatchAll, instanceId, componentName, remote, negotiation.Version!);
 
         if (firstSocket)
@@ -246,7 +245,7 @@ internal sealed class RegistrationHandler
             _metrics.Deregistration("accepted");
         }
 
-        using var ws = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { DangerousEnableCompression = false });
+        using var ws = await WsAccept.AcceptAsync(context, null, TimeSpan.Zero, Timeout.InfiniteTimeSpan, _time, null);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5), _time);
         try
         {

@@ -56,7 +56,7 @@ internal sealed class RouterSocketV1 : IDisposable
     public TimeProvider Time => _time;
 
     /// <summary>When bytes last arrived on the connection, where that is known.</summary>
-    public Hosting.ReadActivity? Activity { get; init; }
+    public Putsh.Protocol.WebSockets.ReadActivity? Activity { get; init; }
 
     /// <summary>Something (a pong, most likely) arrived recently enough for the connector to be thought alive.</summary>
     public bool IsResponsive => Activity is null || _options.EffectivePongTimeout is not { } limit || Activity.Silence < limit;

@@ -68,7 +68,7 @@ internal sealed class RouterSocketV3 : IDisposable
     public bool IsUsable => !_closed && !Draining;
 
     /// <summary>When bytes last arrived on the connection, where that is known.</summary>
-    public Hosting.ReadActivity? Activity { get; init; }
+    public Putsh.Protocol.WebSockets.ReadActivity? Activity { get; init; }
 
     /// <summary>Silence after which the socket is passed over for new requests; null: never.</summary>
     public TimeSpan? PongTimeout { get; init; }

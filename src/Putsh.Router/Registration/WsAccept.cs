@@ -1,0 +1,93 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Primitives;
+using Putsh.Protocol.WebSockets;
+
+namespace Putsh.Router.Registration;
+
+/// <summary>
+/// The server side of the RFC 6455 opening handshake (§4.2) for connector registrations, answered by putsh itself so
+/// that the socket is a <see cref="PutshWebSocket"/> on the upgraded connection rather than .NET's WebSocket.
+/// Registrations are HTTP/1.1 upgrades, as every Cranker connector sends them.
+/// </summary>
+internal static class WsAccept
+{
+    /// <summary>An HTTP/1.1 GET asking for a version-13 WebSocket with a well-formed key (§4.2.1).</summary>
+    public static bool IsWebSocketRequest(HttpContext context)
+    {
+        var request = context.Request;
+        if (!HttpMethods.IsGet(request.Method) || context.Features.Get<IHttpUpgradeFeature>() is not { IsUpgradableRequest: true })
+        {
+            return false;
+        }
+
+        var headers = request.Headers;
+        return HasToken(headers.Upgrade, "websocket")
+            && HasToken(headers.Connection, "upgrade")
+            && headers.SecWebSocketVersion.ToString() == "13"
+            && IsValidKey(headers.SecWebSocketKey.ToString());
+    }
+
+    /// <summary>The subprotocols of <c>Sec-WebSocket-Protocol</c>, in order.</summary>
+    public static string[] RequestedProtocols(HttpRequest request)
+    {
+        var list = new List<string>();
+        foreach (var value in request.Headers.SecWebSocketProtocol)
+        {
+            foreach (var token in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                list.Add(token);
+            }
+        }
+
+        return [.. list];
+    }
+
+    /// <summary>Answers 101 with the accept value (and <paramref name="subProtocol"/>) and returns the socket on the upgraded connection.</summary>
+    public static async Task<PutshWebSocket> AcceptAsync(HttpContext context, string? subProtocol, TimeSpan keepAliveInterval, TimeSpan keepAliveTimeout, TimeProvider time, ReadActivity? activity)
+    {
+        var headers = context.Response.Headers;
+        headers.Connection = "Upgrade";
+        headers.Upgrade = "websocket";
+        headers.SecWebSocketAccept = WsHandshake.ComputeAccept(context.Request.Headers.SecWebSocketKey.ToString());
+        if (subProtocol is not null)
+        {
+            headers.SecWebSocketProtocol = subProtocol;
+        }
+
+        var stream = await context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync();
+        return new PutshWebSocket(WsTransport.ForStream(stream), new PutshWebSocketOptions
+        {
+            IsServer = true,
+            SubProtocol = subProtocol,
+            KeepAliveInterval = keepAliveInterval,
+            KeepAliveTimeout = keepAliveTimeout,
+            Time = time,
+            Activity = activity,
+            // Kestrel queues the connection's output itself: no hop to a send loop of ours.
+            SendInline = true,
+        });
+    }
+
+    private static bool HasToken(StringValues values, string token)
+    {
+        foreach (var value in values)
+        {
+            foreach (var part in (value ?? "").Split(',', StringSplitOptions.TrimEntries))
+            {
+                if (part.Equals(token, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    private static bool IsValidKey(string key)
+    {
+        Span<byte> bytes = stackalloc byte[18];
+        return key.Length == 24 && Convert.TryFromBase64String(key, bytes, out var n) && n == 16;
+    }
+}
