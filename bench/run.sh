@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh -- end-to-end benchmark of putsh against nginx baselines.
 #
-#   bench/run.sh [ROUNDS] [SUT...]      ROUNDS defaults to 3; SUTs default to all four:
-#                                       direct nginx2 putsh-v1 putsh-v3
+#   bench/run.sh [ROUNDS] [SUT...]      ROUNDS defaults to 3; SUTs default to all five:
+#                                       direct nginx2 yarp2 putsh-v1 putsh-v3
+#                                       (yarp2: two chained YARP 2.3 proxies, benchmarks/YarpHop, Native AOT)
 #                                       (also known, not run by default: putsh-v3-noack, cranker_3.0 with
 #                                       --acknowledge-heads false, to measure what head acknowledgements cost;
 #                                       putsh-v3-metrics, cranker_3.0 with --admin and --framework-metrics true on
@@ -30,6 +31,9 @@
 #   AOT        [1]     1 = the Native AOT build (PublishAot), started as bench/out/putsh-aot/putsh; it needs clang.
 #                      0 = the JIT build, started as `dotnet bench/out/putsh/putsh.dll` (give it WARMUP=20, see README)
 #   PUTSH_SOCKETS []   if set, passed to the connector as --sockets (default: the connector's own)
+#   BASE_REF   []      for the SUTs putsh-v3-base and putsh-v1-base: the commit whose Native AOT build they run
+#                      (published from a git worktree into bench/out/putsh-base), so that a change and the code
+#                      before it are measured in the same interleaved rounds. Without it, what is there is used.
 set -uo pipefail
 export LC_ALL=C
 
@@ -38,8 +42,8 @@ REPO="$(cd "$BENCH/.." && pwd)"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BENCH/lib.sh"
 
-ALL_SUTS=(direct nginx2 putsh-v1 putsh-v3)
-KNOWN_SUTS=("${ALL_SUTS[@]}" putsh-v3-noack putsh-v3-metrics putsh-v3-metrics-own)
+ALL_SUTS=(direct nginx2 yarp2 putsh-v1 putsh-v3)
+KNOWN_SUTS=("${ALL_SUTS[@]}" putsh-v3-noack putsh-v3-metrics putsh-v3-metrics-own putsh-v3-base putsh-v1-base)
 ROUNDS=3
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then ROUNDS=$1; shift; fi
 (( ROUNDS >= 1 )) || fail "ROUNDS must be at least 1"
@@ -95,6 +99,25 @@ if (( needs_putsh )); then
   if [[ $AOT == 1 ]]; then [[ -x $PUTSH_AOT ]] || fail "$PUTSH_AOT missing (run with BUILD=1)"
   else [[ -f $PUTSH_DLL ]] || fail "$PUTSH_DLL missing (run with BUILD=1)"; fi
 fi
+if [[ " ${SUTS[*]} " == *"-base "* ]]; then
+  if [[ -n ${BASE_REF:-} ]]; then
+    say "publishing putsh at $BASE_REF (Release, Native AOT) into bench/out/putsh-base"
+    rm -rf "$OUT/base-src"; git -C "$REPO" worktree prune
+    git -C "$REPO" worktree add --detach "$OUT/base-src" "$BASE_REF" >"$RES/logs/publish-base.log" 2>&1 || fail "git worktree add $BASE_REF failed"
+    dotnet publish "$OUT/base-src/src/Putsh.Cli" -c Release --use-current-runtime -p:PublishAot=true -o "$OUT/putsh-base" \
+      >>"$RES/logs/publish-base.log" 2>&1 || fail "dotnet publish of $BASE_REF failed; see $RES/logs/publish-base.log"
+    git -C "$REPO" worktree remove --force "$OUT/base-src"
+  fi
+  [[ -x $OUT/putsh-base/putsh ]] || fail "$OUT/putsh-base/putsh missing (give BASE_REF)"
+fi
+if [[ " ${SUTS[*]} " == *" yarp2 "* ]]; then
+  if [[ " ${SUTS[*]} " == *" yarp2 "* && $BUILD == 1 ]]; then
+    say "publishing the YARP hop (Release, Native AOT) into bench/out/yarp-aot"
+    dotnet publish "$REPO/benchmarks/YarpHop" -c Release --use-current-runtime -p:PublishAot=true -o "$OUT/yarp-aot" \
+      >"$RES/logs/publish-yarp.log" 2>&1 || fail "dotnet publish of the YARP hop failed; see $RES/logs/publish-yarp.log"
+  fi
+  if [[ " ${SUTS[*]} " == *" yarp2 "* ]]; then [[ -x $OUT/yarp-aot/YarpHop ]] || fail "$OUT/yarp-aot/YarpHop missing (run with BUILD=1)"; fi
+fi
 
 # ---------------------------------------------------------------- content
 for entry in "${SIZES[@]}"; do
@@ -136,8 +159,17 @@ sut_start() {
       SUT_ROOTS+=("$LAUNCHED")
       ready_port "$P_HOP_IN" 10; ready_port "$P_HOP_OUT" 10
       URL="http://127.0.0.1:$P_HOP_OUT" ;;
-    putsh-v1|putsh-v3|putsh-v3-noack|putsh-v3-metrics|putsh-v3-metrics-own)
-      local proto=cranker_3.0; [[ $1 == putsh-v1 ]] && proto=cranker_1.0
+    yarp2)
+      ports_must_be_free "$P_HOP_IN" "$P_HOP_OUT"
+      launch yarp-in "$SERVER_CPU" "$OUT/yarp-aot/YarpHop" --listen "http://127.0.0.1:$P_HOP_IN" --to "http://127.0.0.1:$P_BACKEND"
+      SUT_ROOTS+=("$LAUNCHED")
+      launch yarp-out "$SERVER_CPU" "$OUT/yarp-aot/YarpHop" --listen "http://127.0.0.1:$P_HOP_OUT" --to "http://127.0.0.1:$P_HOP_IN"
+      SUT_ROOTS+=("$LAUNCHED")
+      ready_port "$P_HOP_IN" 30; ready_port "$P_HOP_OUT" 30
+      URL="http://127.0.0.1:$P_HOP_OUT" ;;
+    putsh-v1|putsh-v3|putsh-v3-noack|putsh-v3-metrics|putsh-v3-metrics-own|putsh-v3-base|putsh-v1-base)
+      local proto=cranker_3.0; [[ $1 == putsh-v1* ]] && proto=cranker_1.0
+      local bin=("${PUTSH[@]}"); [[ $1 == *-base ]] && bin=("$OUT/putsh-base/putsh")
       local extra=(); [[ -n $PUTSH_SOCKETS ]] && extra=(--sockets "$PUTSH_SOCKETS")
       [[ $1 == putsh-v3-noack ]] && extra+=(--acknowledge-heads false)
       local router_extra=()
@@ -146,11 +178,11 @@ sut_start() {
         if [[ $1 == putsh-v3-metrics ]]; then extra+=(--framework-metrics true); router_extra+=(--framework-metrics true); fi
       fi
       ports_must_be_free "$P_ROUTER" "$P_REGISTER"
-      launch router "$SERVER_CPU" "${PUTSH[@]}" router \
+      launch router "$SERVER_CPU" "${bin[@]}" router \
         --listen "http://127.0.0.1:$P_ROUTER" --register "http://127.0.0.1:$P_REGISTER" --log-level Warning "${router_extra[@]}"
       SUT_ROOTS+=("$LAUNCHED")
       ready_port "$P_REGISTER" 30
-      launch connector "$SERVER_CPU" "${PUTSH[@]}" connector \
+      launch connector "$SERVER_CPU" "${bin[@]}" connector \
         --router "ws://127.0.0.1:$P_REGISTER" --route b --target "http://127.0.0.1:$P_BACKEND" \
         --protocols "$proto" --log-level Warning "${extra[@]}"
       SUT_ROOTS+=("$LAUNCHED")

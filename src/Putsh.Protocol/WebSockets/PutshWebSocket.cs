@@ -159,6 +159,8 @@ internal sealed class PutshWebSocket : WebSocket
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
 
+    // Pooled: a socket's receives are one after another, so one box serves them all rather than one per message.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<ValueWebSocketReceiveResult> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _receiving, 1) == 1)
