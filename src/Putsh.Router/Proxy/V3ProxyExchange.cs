@@ -138,6 +138,9 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         return ExchangeResult.Done;
     }
 
+    /// <summary>Body bytes written to the client's output before it is flushed even though more are queued.</summary>
+    private const int MaxUnflushed = 64 * 1024;
+
     /// <summary>Writes what the connector sends, in order, until the response ends one way or another.</summary>
     private async Task<(SocketEnd End, string? Detail, bool Started)> WriteResponseAsync()
     {
@@ -145,6 +148,8 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         var headSeen = false;
         long? expectedLength = null;
         long written = 0;
+        var unflushed = 0;
+        var headWritten = false;
         var response = context.Response;
         var reader = _items.Reader;
         while (await reader.WaitToReadAsync())
@@ -192,7 +197,15 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                         ResponseHeaders.Apply(response, status, headers);
                         // Bodies a response cannot have are Kestrel's to refuse; the others must match their length.
                         expectedLength = HttpMethods.IsHead(context.Request.Method) || status is 204 or 304 ? null : response.ContentLength;
-                        await response.StartAsync(context.RequestAborted);
+                        if (!item.EndStream && !reader.TryPeek(out _))
+                        {
+                            // Nothing follows yet: the client gets the head now. Otherwise it leaves with the first
+                            // body bytes (or the end) in one write to the client.
+                            await response.StartAsync(context.RequestAborted);
+                            headWritten = true;
+                        }
+
+                        // Committed: whatever happens now, the client cannot be given another status.
                         started = true;
                     }
                     catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested)
@@ -231,27 +244,49 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                         return (SocketEnd.ProtocolError, $"the response body ({(item.EndStream ? "" : "at least ")}{written} bytes) does not match its content-length ({length})", started);
                     }
 
+                    // Copied into Kestrel's output (BodyWriter: no stream in between); flushed, which sends and waits
+                    // while the client is slow, once nothing more is queued, a block's worth is waiting, an
+                    // acknowledgement is due (never before: what is acknowledged must have left), or the body ends:
+                    // a burst of DATA is one write to the client.
+                    var moreQueued = reader.TryPeek(out _);
+                    var consumed = item.EndStream ? 0 : _acks.OnConsumed(item.Length, moreQueued);
                     try
                     {
                         if (item.Length > 0)
                         {
-                            await response.Body.WriteAsync(item.Buffer.AsMemory(item.Offset, item.Length), context.RequestAborted);
+                            response.BodyWriter.Write(item.Buffer.AsSpan(item.Offset, item.Length));
+                            unflushed += item.Length;
                         }
+
+                        // The end too: Kestrel does not flush a Content-Length body once its headers have gone.
+                        if (item.EndStream || !moreQueued || consumed > 0 || unflushed >= MaxUnflushed)
+                        {
+                            unflushed = 0;
+                            await response.BodyWriter.FlushAsync(context.RequestAborted);
+                        }
+
+                        headWritten = true;
+                    }
+                    catch (Exception ex) when (!headWritten && ex is InvalidOperationException && !context.RequestAborted.IsCancellationRequested)
+                    {
+                        // The head went out with the first body bytes, and Kestrel refused it.
+                        ReturnBuffer(item);
+                        response.Headers.Clear();
+                        await ResetAsync(1, "Bad response head");
+                        return (SocketEnd.ProtocolError, "response head rejected: " + ex.Message, false);
                     }
                     catch (Exception)
                     {
+                        ReturnBuffer(item);
                         OnClientGone();
                         return (SocketEnd.ClosedByRouter, null, started);
                     }
-                    finally
-                    {
-                        ReturnBuffer(item);
-                    }
+
+                    ReturnBuffer(item);
 
                     // Acknowledged once written to the client (§5.6), batched if a larger window was agreed. Not the
                     // last one: its sender has already forgotten the stream (§5.7), so that would only be discarded.
-                    if (!item.EndStream && _acks.OnConsumed(item.Length, moreQueued: reader.TryPeek(out _)) is var consumed and > 0
-                        && Throttle(consumed) is var ack and > 0)
+                    if (consumed > 0 && Throttle(consumed) is var ack and > 0)
                     {
                         try
                         {
