@@ -31,13 +31,9 @@ internal sealed partial class PutshRequest :
     /// <summary>Largest piece of body handed to the channel at once.</summary>
     internal const int MaxSendBytes = 64 * 1024;
 
-    /// <summary>A write waits while this much is queued on the channel and not yet written to the router.</summary>
-    internal const long PaceBytes = 1024 * 1024;
-
     private static long _lastConnectionId = DateTime.UtcNow.Ticks;
 
     private readonly IChannel _channel;
-    private readonly ChannelCore? _core;
     private readonly ILogger _logger;
     private readonly ResponseBodyStream _responseBody;
     private readonly CancellationTokenSource _aborted = new();
@@ -55,7 +51,6 @@ internal sealed partial class PutshRequest :
     public PutshRequest(ChannelRequest request, IChannel channel, ILogger logger)
     {
         _channel = channel;
-        _core = channel as ChannelCore;
         _logger = logger;
         _responseBody = new ResponseBodyStream(this);
 
@@ -151,7 +146,8 @@ internal sealed partial class PutshRequest :
 
     /// <summary>
     /// Kestrel's semantics as far as the channel allows: RequestAborted fires, later writes are dropped, and when the
-    /// pipeline returns the handler fails, so the client sees an aborted response (or a 500 if nothing was sent yet).
+    /// pipeline returns the channel is aborted, so the client sees an aborted response (or the router's 502 if nothing
+    /// was sent yet) rather than a clean end.
     /// </summary>
     public void Abort()
     {
@@ -312,21 +308,18 @@ internal sealed partial class PutshRequest :
         {
             // The response is complete; OnCompleted runs once it has been written to the router, as in Kestrel.
             _channel.Close();
-            if (_core is not null)
-            {
-                await _core.Completion.ConfigureAwait(false);
-            }
+            await _channel.Completion.ConfigureAwait(false);
         }
 
         await FireOnCompletedAsync().ConfigureAwait(false);
         application.DisposeContext(context, error);
 
-        if (fail && _channel.IsOpen)
+        if (fail)
         {
-            // The handler channel turns a throw after a send into an aborted response (v1: close 1011; v3: RST).
-            throw new InvalidOperationException(_abortRequested
-                ? "The application aborted the request"
-                : "The application failed after the response started");
+            // An aborted response (v1: close 1011; v3: RST): a client whose response had not started gets the router's
+            // 502, one whose response had started sees it cut off, as with Kestrel's reset connection.
+            _channel.Abort();
+            await _channel.Completion.ConfigureAwait(false);
         }
     }
 
@@ -360,7 +353,9 @@ internal sealed partial class PutshRequest :
 
         if (!_discardWrites)
         {
-            _channel.Send(ChannelData.Response(_statusCode, Flatten(ResponseHeaders), first.ToArray()));
+            _channel.Send(first.IsEmpty
+                ? ChannelData.Response(_statusCode, Flatten(ResponseHeaders))
+                : ChannelData.Response(_statusCode, Flatten(ResponseHeaders), Pooled(first.Span), first.Length));
         }
     }
 
@@ -425,10 +420,6 @@ internal sealed partial class PutshRequest :
             var first = HttpMethods.IsHead(Method) ? ReadOnlyMemory<byte>.Empty : data[..Math.Min(MaxSendBytes, data.Length)];
             await StartResponseAsync(first).ConfigureAwait(false);
             data = data[first.Length..];
-            if (!first.IsEmpty)
-            {
-                await PaceAsync(cancellationToken).ConfigureAwait(false);
-            }
         }
 
         if (HttpMethods.IsHead(Method))
@@ -440,23 +431,26 @@ internal sealed partial class PutshRequest :
         while (!data.IsEmpty && !_discardWrites && !_abortRequested)
         {
             var piece = data[..Math.Min(MaxSendBytes, data.Length)];
-            if (!_channel.Send(ChannelData.Bytes(piece.ToArray())))
+            // Copied (the application may reuse its buffer at once) into pooled memory that the channel gives back.
+            if (!await _channel.SendAsync(ChannelData.Bytes(Pooled(piece.Span), piece.Length), cancellationToken).ConfigureAwait(false))
             {
                 // The channel is closed: the client went away (RequestAborted says so), and writes are dropped, as Kestrel does.
                 return;
             }
 
             data = data[piece.Length..];
-            await PaceAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
     /// <summary>Starts the response (a flush sends the head, as in Kestrel).</summary>
     internal Task FlushBodyAsync() => _discardWrites || _abortRequested ? Task.CompletedTask : StartResponseAsync(ReadOnlyMemory<byte>.Empty);
 
-    /// <summary>Send never blocks and a queue past its limit closes the channel: wait while the router lags behind.</summary>
-    private Task PaceAsync(CancellationToken cancellationToken) =>
-        _core is null ? Task.CompletedTask : _core.WaitForQueueBelowAsync(PaceBytes, cancellationToken);
+    private static System.Buffers.IMemoryOwner<byte> Pooled(ReadOnlySpan<byte> bytes)
+    {
+        var owner = System.Buffers.MemoryPool<byte>.Shared.Rent(bytes.Length);
+        bytes.CopyTo(owner.Memory.Span);
+        return owner;
+    }
 
     private async Task FireOnCompletedAsync()
     {

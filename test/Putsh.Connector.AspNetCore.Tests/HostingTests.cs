@@ -309,6 +309,26 @@ public sealed class HostingTests(ITestOutputHelper output)
     [Theory]
     [InlineData("cranker_1.0")]
     [InlineData("cranker_3.0")]
+    public async Task HttpContext_Abort_before_the_response_started_gets_the_routers_502_not_a_500(string protocol)
+    {
+        var reached = 0;
+        await using var host = await HostedApp.StartAsync(output, protocol, app =>
+            app.MapGet("/app/abort-early", (HttpContext c) =>
+            {
+                Interlocked.Increment(ref reached);
+                c.Abort();
+                return Task.CompletedTask;
+            }));
+
+        // As a reset Kestrel connection: no status from the application at all, so the router's own failure page.
+        using var response = await host.Client.GetAsync("/app/abort-early").DefaultTimeout();
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(1, reached);
+    }
+
+    [Theory]
+    [InlineData("cranker_1.0")]
+    [InlineData("cranker_3.0")]
     public async Task OnStarting_runs_before_the_head_and_OnCompleted_after_the_response(string protocol)
     {
         var completed = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -7,7 +7,7 @@ namespace Putsh.Protocol.Channels;
 /// that happens once, and handler bookkeeping. A transport derives from it and supplies the writes.
 /// </summary>
 #pragma warning disable CA1001 // _abort has no timer and no wait handle: nothing to release.
-public abstract class ChannelCore : IChannel
+internal abstract class ChannelCore : IChannel
 #pragma warning restore CA1001
 {
     /// <summary>Default bound of bytes queued by <see cref="Send"/> and not yet written: 4 MiB.</summary>
@@ -27,6 +27,8 @@ public abstract class ChannelCore : IChannel
     private TaskCompletionSource? _drained;
     private ChannelCloseStatus? _status;
     private Task? _writer;
+    private TaskCompletionSource? _completion;
+    private bool _failAtEnd;
 
     /// <summary>Creates the channel's shared state.</summary>
     /// <param name="isWebSocket">Whether the exchange is a WebSocket.</param>
@@ -105,8 +107,51 @@ public abstract class ChannelCore : IChannel
         drained?.TrySetResult();
     }
 
-    /// <summary>Completes when the writer loop has written (or dropped) everything and the transport is finished.</summary>
-    public Task Completion => _writer ?? Task.CompletedTask;
+    /// <inheritdoc />
+    public Task Completion
+    {
+        get
+        {
+            lock (_lock)
+            {
+                // Open with nothing queued: done once it is closed and written, which the writer loop reports.
+                return _writer ?? (_closed ? Task.CompletedTask : (_completion ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> SendAsync(ChannelData data, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var pace = Math.Max(1, _maxQueuedBytes / 4);
+        var wait = WaitForQueueBelowAsync(pace, cancellationToken);
+        return wait.IsCompletedSuccessfully ? new ValueTask<bool>(Send(data)) : SendAfterAsync(wait, data);
+    }
+
+    private async ValueTask<bool> SendAfterAsync(Task wait, ChannelData data)
+    {
+        await wait.ConfigureAwait(false);
+        return Send(data);
+    }
+
+    /// <inheritdoc />
+    public void Abort()
+    {
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            _closed = true;
+            _failAtEnd = true;
+            _status = ChannelCloseStatus.ServerClose;
+            _queue.Writer.TryComplete();
+            _writer ??= Task.Run(WriteLoopAsync);
+        }
+    }
 
     /// <inheritdoc />
     public bool Send(ChannelData data)
@@ -117,6 +162,7 @@ public abstract class ChannelCore : IChannel
         {
             if (_closed)
             {
+                data.Release();
                 return false;
             }
 
@@ -140,6 +186,7 @@ public abstract class ChannelCore : IChannel
             CloseFromPeerOrLimit(ChannelCloseStatus.ServerClose, abort: true);
         }
 
+        data.Release();
         return false;
     }
 
@@ -285,6 +332,7 @@ public abstract class ChannelCore : IChannel
                         _queued -= item.Body.Length;
                     }
 
+                    item.Release();
                     SignalDrained();
                 }
 
@@ -296,10 +344,16 @@ public abstract class ChannelCore : IChannel
             graceful = false;
         }
 
+        // Whatever was still queued is dropped: pooled bodies go back.
+        while (_queue.Reader.TryRead(out var dropped))
+        {
+            dropped.Release();
+        }
+
         bool peerClosed;
         lock (_lock)
         {
-            peerClosed = _peerClosed;
+            peerClosed = _peerClosed || _failAtEnd;
             _closed = true;
             _status ??= ChannelCloseStatus.ServerClose;
         }
@@ -315,6 +369,13 @@ public abstract class ChannelCore : IChannel
         }
 
         FireClose();
+        TaskCompletionSource? completion;
+        lock (_lock)
+        {
+            completion = _completion;
+        }
+
+        completion?.TrySetResult();
     }
 
     private void FireClose()

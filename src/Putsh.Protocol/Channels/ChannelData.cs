@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace Putsh.Protocol.Channels;
@@ -43,8 +44,32 @@ public sealed class ChannelData
     public static ChannelData Response(int status, IEnumerable<KeyValuePair<string, string>>? headers, string body) =>
         Response(status, headers, Encoding.UTF8.GetBytes(body ?? ""));
 
-    /// <summary>Body bytes (a binary message on a WebSocket).</summary>
+    /// <summary>Body bytes (a binary message on a WebSocket). The channel reads them when it writes: do not change them until then.</summary>
     public static ChannelData Bytes(ReadOnlyMemory<byte> body) => new(null, null, body, false);
+
+    /// <summary>
+    /// The first <paramref name="length"/> bytes of pooled memory, which the channel gives back (disposes) once written
+    /// or dropped: a producer that copies each piece of a body need not allocate one array per piece.
+    /// </summary>
+    public static ChannelData Bytes(IMemoryOwner<byte> owner, int length)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        return new ChannelData(null, null, owner.Memory[..length], false) { _owner = owner };
+    }
+
+    /// <summary>A response with status, headers and a first piece of body in pooled memory, given back once written or dropped.</summary>
+    public static ChannelData Response(int status, IEnumerable<KeyValuePair<string, string>>? headers, IMemoryOwner<byte> owner, int length)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        var data = Response(status, headers, owner.Memory[..length]);
+        data._owner = owner;
+        return data;
+    }
+
+    private IMemoryOwner<byte>? _owner;
+
+    /// <summary>Gives pooled memory back once the channel is done with it.</summary>
+    internal void Release() => Interlocked.Exchange(ref _owner, null)?.Dispose();
 
     /// <summary>Body text, sent as UTF-8 (a text message on a WebSocket).</summary>
     public static ChannelData Text(string text) => new(null, null, Encoding.UTF8.GetBytes(text ?? ""), true);

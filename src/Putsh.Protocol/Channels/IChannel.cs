@@ -25,6 +25,24 @@ public interface IChannel
     /// </summary>
     bool Send(ChannelData data);
 
+    /// <summary>
+    /// Queues <paramref name="data"/> as <see cref="Send"/> does, first waiting while the peer lags behind (more than
+    /// a quarter of the queue limit is queued), so that a producer that can wait slows down instead of reaching the
+    /// limit. True if queued; false once the channel is closed.
+    /// </summary>
+    ValueTask<bool> SendAsync(ChannelData data, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Ends the exchange as failed: what was sent before is still written, in order, then the peer sees a failure
+    /// instead of a clean end. On an HTTP exchange with nothing sent the client gets the router's 502; after a send, a
+    /// response cut off. The close handlers run with <see cref="ChannelCloseStatus.ServerClose"/>. Does nothing once
+    /// the channel is closed.
+    /// </summary>
+    void Abort();
+
+    /// <summary>Completes once everything queued has been written (or dropped) and the exchange is over on this side.</summary>
+    Task Completion { get; }
+
     /// <summary>Adds a handler for the peer's messages; each handler sees them strictly in the order received.</summary>
     void OnReceive(Action<ChannelMessage> handler);
 

@@ -48,6 +48,93 @@ public sealed class ChannelContractTests
         }
     }
 
+    /// <summary>Pooled memory that records when it is given back.</summary>
+    private sealed class Owner(int size) : System.Buffers.IMemoryOwner<byte>
+    {
+        public int Disposals;
+
+        public Memory<byte> Memory { get; } = new byte[size];
+
+        public void Dispose() => Interlocked.Increment(ref Disposals);
+    }
+
+    [Fact]
+    public async Task SendAsync_waits_while_a_quarter_of_the_limit_is_queued_and_never_overflows_the_queue()
+    {
+        var channel = new RecordingChannel(maxQueuedBytes: 4096);
+        channel.Hold();
+        Assert.True(await channel.SendAsync(ChannelData.Bytes(new byte[512])).AsTask().WaitAsync(Timeout));
+        Assert.True(await channel.SendAsync(ChannelData.Bytes(new byte[512])).AsTask().WaitAsync(Timeout));
+        var third = channel.SendAsync(ChannelData.Bytes(new byte[512])).AsTask();
+        Assert.False(third.IsCompleted);
+
+        channel.Release();
+        Assert.True(await third.WaitAsync(Timeout));
+        for (var i = 0; i < 100; i++)
+        {
+            // A producer that waits can send far more than the limit without the channel closing on it.
+            Assert.True(await channel.SendAsync(ChannelData.Bytes(new byte[1024])).AsTask().WaitAsync(Timeout));
+        }
+
+        Assert.True(channel.IsOpen);
+        channel.Close();
+        await channel.Completion.WaitAsync(Timeout);
+        Assert.Equal(103, channel.Written.Count);
+    }
+
+    [Fact]
+    public async Task Abort_before_any_send_ends_the_exchange_as_failed_with_nothing_written()
+    {
+        var channel = new RecordingChannel();
+        ChannelCloseStatus? closed = null;
+        channel.OnClose(s => closed = s);
+        var completion = channel.Completion;
+        Assert.False(completion.IsCompleted);
+
+        channel.Abort();
+        Assert.Equal((false, false), await channel.Completed.Task.WaitAsync(Timeout));
+        await completion.WaitAsync(Timeout);
+        Assert.Equal(ChannelCloseStatus.ServerClose, closed);
+        Assert.False(channel.IsOpen);
+        Assert.Empty(channel.Written);
+        Assert.False(channel.Send(ChannelData.Text("late")));
+        channel.Abort();
+    }
+
+    [Fact]
+    public async Task Abort_after_a_send_writes_what_was_sent_then_fails_the_exchange_and_gives_pooled_memory_back()
+    {
+        var channel = new RecordingChannel();
+        channel.Hold();
+        var head = new Owner(16);
+        var body = new Owner(16);
+        var refused = new Owner(16);
+        Assert.True(channel.Send(ChannelData.Response(200, null, head, 16)));
+        Assert.True(channel.Send(ChannelData.Bytes(body, 8)));
+        channel.Abort();
+        Assert.False(channel.Send(ChannelData.Bytes(refused, 4)));
+        channel.Release();
+
+        // Written in order, then no clean end: the peer sees a response cut off.
+        Assert.Equal((false, true), await channel.Completed.Task.WaitAsync(Timeout));
+        Assert.Equal(2, channel.Written.Count);
+        Assert.Equal((1, 1, 1), (head.Disposals, body.Disposals, refused.Disposals));
+    }
+
+    [Fact]
+    public async Task Pooled_memory_goes_back_once_written_and_the_bytes_written_are_the_pooled_ones()
+    {
+        var channel = new RecordingChannel();
+        var owner = new Owner(32);
+        "pooled body"u8.CopyTo(owner.Memory.Span);
+        Assert.True(channel.Send(ChannelData.Bytes(owner, 11)));
+        channel.Close();
+        await channel.Completion.WaitAsync(Timeout);
+        Assert.Equal(1, owner.Disposals);
+        Assert.True(channel.Written.TryDequeue(out var item));
+        Assert.Equal("pooled body", System.Text.Encoding.UTF8.GetString(item.Data.Body.Span));
+    }
+
     [Fact]
     public async Task Close_is_idempotent_and_true_only_the_first_time()
     {
