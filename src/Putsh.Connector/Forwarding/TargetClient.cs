@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.WebSockets;
 using Putsh.Protocol.Headers;
 
 namespace Putsh.Connector.Forwarding;
@@ -99,25 +98,27 @@ internal sealed class TargetClient : IDisposable
     /// <summary>
     /// A WebSocket to the backend for an upgrade head (putsh websocket extension): <c>ws://</c> or <c>wss://</c> on the
     /// target's authority, the same path and query, the requested subprotocols, and the request's other end-to-end
-    /// headers where <see cref="ClientWebSocket"/> allows them. No compression.
+    /// headers (<c>Host</c> too when it is preserved). No compression.
     /// </summary>
-    public (ClientWebSocket Socket, Uri Uri) CreateWebSocket(ParsedRequestHead head)
+    public (Uri Uri, Putsh.Protocol.WebSockets.WsClientOptions Options) CreateWebSocket(ParsedRequestHead head, TimeProvider time)
     {
         var scheme = _targetBase.StartsWith("https:", StringComparison.OrdinalIgnoreCase) ? "wss" : "ws";
         var uri = new Uri(scheme + _targetBase[_targetBase.IndexOf(':', StringComparison.Ordinal)..] + head.Target, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
-        var socket = new ClientWebSocket();
-        socket.Options.CollectHttpResponseDetails = true;
-        socket.Options.KeepAliveInterval = TimeSpan.FromSeconds(30);
         var connectionTokens = HopByHopHeaders.ParseConnectionTokens(head.Headers.Where(h => h.Key.Equals("connection", StringComparison.OrdinalIgnoreCase)).Select(h => h.Value));
+        var subProtocols = new List<string>();
+        var headers = new List<KeyValuePair<string, string>>();
+        string? host = null;
         foreach (var (name, value) in head.Headers)
         {
             if (name.Equals("sec-websocket-protocol", StringComparison.OrdinalIgnoreCase))
             {
-                foreach (var protocol in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-                {
-                    socket.Options.AddSubProtocol(protocol);
-                }
+                subProtocols.AddRange(value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+                continue;
+            }
 
+            if (name.Equals("host", StringComparison.OrdinalIgnoreCase))
+            {
+                host = _preserveHost ? value : null;
                 continue;
             }
 
@@ -125,22 +126,23 @@ internal sealed class TargetClient : IDisposable
                 || name.StartsWith("sec-websocket-", StringComparison.OrdinalIgnoreCase)
                 || name.StartsWith("content-", StringComparison.OrdinalIgnoreCase)
                 || name.Equals("expect", StringComparison.OrdinalIgnoreCase)
-                || (name.Equals("host", StringComparison.OrdinalIgnoreCase) && !_preserveHost))
+                || value.AsSpan().IndexOfAny('\r', '\n') >= 0)
             {
                 continue;
             }
 
-            try
-            {
-                socket.Options.SetRequestHeader(name, value);
-            }
-            catch (ArgumentException)
-            {
-                // A header ClientWebSocket manages itself, or an invalid one: not forwarded.
-            }
+            headers.Add(new(name, value));
         }
 
-        return (socket, uri);
+        return (uri, new Putsh.Protocol.WebSockets.WsClientOptions
+        {
+            SubProtocols = subProtocols,
+            Headers = headers,
+            Host = host,
+            // As .NET's client did: an unsolicited pong every 30 s keeps idle paths open.
+            KeepAliveInterval = TimeSpan.FromSeconds(30),
+            Time = time,
+        });
     }
 
     public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>

@@ -507,45 +507,43 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 return;
             }
 
-            var (socket, uri) = owner._target.CreateWebSocket(head);
-            using (socket)
+            var (uri, options) = owner._target.CreateWebSocket(head, owner._time);
+            Putsh.Protocol.WebSockets.WsConnection connection;
+            try
             {
-                try
-                {
-                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
-                    timeout.CancelAfter(owner._options.TargetConnectTimeout + TimeSpan.FromSeconds(30));
-                    await socket.ConnectAsync(uri, timeout.Token).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (!token.IsCancellationRequested)
-                {
-                    // Refused or unreachable: a normal response, the target's status if it gave one.
-                    var status = (int)socket.HttpStatusCode is >= 200 and <= 999 and not 101 ? (int)socket.HttpStatusCode : 502;
-                    ConnectorLog.Forwarded(owner._logger, head.Method, head.Target, status);
-                    var body = Encoding.UTF8.GetBytes(status == 502 ? "WebSocket connection to the target failed: " + ex.Message + "\n" : "The target refused the WebSocket.\n");
-                    var refusal = HeadText.ForResponse(status, null);
-                    refusal.Add("content-type", "text/plain; charset=utf-8");
-                    refusal.Add("content-length", body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                    await sender.SendHeadAsync(Id, refusal.ToResponseString(), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
-                    _status = status;
-                    var buffer = new byte[V3Frame.PrefixLength + body.Length];
-                    body.CopyTo(buffer, V3Frame.PrefixLength);
-                    await sender.SendDataAsync(buffer, body.Length, Id, V3Flags.None, Window, token).ConfigureAwait(false);
-                    await sender.SendEndAsync(Id, token).ConfigureAwait(false);
-                    return;
-                }
-
-                ConnectorLog.Forwarded(owner._logger, head.Method, head.Target, 101);
-                socket.HttpResponseHeaders = null;
-                var accepted = HeadText.ForResponse(101, "Switching Protocols");
-                if (!string.IsNullOrEmpty(socket.SubProtocol))
-                {
-                    accepted.Add("sec-websocket-protocol", socket.SubProtocol);
-                }
-
-                await sender.SendHeadAsync(Id, accepted.ToResponseString(), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
-                _status = 101;
-                await tunnel.RunAsync(socket).ConfigureAwait(false);
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+                timeout.CancelAfter(owner._options.TargetConnectTimeout + TimeSpan.FromSeconds(30));
+                connection = await Putsh.Protocol.WebSockets.WsClient.ConnectAsync(uri, options, timeout.Token).ConfigureAwait(false);
             }
+            catch (Exception ex) when (!token.IsCancellationRequested)
+            {
+                // Refused or unreachable: a normal response, the target's status if it gave one.
+                var status = (ex as Putsh.Protocol.WebSockets.WsConnectException)?.Status is >= 200 and <= 999 and not 101 and var refused ? refused : 502;
+                ConnectorLog.Forwarded(owner._logger, head.Method, head.Target, status);
+                var body = Encoding.UTF8.GetBytes(status == 502 ? "WebSocket connection to the target failed: " + ex.Message + "\n" : "The target refused the WebSocket.\n");
+                var refusal = HeadText.ForResponse(status, null);
+                refusal.Add("content-type", "text/plain; charset=utf-8");
+                refusal.Add("content-length", body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                await sender.SendHeadAsync(Id, refusal.ToResponseString(), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
+                _status = status;
+                var buffer = new byte[V3Frame.PrefixLength + body.Length];
+                body.CopyTo(buffer, V3Frame.PrefixLength);
+                await sender.SendDataAsync(buffer, body.Length, Id, V3Flags.None, Window, token).ConfigureAwait(false);
+                await sender.SendEndAsync(Id, token).ConfigureAwait(false);
+                return;
+            }
+
+            using var socket = connection.Socket;
+            ConnectorLog.Forwarded(owner._logger, head.Method, head.Target, 101);
+            var accepted = HeadText.ForResponse(101, "Switching Protocols");
+            if (!string.IsNullOrEmpty(socket.SubProtocol))
+            {
+                accepted.Add("sec-websocket-protocol", socket.SubProtocol);
+            }
+
+            await sender.SendHeadAsync(Id, accepted.ToResponseString(), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
+            _status = 101;
+            await tunnel.RunAsync(socket).ConfigureAwait(false);
         }
 
         /// <summary>A handler's response as cranker_3.0 messages: HEADER, DATA within the window, empty DATA+END_STREAM (or RST).</summary>

@@ -16,6 +16,9 @@ internal sealed class WsClientOptions
     /// <summary>Headers sent after the handshake's own.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
 
+    /// <summary>The <c>Host</c> header to send; the URI's authority if not given.</summary>
+    public string? Host { get; init; }
+
     /// <summary>Dial this address instead of resolving the URI's host (the host still names the server for TLS and <c>Host</c>).</summary>
     public IPAddress? PinnedAddress { get; init; }
 
@@ -96,7 +99,7 @@ internal static class WsClient
             var key = WsHandshake.CreateKey();
             var request = new ArrayBufferWriter<byte>(512);
             var authority = uri.IsDefaultPort ? host : host + ":" + uri.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            WsHandshake.WriteRequest(request, authority, uri.PathAndQuery, key, options.SubProtocols, options.Headers);
+            WsHandshake.WriteRequest(request, options.Host ?? authority, uri.PathAndQuery, key, options.SubProtocols, options.Headers);
             await transport.SendAsync(new ReadOnlySequence<byte>(request.WrittenMemory), cancellationToken).ConfigureAwait(false);
 
             var (status, headers) = await ReadResponseHeadAsync(transport.Input, options.MaxResponseHead, cancellationToken).ConfigureAwait(false);
