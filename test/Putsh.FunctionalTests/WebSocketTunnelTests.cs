@@ -127,6 +127,33 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_client_WebSocket_over_HTTP2_extended_CONNECT_is_tunnelled_too()
+    {
+        await using var router = await TestRouter.StartAsync(output);
+        await using var backend = await StartBackendAsync();
+        await using var connector = await TestConnector.StartAsync(router, "echo", backend, output, TestConnector.V3Only);
+
+        // RFC 8441 over cleartext HTTP/2 with prior knowledge, which the router's client listener speaks.
+        using var handler = new SocketsHttpHandler();
+        using var invoker = new HttpMessageInvoker(handler);
+        using var ws = new ClientWebSocket();
+        ws.Options.HttpVersion = System.Net.HttpVersion.Version20;
+        ws.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        ws.Options.AddSubProtocol("chat.v1");
+        await ws.ConnectAsync(WsUri(router, "/echo/echo"), invoker, TestTimeouts.Token()).DefaultTimeout();
+        Assert.Equal("chat.v1", ws.SubProtocol);
+
+        var data = new byte[100_000];
+        new Random(7).NextBytes(data);
+        await ws.SendAsync(data, WebSocketMessageType.Binary, true, TestTimeouts.Token()).DefaultTimeout();
+        var (type, echoed) = await ReceiveMessageAsync(ws);
+        Assert.Equal(WebSocketMessageType.Binary, type);
+        Assert.Equal(data, echoed);
+        await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", TestTimeouts.Token()).DefaultTimeout();
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, ws.CloseStatus);
+    }
+
+    [Fact]
     public async Task Text_and_binary_messages_of_every_size_echo_byte_exact_in_order()
     {
         await using var router = await TestRouter.StartAsync(output);

@@ -333,11 +333,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         System.Net.WebSockets.WebSocket client;
         try
         {
-            client = await context.WebSockets.AcceptWebSocketAsync(new Microsoft.AspNetCore.Http.WebSocketAcceptContext
-            {
-                SubProtocol = string.IsNullOrEmpty(subProtocol) ? null : subProtocol,
-                DangerousEnableCompression = false,
-            });
+            client = await Registration.WsAccept.AcceptClientAsync(context, string.IsNullOrEmpty(subProtocol) ? null : subProtocol, socket.Time);
         }
         catch (Exception ex)
         {

@@ -69,6 +69,47 @@ internal static class WsAccept
         });
     }
 
+    /// <summary>
+    /// Accepts a client's WebSocket (putsh websocket extension) on either HTTP version: an HTTP/1.1 upgrade as for
+    /// registrations, or an HTTP/2 extended CONNECT (RFC 8441: a 200 and the stream, the frames as RFC 6455's). The
+    /// keep-alive is ASP.NET Core's default: an unsolicited pong every 2 minutes.
+    /// </summary>
+    public static async Task<PutshWebSocket> AcceptClientAsync(HttpContext context, string? subProtocol, TimeProvider time)
+    {
+        Stream stream;
+        if (context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connect)
+        {
+            if (subProtocol is not null)
+            {
+                context.Response.Headers.SecWebSocketProtocol = subProtocol;
+            }
+
+            stream = await connect.AcceptAsync();
+        }
+        else
+        {
+            var headers = context.Response.Headers;
+            headers.Connection = "Upgrade";
+            headers.Upgrade = "websocket";
+            headers.SecWebSocketAccept = WsHandshake.ComputeAccept(context.Request.Headers.SecWebSocketKey.ToString());
+            if (subProtocol is not null)
+            {
+                headers.SecWebSocketProtocol = subProtocol;
+            }
+
+            stream = await context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync();
+        }
+
+        return new PutshWebSocket(WsTransport.ForStream(stream), new PutshWebSocketOptions
+        {
+            IsServer = true,
+            SubProtocol = subProtocol,
+            KeepAliveInterval = TimeSpan.FromMinutes(2),
+            Time = time,
+            SendInline = true,
+        });
+    }
+
     private static bool HasToken(StringValues values, string token)
     {
         foreach (var value in values)
