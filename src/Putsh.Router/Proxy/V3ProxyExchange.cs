@@ -330,7 +330,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             }
         }
 
-        System.Net.WebSockets.WebSocket client;
+        Putsh.Protocol.WebSockets.PutshWebSocket client;
         try
         {
             client = await Registration.WsAccept.AcceptClientAsync(context, string.IsNullOrEmpty(subProtocol) ? null : subProtocol, socket.Time);
@@ -343,7 +343,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                 : (SocketEnd.ProtocolError, "WebSocket accept failed: " + ex.Message, false);
         }
 
-        using (client)
+        await using (client)
         {
             await tunnel.RunAsync(client);
         }

@@ -152,7 +152,7 @@ internal sealed class RegistrationHandler
         context.Features.Get<PendingRegistration>()?.Complete();
         var activity = new Putsh.Protocol.WebSockets.ReadActivity(_time);
         // A ping not answered within the idle timeout means the connector is dead (§1.6).
-        using var socket = await WsAccept.AcceptAsync(
+        await using var socket = await WsAccept.AcceptAsync(
             context,
             negotiation.SubProtocol,
             _options.PingInterval,
@@ -245,7 +245,7 @@ internal sealed class RegistrationHandler
             _metrics.Deregistration("accepted");
         }
 
-        using var ws = await WsAccept.AcceptAsync(context, null, TimeSpan.Zero, Timeout.InfiniteTimeSpan, _time, null);
+        await using var ws = await WsAccept.AcceptAsync(context, null, TimeSpan.Zero, Timeout.InfiniteTimeSpan, _time, null);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5), _time);
         try
         {

@@ -64,8 +64,6 @@ internal static class WsAccept
             KeepAliveTimeout = keepAliveTimeout,
             Time = time,
             Activity = activity,
-            // Kestrel queues the connection's output itself: no hop to a send loop of ours.
-            SendInline = true,
         });
     }
 
@@ -106,7 +104,6 @@ internal static class WsAccept
             SubProtocol = subProtocol,
             KeepAliveInterval = TimeSpan.FromMinutes(2),
             Time = time,
-            SendInline = true,
         });
     }
 
