@@ -150,6 +150,15 @@ public sealed class PutshWebSocketTests
         }
     }
 
+    /// <summary>A ping every 5 s on <paramref name="time"/>; with a <paramref name="timeout"/>, pings that must be answered, else unsolicited pongs.</summary>
+    private static Func<PutshWebSocketOptions, PutshWebSocketOptions> KeepAlive(FakeTimeProvider time, TimeSpan? timeout) => o => new PutshWebSocketOptions
+    {
+        IsServer = o.IsServer,
+        KeepAliveInterval = TimeSpan.FromSeconds(5),
+        KeepAliveTimeout = timeout ?? System.Threading.Timeout.InfiniteTimeSpan,
+        Time = time,
+    };
+
     private static (int Code, string Reason) CloseOf(byte[] payload) =>
         (BinaryPrimitives.ReadUInt16BigEndian(payload), Encoding.UTF8.GetString(payload.AsSpan(2)));
 
@@ -353,13 +362,7 @@ public sealed class PutshWebSocketTests
     public async Task Pings_go_out_on_the_fake_clock_and_an_unanswered_one_aborts_the_socket_after_the_timeout()
     {
         var time = new FakeTimeProvider();
-        await using var pair = await Pair.CreateAsync(socketIsServer: false, o => new PutshWebSocketOptions
-        {
-            IsServer = o.IsServer,
-            KeepAliveInterval = TimeSpan.FromSeconds(5),
-            KeepAliveTimeout = TimeSpan.FromSeconds(20),
-            Time = time,
-        });
+        await using var pair = await Pair.CreateAsync(socketIsServer: false, KeepAlive(time, TimeSpan.FromSeconds(20)));
         var receive = ReceiveAsync(pair.Socket);
 
         // One ping per interval while the first is unanswered; the socket stays open until 20 s after that first.
@@ -380,13 +383,7 @@ public sealed class PutshWebSocketTests
     public async Task An_answered_ping_keeps_the_socket_open_past_the_timeout()
     {
         var time = new FakeTimeProvider();
-        await using var pair = await Pair.CreateAsync(socketIsServer: false, o => new PutshWebSocketOptions
-        {
-            IsServer = o.IsServer,
-            KeepAliveInterval = TimeSpan.FromSeconds(5),
-            KeepAliveTimeout = TimeSpan.FromSeconds(20),
-            Time = time,
-        });
+        await using var pair = await Pair.CreateAsync(socketIsServer: false, KeepAlive(time, TimeSpan.FromSeconds(20)));
         var receive = ReceiveAsync(pair.Socket);
         for (var i = 0; i < 10; i++)
         {
@@ -406,12 +403,7 @@ public sealed class PutshWebSocketTests
     public async Task Without_a_timeout_the_keep_alive_is_an_unsolicited_pong()
     {
         var time = new FakeTimeProvider();
-        await using var pair = await Pair.CreateAsync(socketIsServer: true, o => new PutshWebSocketOptions
-        {
-            IsServer = o.IsServer,
-            KeepAliveInterval = TimeSpan.FromSeconds(5),
-            Time = time,
-        });
+        await using var pair = await Pair.CreateAsync(socketIsServer: true, KeepAlive(time, timeout: null));
         time.Advance(TimeSpan.FromSeconds(5));
         Assert.Equal(WsOpcode.Pong, (await pair.ReadFrameAsync())!.Value.Header.Opcode);
         time.Advance(TimeSpan.FromSeconds(60));
@@ -425,7 +417,7 @@ public sealed class PutshWebSocketTests
         var pairs = new List<Pair>();
         for (var i = 0; i < 20; i++)
         {
-            pairs.Add(await Pair.CreateAsync(socketIsServer: false, o => new PutshWebSocketOptions { IsServer = o.IsServer, KeepAliveInterval = TimeSpan.FromSeconds(5), Time = time }));
+            pairs.Add(await Pair.CreateAsync(socketIsServer: false, KeepAlive(time, timeout: null)));
         }
 
         var heartbeat = WsHeartbeat.For(time, WsHeartbeat.PeriodFor(TimeSpan.FromSeconds(5)));

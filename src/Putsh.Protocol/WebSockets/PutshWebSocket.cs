@@ -542,25 +542,37 @@ internal sealed class PutshWebSocket : WebSocket, IAsyncDisposable
 
     private async ValueTask SendWhenRoomAsync(ReadOnlyMemory<byte> buffer, WebSocketMessageType messageType, WebSocketMessageFlags messageFlags, CancellationToken cancellationToken)
     {
+        await WaitForRoomAsync(forClose: false, cancellationToken).ConfigureAwait(false);
+        SendNow(buffer.Span, messageType, messageFlags);
+    }
+
+    /// <summary>
+    /// Waits until at most <see cref="PutshWebSocketOptions.MaxQueuedBytes"/> are unsent. A data send gives up with the
+    /// socket's failure; a close (<paramref name="forClose"/>) just stops waiting, since nothing more will leave.
+    /// </summary>
+    private async ValueTask WaitForRoomAsync(bool forClose, CancellationToken cancellationToken)
+    {
         while (Volatile.Read(ref _queued) > _options.MaxQueuedBytes)
         {
             Task room;
             lock (_writeLock)
             {
-                if (Volatile.Read(ref _queued) <= _options.MaxQueuedBytes)
+                if (Volatile.Read(ref _queued) <= _options.MaxQueuedBytes || (forClose && _sendError is not null))
                 {
-                    break;
+                    return;
                 }
 
-                ThrowIfCannotSend();
+                if (!forClose)
+                {
+                    ThrowIfCannotSend();
+                }
+
                 _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 room = _room.Task;
             }
 
             await room.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        SendNow(buffer.Span, messageType, messageFlags);
     }
 
     private void SendNow(ReadOnlySpan<byte> payload, WebSocketMessageType messageType, WebSocketMessageFlags messageFlags)
@@ -730,22 +742,7 @@ internal sealed class PutshWebSocket : WebSocket, IAsyncDisposable
         }
 
         // Data queued before the close leaves before it; this waits only for room, as a data send would.
-        while (Volatile.Read(ref _queued) > _options.MaxQueuedBytes && _sendError is null)
-        {
-            Task room;
-            lock (_writeLock)
-            {
-                if (Volatile.Read(ref _queued) <= _options.MaxQueuedBytes)
-                {
-                    break;
-                }
-
-                _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                room = _room.Task;
-            }
-
-            await room.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
+        await WaitForRoomAsync(forClose: true, cancellationToken).ConfigureAwait(false);
 
         if (!SendCloseUnchecked(closeStatus, statusDescription))
         {

@@ -105,7 +105,8 @@ internal static class WsHandshake
         return null;
     }
 
-    private static bool HasToken(string? value, string token)
+    /// <summary>Whether a comma-separated header value (repeated values joined with commas) holds <paramref name="token"/>, without case.</summary>
+    internal static bool HasToken(string? value, string token)
     {
         if (value is null)
         {

@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.Primitives;
 using Putsh.Protocol.WebSockets;
 
 namespace Putsh.Router.Registration;
@@ -22,8 +21,8 @@ internal static class WsAccept
         }
 
         var headers = request.Headers;
-        return HasToken(headers.Upgrade, "websocket")
-            && HasToken(headers.Connection, "upgrade")
+        return WsHandshake.HasToken(headers.Upgrade.ToString(), "websocket")
+            && WsHandshake.HasToken(headers.Connection.ToString(), "upgrade")
             && headers.SecWebSocketVersion.ToString() == "13"
             && IsValidKey(headers.SecWebSocketKey.ToString());
     }
@@ -46,16 +45,7 @@ internal static class WsAccept
     /// <summary>Answers 101 with the accept value (and <paramref name="subProtocol"/>) and returns the socket on the upgraded connection.</summary>
     public static async Task<PutshWebSocket> AcceptAsync(HttpContext context, string? subProtocol, TimeSpan keepAliveInterval, TimeSpan keepAliveTimeout, TimeProvider time, ReadActivity? activity)
     {
-        var headers = context.Response.Headers;
-        headers.Connection = "Upgrade";
-        headers.Upgrade = "websocket";
-        headers.SecWebSocketAccept = WsHandshake.ComputeAccept(context.Request.Headers.SecWebSocketKey.ToString());
-        if (subProtocol is not null)
-        {
-            headers.SecWebSocketProtocol = subProtocol;
-        }
-
-        var stream = await context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync();
+        var stream = await UpgradeAsync(context, subProtocol);
         return new PutshWebSocket(WsTransport.ForStream(stream), new PutshWebSocketOptions
         {
             IsServer = true,
@@ -86,16 +76,7 @@ internal static class WsAccept
         }
         else
         {
-            var headers = context.Response.Headers;
-            headers.Connection = "Upgrade";
-            headers.Upgrade = "websocket";
-            headers.SecWebSocketAccept = WsHandshake.ComputeAccept(context.Request.Headers.SecWebSocketKey.ToString());
-            if (subProtocol is not null)
-            {
-                headers.SecWebSocketProtocol = subProtocol;
-            }
-
-            stream = await context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync();
+            stream = await UpgradeAsync(context, subProtocol);
         }
 
         return new PutshWebSocket(WsTransport.ForStream(stream), new PutshWebSocketOptions
@@ -107,20 +88,19 @@ internal static class WsAccept
         });
     }
 
-    private static bool HasToken(StringValues values, string token)
+    /// <summary>The HTTP/1.1 answer (§4.2.2): 101 with the accept value and the subprotocol, then the upgraded connection.</summary>
+    private static Task<Stream> UpgradeAsync(HttpContext context, string? subProtocol)
     {
-        foreach (var value in values)
+        var headers = context.Response.Headers;
+        headers.Connection = "Upgrade";
+        headers.Upgrade = "websocket";
+        headers.SecWebSocketAccept = WsHandshake.ComputeAccept(context.Request.Headers.SecWebSocketKey.ToString());
+        if (subProtocol is not null)
         {
-            foreach (var part in (value ?? "").Split(',', StringSplitOptions.TrimEntries))
-            {
-                if (part.Equals(token, StringComparison.OrdinalIgnoreCase))
-                {
-                    return true;
-                }
-            }
+            headers.SecWebSocketProtocol = subProtocol;
         }
 
-        return false;
+        return context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync();
     }
 
     private static bool IsValidKey(string key)
