@@ -19,115 +19,6 @@ public sealed class PutshWebSocketTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    /// <summary>The socket under test on one end of a loopback connection, and the raw peer on the other.</summary>
-    private sealed class Pair : IAsyncDisposable
-    {
-        private readonly List<byte> _received = [];
-        private readonly byte[] _buffer = new byte[64 * 1024];
-
-        public required PutshWebSocket Socket { get; init; }
-
-        public required System.Net.Sockets.Socket Peer { get; init; }
-
-        public required bool SocketIsServer { get; init; }
-
-        public static async Task<Pair> CreateAsync(bool socketIsServer, Func<PutshWebSocketOptions, PutshWebSocketOptions>? configure = null, int? peerReceiveBuffer = null, int? socketSendBuffer = null)
-        {
-            using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            listener.Listen(1);
-            var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            if (peerReceiveBuffer is { } size)
-            {
-                peer.ReceiveBufferSize = size;
-            }
-
-            var accept = listener.AcceptAsync();
-            await peer.ConnectAsync(listener.LocalEndPoint!);
-            var mine = await accept.WaitAsync(Timeout);
-            mine.NoDelay = true;
-            if (socketSendBuffer is { } send)
-            {
-                mine.SendBufferSize = send;
-            }
-
-            var options = new PutshWebSocketOptions { IsServer = socketIsServer };
-            options = configure?.Invoke(options) ?? options;
-            return new Pair { Socket = new PutshWebSocket(WsTransport.ForSocket(mine), options), Peer = peer, SocketIsServer = socketIsServer };
-        }
-
-        /// <summary>Writes one frame as the peer would: masked when the socket under test is the server.</summary>
-        public Task SendAsync(bool fin, WsOpcode opcode, ReadOnlySpan<byte> payload) => SendRawAsync(Frame(fin, opcode, payload, masked: SocketIsServer));
-
-        public async Task SendRawAsync(byte[] bytes)
-        {
-            var sent = 0;
-            while (sent < bytes.Length)
-            {
-                sent += await Peer.SendAsync(bytes.AsMemory(sent), SocketFlags.None).AsTask().WaitAsync(Timeout);
-            }
-        }
-
-        public static byte[] Frame(bool fin, WsOpcode opcode, ReadOnlySpan<byte> payload, bool masked)
-        {
-            var writer = new ArrayBufferWriter<byte>();
-            WsFrameWriter.WriteFrame(writer, fin, opcode, payload, masked ? 0x12345678 : null);
-            return writer.WrittenSpan.ToArray();
-        }
-
-        /// <summary>Reads the next whole frame the socket under test sent, unmasked; null at the end of the connection.</summary>
-        public async Task<(WsFrameHeader Header, byte[] Payload)?> ReadFrameAsync()
-        {
-            while (true)
-            {
-                var sequence = new ReadOnlySequence<byte>(_received.ToArray());
-                var reader = new SequenceReader<byte>(sequence);
-                var status = WsFrameReader.TryReadHeader(ref reader, expectMasked: !SocketIsServer, long.MaxValue, out var header, out _, out var reason);
-                Assert.NotEqual(WsReadStatus.Invalid, status);
-                if (status == WsReadStatus.Header && sequence.Length >= header.HeaderLength + header.PayloadLength)
-                {
-                    var payload = sequence.Slice(header.HeaderLength, header.PayloadLength).ToArray();
-                    if (header.Masked)
-                    {
-                        WsMask.Apply(payload, header.MaskKey, 0);
-                    }
-
-                    _received.RemoveRange(0, (int)(header.HeaderLength + header.PayloadLength));
-                    return (header, payload);
-                }
-
-                var n = await Peer.ReceiveAsync(_buffer.AsMemory(), SocketFlags.None).AsTask().WaitAsync(Timeout);
-                if (n == 0)
-                {
-                    Assert.Empty(_received);
-                    return null;
-                }
-
-                _received.AddRange(_buffer.AsSpan(0, n));
-            }
-        }
-
-        /// <summary>Reads frames until one of <paramref name="opcode"/>, skipping others.</summary>
-        public async Task<(WsFrameHeader Header, byte[] Payload)> ReadUntilAsync(WsOpcode opcode)
-        {
-            while (true)
-            {
-                var frame = await ReadFrameAsync() ?? throw new InvalidOperationException("The connection ended before a " + opcode + " frame.");
-                if (frame.Header.Opcode == opcode)
-                {
-                    return frame;
-                }
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Socket.Dispose();
-            Peer.Dispose();
-            await Task.CompletedTask;
-        }
-    }
-
     private static async Task<(ValueWebSocketReceiveResult Result, byte[] Data)> ReceiveAsync(WebSocket socket, int size = 64 * 1024)
     {
         var buffer = new byte[size];
@@ -165,7 +56,7 @@ public sealed class PutshWebSocketTests
     [Fact]
     public async Task A_fragmented_text_message_with_a_ping_between_its_fragments_arrives_whole_and_the_ping_is_answered_in_between()
     {
-        await using var pair = await Pair.CreateAsync(socketIsServer: true);
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: true);
         await pair.SendAsync(fin: false, WsOpcode.Text, "Hel"u8);
         await pair.SendAsync(fin: true, WsOpcode.Ping, "are you there"u8);
         await pair.SendAsync(fin: false, WsOpcode.Continuation, "lo, "u8);
@@ -185,7 +76,7 @@ public sealed class PutshWebSocketTests
     [Fact]
     public async Task A_character_split_between_fragments_is_valid_UTF8_and_a_message_of_invalid_UTF8_is_closed_with_1007()
     {
-        await using var pair = await Pair.CreateAsync(socketIsServer: true);
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: true);
         var euro = Encoding.UTF8.GetBytes("€"); // three bytes, sent as one and two
         await pair.SendAsync(fin: false, WsOpcode.Text, euro.AsSpan(0, 1));
         await pair.SendAsync(fin: true, WsOpcode.Continuation, euro.AsSpan(1));
@@ -203,7 +94,7 @@ public sealed class PutshWebSocketTests
     [Fact]
     public async Task A_text_message_that_ends_inside_a_character_is_refused()
     {
-        await using var pair = await Pair.CreateAsync(socketIsServer: true);
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: true);
         await pair.SendAsync(fin: true, WsOpcode.Text, Encoding.UTF8.GetBytes("€").AsSpan(0, 2));
         await Assert.ThrowsAsync<WebSocketException>(() => ReceiveMessageAsync(pair.Socket));
         Assert.Equal(1007, CloseOf((await pair.ReadUntilAsync(WsOpcode.Close)).Payload).Code);
@@ -212,7 +103,7 @@ public sealed class PutshWebSocketTests
     [Fact]
     public async Task A_client_masks_every_frame_with_a_fresh_key_and_a_server_masks_none()
     {
-        await using (var client = await Pair.CreateAsync(socketIsServer: false))
+        await using (var client = await RawPeerPair.CreateAsync(socketIsServer: false))
         {
             var payload = Encoding.UTF8.GetBytes(new string('x', 300));
             await client.Socket.SendAsync(payload, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
@@ -226,7 +117,7 @@ public sealed class PutshWebSocketTests
             Assert.Equal(payload, second.Value.Payload);
         }
 
-        await using var server = await Pair.CreateAsync(socketIsServer: true);
+        await using var server = await RawPeerPair.CreateAsync(socketIsServer: true);
         await server.Socket.SendAsync("plain"u8.ToArray(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
         var frame = await server.ReadFrameAsync();
         Assert.False(frame!.Value.Header.Masked);
@@ -236,7 +127,7 @@ public sealed class PutshWebSocketTests
     [Fact]
     public async Task A_message_sent_in_pieces_goes_as_a_first_frame_and_continuations()
     {
-        await using var pair = await Pair.CreateAsync(socketIsServer: false);
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: false);
         await pair.Socket.SendAsync("ab"u8.ToArray(), WebSocketMessageType.Text, endOfMessage: false, CancellationToken.None);
         await pair.Socket.SendAsync("cd"u8.ToArray(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
         var first = (await pair.ReadFrameAsync())!.Value.Header;
@@ -247,15 +138,15 @@ public sealed class PutshWebSocketTests
 
     public static TheoryData<string, byte[], int> RefusedFrames => new()
     {
-        { "unmasked from a client", Pair.Frame(true, WsOpcode.Binary, "x"u8, masked: false), 1002 },
-        { "reserved bit", SetBit(Pair.Frame(true, WsOpcode.Binary, "x"u8, masked: true), 0, 0x40), 1002 },
-        { "unknown opcode", SetBit(Pair.Frame(true, WsOpcode.Binary, "x"u8, masked: true), 0, 0x03), 1002 },
-        { "fragmented ping", Pair.Frame(false, WsOpcode.Ping, "x"u8, masked: true), 1002 },
-        { "continuation first", Pair.Frame(true, WsOpcode.Continuation, "x"u8, masked: true), 1002 },
-        { "close of one byte", Pair.Frame(true, WsOpcode.Close, [3], masked: true), 1002 },
-        { "close with code 1005", Pair.Frame(true, WsOpcode.Close, [0x03, 0xED], masked: true), 1002 },
-        { "close reason not UTF-8", Pair.Frame(true, WsOpcode.Close, [0x03, 0xE8, 0xFF], masked: true), 1007 },
-        { "over the size limit", Pair.Frame(true, WsOpcode.Binary, new byte[2000], masked: true), 1009 },
+        { "unmasked from a client", RawPeerPair.Frame(true, WsOpcode.Binary, "x"u8, masked: false), 1002 },
+        { "reserved bit", SetBit(RawPeerPair.Frame(true, WsOpcode.Binary, "x"u8, masked: true), 0, 0x40), 1002 },
+        { "unknown opcode", SetBit(RawPeerPair.Frame(true, WsOpcode.Binary, "x"u8, masked: true), 0, 0x03), 1002 },
+        { "fragmented ping", RawPeerPair.Frame(false, WsOpcode.Ping, "x"u8, masked: true), 1002 },
+        { "continuation first", RawPeerPair.Frame(true, WsOpcode.Continuation, "x"u8, masked: true), 1002 },
+        { "close of one byte", RawPeerPair.Frame(true, WsOpcode.Close, [3], masked: true), 1002 },
+        { "close with code 1005", RawPeerPair.Frame(true, WsOpcode.Close, [0x03, 0xED], masked: true), 1002 },
+        { "close reason not UTF-8", RawPeerPair.Frame(true, WsOpcode.Close, [0x03, 0xE8, 0xFF], masked: true), 1007 },
+        { "over the size limit", RawPeerPair.Frame(true, WsOpcode.Binary, new byte[2000], masked: true), 1009 },
     };
 
     private static byte[] SetBit(byte[] frame, int index, byte bits)
@@ -268,7 +159,7 @@ public sealed class PutshWebSocketTests
     [MemberData(nameof(RefusedFrames))]
     public async Task A_frame_the_RFC_forbids_closes_the_socket_with_its_code_and_only_that_socket(string what, byte[] frame, int code)
     {
-        await using var pair = await Pair.CreateAsync(socketIsServer: true, o => new PutshWebSocketOptions { IsServer = o.IsServer, MaxFramePayload = 1024 });
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: true, o => new PutshWebSocketOptions { IsServer = o.IsServer, MaxFramePayload = 1024 });
         await pair.SendRawAsync(frame);
         var failure = await Assert.ThrowsAsync<WebSocketException>(() => ReceiveMessageAsync(pair.Socket));
         Assert.False(string.IsNullOrEmpty(failure.Message), what);
@@ -281,7 +172,7 @@ public sealed class PutshWebSocketTests
     [Fact]
     public async Task A_new_message_inside_a_fragmented_one_is_a_protocol_error()
     {
-        await using var pair = await Pair.CreateAsync(socketIsServer: true);
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: true);
         await pair.SendAsync(fin: false, WsOpcode.Binary, "a"u8);
         await pair.SendAsync(fin: true, WsOpcode.Binary, "b"u8);
         var (first, _) = await ReceiveAsync(pair.Socket);
@@ -293,7 +184,7 @@ public sealed class PutshWebSocketTests
     [Fact]
     public async Task When_the_peer_closes_first_the_close_is_reported_then_echoed_and_the_connection_ends()
     {
-        await using var pair = await Pair.CreateAsync(socketIsServer: true);
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: true);
         await pair.SendAsync(fin: true, WsOpcode.Close, [0x03, 0xE9, .. "away"u8]);
         var (result, _) = await ReceiveAsync(pair.Socket);
         Assert.Equal(WebSocketMessageType.Close, result.MessageType);
@@ -315,7 +206,7 @@ public sealed class PutshWebSocketTests
     [Fact]
     public async Task When_we_close_first_nothing_more_is_sent_and_the_peers_close_completes_the_handshake()
     {
-        await using var pair = await Pair.CreateAsync(socketIsServer: false);
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: false);
         await pair.Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
         Assert.Equal(WebSocketState.CloseSent, pair.Socket.State);
         await Assert.ThrowsAsync<WebSocketException>(() => pair.Socket.SendAsync("late"u8.ToArray(), WebSocketMessageType.Binary, true, CancellationToken.None));
@@ -336,7 +227,7 @@ public sealed class PutshWebSocketTests
     [Fact]
     public async Task CloseAsync_waits_for_the_peers_close_reading_and_dropping_data_until_it_comes()
     {
-        await using var pair = await Pair.CreateAsync(socketIsServer: false);
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: false);
         var closing = pair.Socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
         Assert.Equal(WsOpcode.Close, (await pair.ReadFrameAsync())!.Value.Header.Opcode);
         Assert.False(closing.IsCompleted);
@@ -349,7 +240,7 @@ public sealed class PutshWebSocketTests
     [Fact]
     public async Task A_connection_that_ends_without_a_close_is_reported_as_closed_prematurely()
     {
-        await using var pair = await Pair.CreateAsync(socketIsServer: true);
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: true);
         await pair.SendAsync(fin: true, WsOpcode.Binary, "x"u8);
         pair.Peer.Shutdown(SocketShutdown.Send);
         Assert.Equal("x", Encoding.UTF8.GetString((await ReceiveMessageAsync(pair.Socket)).Data));
@@ -362,7 +253,7 @@ public sealed class PutshWebSocketTests
     public async Task Pings_go_out_on_the_fake_clock_and_an_unanswered_one_aborts_the_socket_after_the_timeout()
     {
         var time = new FakeTimeProvider();
-        await using var pair = await Pair.CreateAsync(socketIsServer: false, KeepAlive(time, TimeSpan.FromSeconds(20)));
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: false, KeepAlive(time, TimeSpan.FromSeconds(20)));
         var receive = ReceiveAsync(pair.Socket);
 
         // One ping per interval while the first is unanswered; the socket stays open until 20 s after that first.
@@ -383,7 +274,7 @@ public sealed class PutshWebSocketTests
     public async Task An_answered_ping_keeps_the_socket_open_past_the_timeout()
     {
         var time = new FakeTimeProvider();
-        await using var pair = await Pair.CreateAsync(socketIsServer: false, KeepAlive(time, TimeSpan.FromSeconds(20)));
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: false, KeepAlive(time, TimeSpan.FromSeconds(20)));
         var receive = ReceiveAsync(pair.Socket);
         for (var i = 0; i < 10; i++)
         {
@@ -403,7 +294,7 @@ public sealed class PutshWebSocketTests
     public async Task Without_a_timeout_the_keep_alive_is_an_unsolicited_pong()
     {
         var time = new FakeTimeProvider();
-        await using var pair = await Pair.CreateAsync(socketIsServer: true, KeepAlive(time, timeout: null));
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: true, KeepAlive(time, timeout: null));
         time.Advance(TimeSpan.FromSeconds(5));
         Assert.Equal(WsOpcode.Pong, (await pair.ReadFrameAsync())!.Value.Header.Opcode);
         time.Advance(TimeSpan.FromSeconds(60));
@@ -414,10 +305,10 @@ public sealed class PutshWebSocketTests
     public async Task Every_socket_of_a_clock_shares_one_heartbeat_which_forgets_them_when_they_end()
     {
         var time = new FakeTimeProvider();
-        var pairs = new List<Pair>();
+        var pairs = new List<RawPeerPair>();
         for (var i = 0; i < 20; i++)
         {
-            pairs.Add(await Pair.CreateAsync(socketIsServer: false, KeepAlive(time, timeout: null)));
+            pairs.Add(await RawPeerPair.CreateAsync(socketIsServer: false, KeepAlive(time, timeout: null)));
         }
 
         var heartbeat = WsHeartbeat.For(time, WsHeartbeat.PeriodFor(TimeSpan.FromSeconds(5)));
@@ -437,7 +328,7 @@ public sealed class PutshWebSocketTests
     {
         // The deadlock of .NET's WebSocket: its receive answers a ping by taking the send lock, which a data send
         // holds while the peer is not reading; two peers that send to each other can both stop reading.
-        await using var pair = await Pair.CreateAsync(
+        await using var pair = await RawPeerPair.CreateAsync(
             socketIsServer: false,
             o => new PutshWebSocketOptions { IsServer = o.IsServer, MaxQueuedBytes = 64 * 1024 },
             peerReceiveBuffer: 4096,
@@ -471,7 +362,7 @@ public sealed class PutshWebSocketTests
     public async Task Frames_larger_than_a_block_leave_whole_and_every_queued_block_goes_back_once_sent()
     {
         var pool = new CountingPool(4096);
-        await using var pair = await Pair.CreateAsync(socketIsServer: false, o => new PutshWebSocketOptions { IsServer = o.IsServer, Pool = pool });
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: false, o => new PutshWebSocketOptions { IsServer = o.IsServer, Pool = pool });
         var message = new byte[50_000];
         Random.Shared.NextBytes(message);
         for (var i = 0; i < 5; i++)
@@ -537,7 +428,7 @@ public sealed class PutshWebSocketTests
     [Fact]
     public async Task A_cancelled_receive_aborts_the_socket_as_dotnets_does()
     {
-        await using var pair = await Pair.CreateAsync(socketIsServer: true);
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: true);
         using var cts = new CancellationTokenSource();
         var receive = pair.Socket.ReceiveAsync(new byte[16].AsMemory(), cts.Token).AsTask();
         cts.Cancel();

@@ -1,11 +1,9 @@
-using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Putsh.Connector.Forwarding;
 using Putsh.Protocol;
 using Putsh.Protocol.Headers;
-using Putsh.Protocol.Transport;
 using Putsh.Protocol.V3;
 
 namespace Putsh.Connector.Sockets;
@@ -15,35 +13,30 @@ namespace Putsh.Connector.Sockets;
 /// The receive loop never waits for a target: request body chunks are queued on their stream and acknowledged once
 /// the target has taken them, so a slow target pauses only its own stream.
 /// </summary>
-internal sealed class ConnectorSocketV3 : IConnectorSocket
+internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
 {
-    private readonly WebSocket _socket;
     private readonly TargetClient _target;
     private readonly ConnectorOptions _options;
-    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _routerName;
     private readonly ConnectorMetrics _metrics;
-    private readonly ConcurrentDictionary<int, TargetStream> _streams = new(concurrencyLevel: 1, capacity: 3);
-    private volatile bool _stopping;
-    private int _closing;
-    private int _disposed;
-
     private readonly bool _webSockets;
 
     public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, ConnectorMetrics metrics, bool webSockets = false, int flowWindow = 0, HeadAcks headAcks = HeadAcks.Both)
+        : base(socket, V3Role.Connector, new V3SessionSettings
+        {
+            FlowWindow = flowWindow > 0 ? flowWindow : V3Frame.HighWatermark,
+            HeadAcks = headAcks,
+            // The router decides how many requests it sends at once; this end does not refuse any.
+            MaxStreams = int.MaxValue,
+        }, time)
     {
         _metrics = metrics;
-        HeadAcks = headAcks;
         _webSockets = webSockets;
-        FlowWindow = flowWindow > 0 ? flowWindow : V3Frame.HighWatermark;
-        _socket = socket;
         _target = target;
         _options = options;
-        _time = time;
         _logger = logger;
         _routerName = routerName;
-        Sender = new V3Sender(new SendGate(socket));
     }
 
     public event Action<IConnectorSocket>? Consumed
@@ -52,156 +45,12 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
         remove { }
     }
 
-    public V3Sender Sender { get; }
-
-    /// <summary>Each stream's flow-control window: 64 KiB (§5.6), or what the <c>flow-window</c> extension agreed.</summary>
-    public int FlowWindow { get; }
-
-    /// <summary>Which HEADER messages are acknowledged and counted (§5.3, §5.6): fewer once this connector and the router agreed <c>no-head-ack</c> or <c>no-response-head-ack</c>.</summary>
-    public HeadAcks HeadAcks { get; }
-
     public bool WasConsumed => false;
 
-    public bool IsBusy => !_streams.IsEmpty;
+    public bool IsBusy => InFlight > 0;
 
-    public Task CloseWhenIdleAsync(WebSocketCloseStatus status, string reason)
-    {
-        _stopping = true;
-        return _streams.IsEmpty ? CloseOnceAsync() : Task.CompletedTask;
-    }
-
-    public void Abort()
-    {
-        if (Volatile.Read(ref _disposed) == 0)
-        {
-            _socket.Abort();
-        }
-    }
-
-    public async Task RunAsync(CancellationToken stopping)
-    {
-        using var reader = new V3MessageReader();
-        try
-        {
-            while (true)
-            {
-                var type = await reader.ReceiveAsync(_socket, stopping).ConfigureAwait(false);
-                if (type == WebSocketMessageType.Close)
-                {
-                    if (_socket.State == WebSocketState.CloseReceived)
-                    {
-                        await Sender.Gate.CloseAsync(WebSocketCloseStatus.NormalClosure, "", TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);
-                    }
-
-                    break;
-                }
-
-                if (type == WebSocketMessageType.Binary)
-                {
-                    await DispatchAsync(reader).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException or InvalidDataException or IOException)
-        {
-            // The socket broke: every stream on it ends below.
-        }
-        finally
-        {
-            // On any socket close or error every target call in flight is cancelled (§5.8).
-            foreach (var (id, stream) in _streams)
-            {
-                _streams.TryRemove(id, out _);
-                stream.Cancel(lost: true);
-            }
-
-            _socket.Abort();
-        }
-    }
-
-    private async ValueTask DispatchAsync(V3MessageReader reader)
-    {
-        var message = reader.Message;
-        if (!V3Frame.TryReadPrefix(message.Span, out var type, out var flags, out var id))
-        {
-            return;
-        }
-
-        var payload = message[V3Frame.PrefixLength..];
-        switch (type)
-        {
-            case V3Type.Header:
-                if (Volatile.Read(ref _closing) == 1 && !_streams.ContainsKey(id))
-                {
-                    // Our close has gone out, so nothing more may be sent on this socket (RFC 6455 §5.5.1): a request
-                    // that crossed it is never started, and the router, seeing our close, sends it elsewhere.
-                    break;
-                }
-
-                // A HEADER for an unknown id opens a stream (§5.2); it is acknowledged on receipt (§5.6) unless
-                // no-head-ack was agreed. The acknowledgement is sent before anything acts on the head, so a router
-                // that never saw it knows the request was never taken.
-                var stream = _streams.GetOrAdd(id, static (i, s) => new TargetStream(s, i), this);
-                if ((HeadAcks & HeadAcks.Request) != 0)
-                {
-                    await Sender.SendWindowUpdateAsync(id, payload.Length, CancellationToken.None).ConfigureAwait(false);
-                }
-
-                if (stream.AppendHead(Encoding.UTF8.GetString(payload.Span), flags) is { } head)
-                {
-                    var start = _time.GetTimestamp();
-                    // Off the receive loop: neither a backend call nor an in-process handler may hold it up.
-                    // The body queue must exist before the next message (DATA) is read, so it is made here.
-                    var endStream = (flags & V3Flags.EndStream) != 0;
-                    if (_webSockets && !endStream && IsWebSocketUpgrade(head))
-                    {
-                        stream.PrepareTunnel();
-                    }
-                    else
-                    {
-                        stream.PrepareBody(endStream);
-                    }
-
-                    if (_options.Handler is null && !stream.IsTunnel)
-                    {
-                        // A backend call runs here until its first wait, which is short: parsing the head and handing
-                        // the request to the connection pool. It saves a thread hop per request.
-                        _ = stream.RunAsync(head, start);
-                    }
-                    else
-                    {
-                        _ = Task.Run(() => stream.RunAsync(head, start));
-                    }
-                }
-
-                break;
-            case V3Type.Data:
-                if (_streams.TryGetValue(id, out var target))
-                {
-                    target.OnData(new V3Payload(reader, V3Frame.PrefixLength), (flags & V3Flags.EndStream) != 0);
-                }
-
-                break;
-            case V3Type.RstStream:
-                if (_streams.TryRemove(id, out var reset))
-                {
-                    ConnectorLog.RouterClosed(_logger, "stream", id.ToString(System.Globalization.CultureInfo.InvariantCulture), V3Frame.ReadRstCode(payload.Span));
-                    reset.Cancel();
-                    OnStreamDone();
-                }
-
-                break;
-            case V3Type.WindowUpdate:
-                if (_streams.TryGetValue(id, out var acked))
-                {
-                    acked.Window.OnAcknowledged(V3Frame.ReadWindowUpdate(payload.Span));
-                }
-
-                break;
-            default:
-                break; // unknown types and ids are ignored (§5.1, §5.2)
-        }
-    }
+    /// <summary>A HEADER for an unknown id opens a stream (§5.2): a request to the target.</summary>
+    protected override IV3Stream? OpenInbound(int id) => new TargetStream(this, id);
 
     /// <summary>An upgrade to websocket (the putsh websocket extension), on a socket that negotiated it.</summary>
     private static bool IsWebSocketUpgrade(string head)
@@ -223,42 +72,35 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
         return false;
     }
 
-    private void Forget(TargetStream stream)
+    /// <summary>Starts the request whose head is complete, off the receive loop where it may wait.</summary>
+    private void Start(TargetStream stream, string head, bool endStream)
     {
-        if (_streams.TryRemove(new KeyValuePair<int, TargetStream>(stream.Id, stream)))
+        var start = Time.GetTimestamp();
+        // The body queue must exist before the next message (DATA) is read, so it is made here.
+        if (_webSockets && !endStream && IsWebSocketUpgrade(head))
         {
-            OnStreamDone();
+            stream.PrepareTunnel();
         }
-    }
-
-    private void OnStreamDone()
-    {
-        // In a graceful stop the socket closes with 1000 once its last stream is done (§5.7).
-        if (_stopping && _streams.IsEmpty)
+        else
         {
-            _ = CloseOnceAsync();
-        }
-    }
-
-    private Task CloseOnceAsync() =>
-        Interlocked.Exchange(ref _closing, 1) == 0
-            ? Sender.Gate.CloseAsync(WebSocketCloseStatus.NormalClosure, "", TimeSpan.FromSeconds(5), _time)
-            : Task.CompletedTask;
-
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
+            stream.PrepareBody(endStream);
         }
 
-        Sender.Gate.Dispose();
-        _socket.Dispose();
+        if (_options.Handler is null && !stream.IsTunnel)
+        {
+            // A backend call runs here until its first wait, which is short: parsing the head and handing
+            // the request to the connection pool. It saves a thread hop per request.
+            _ = stream.RunAsync(head, start);
+        }
+        else
+        {
+            _ = Task.Run(() => stream.RunAsync(head, start));
+        }
     }
 
     /// <summary>One request: head pieces gathered, then the target call, the request body fed in, the response sent back.</summary>
 #pragma warning disable CA1001 // RunAsync owns both: _cts is disposed when it ends, _body by the request content.
-    private sealed class TargetStream(ConnectorSocketV3 owner, int id)
+    private sealed class TargetStream(ConnectorSocketV3 owner, int id) : IV3Stream
 #pragma warning restore CA1001
     {
         private readonly CancellationTokenSource _cts = new();
@@ -272,8 +114,26 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
 
         public FlowWindow Window { get; } = new(owner.FlowWindow, (owner.HeadAcks & HeadAcks.Response) != 0);
 
+        public void OnHeadPiece(ReadOnlySpan<byte> utf8Piece, byte flags)
+        {
+            if (AppendHead(Encoding.UTF8.GetString(utf8Piece), flags) is { } head)
+            {
+                owner.Start(this, head, (flags & V3Flags.EndStream) != 0);
+            }
+        }
+
+        public void OnReset(int code, string message)
+        {
+            ConnectorLog.RouterClosed(owner._logger, "stream", Id.ToString(System.Globalization.CultureInfo.InvariantCulture), code);
+            Cancel();
+        }
+
+        public void OnWindowUpdate(int consumed) => Window.OnAcknowledged(consumed);
+
+        public void OnSessionEnded(V3SessionEnd end, string? detail) => Cancel(lost: true);
+
         /// <summary>Adds a HEADER piece; returns the whole head at END_HEADER, else null.</summary>
-        public string? AppendHead(string text, byte flags)
+        private string? AppendHead(string text, byte flags)
         {
             if (_headDone)
             {
@@ -306,7 +166,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 if (!tunnel.OnData(payload.Span, endStream))
                 {
                     _ = tunnel.ResetAsync(1011, "flow control window exceeded").AsTask();
-                    owner.Forget(this);
+                    owner.Forget(Id);
                 }
 
                 return;
@@ -321,9 +181,9 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             if (!body.Enqueue(payload, endStream))
             {
                 // The router sent far past its window: reset rather than buffer without bound.
-                _ = owner.Sender.SendRstAsync(Id, 1011, "request body flow control window exceeded", CancellationToken.None).AsTask();
+                owner.Sender.QueueRst(Id, 1011, "request body flow control window exceeded");
                 Cancel();
-                owner.Forget(this);
+                owner.Forget(Id);
             }
         }
 
@@ -395,7 +255,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 }
                 finally
                 {
-                    owner.Forget(this);
+                    owner.Forget(Id);
                     _cts.Dispose();
                     RequestEnded(active, start, head!, failure);
                 }
@@ -420,7 +280,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 finally
                 {
                     _body?.Fail(new OperationCanceledException("The stream ended."));
-                    owner.Forget(this);
+                    owner.Forget(Id);
                     _cts.Dispose();
                     _status = channel.Status;
                     RequestEnded(active, start, head!, failure);
@@ -436,7 +296,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             try
             {
                 using var request = owner._target.CreateRequest(head!, _body is null ? null : new StreamingRequestContent(_body));
-                backendStart = owner._time.GetTimestamp();
+                backendStart = owner.Time.GetTimestamp();
                 response = await owner._target.SendAsync(request, token).ConfigureAwait(false);
                 owner._metrics.BackendEnded(backendStart, head!.Method, (int)response.StatusCode, null);
                 ConnectorLog.Forwarded(owner._logger, head!.Method, head.Target, (int)response.StatusCode);
@@ -466,7 +326,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
             {
                 response?.Dispose();
                 _body?.Fail(new OperationCanceledException("The stream ended."));
-                owner.Forget(this);
+                owner.Forget(Id);
                 _cts.Dispose();
                 RequestEnded(active, start, head!, failure);
                 if (span is not null)
@@ -507,7 +367,7 @@ internal sealed class ConnectorSocketV3 : IConnectorSocket
                 return;
             }
 
-            var (uri, options) = owner._target.CreateWebSocket(head, owner._time);
+            var (uri, options) = owner._target.CreateWebSocket(head, owner.Time);
             Putsh.Protocol.WebSockets.WsConnection connection;
             try
             {

@@ -121,6 +121,51 @@ internal sealed class V3Sender(SendGate gate)
         }
     }
 
+    /// <summary>
+    /// Queues a WINDOW_UPDATE without waiting for room on the socket (§5.6): a receive loop acknowledges this way, so
+    /// that it never stops reading because its own outbound queue is full. A socket that is gone drops it.
+    /// </summary>
+    public void QueueWindowUpdate(int requestId, int consumed)
+    {
+        if (Gate.Socket is WebSockets.PutshWebSocket own)
+        {
+            Span<byte> buffer = stackalloc byte[16];
+            var n = V3Frame.WriteWindowUpdate(buffer, requestId, consumed);
+            own.TrySendUnbounded(buffer[..n], WebSocketMessageType.Binary);
+            return;
+        }
+
+        Observe(SendWindowUpdateAsync(requestId, consumed, CancellationToken.None));
+    }
+
+    /// <summary>Queues an RST_STREAM without waiting for room on the socket (§5.5); a socket that is gone drops it.</summary>
+    public void QueueRst(int requestId, int errorCode, string? message)
+    {
+        if (Gate.Socket is WebSockets.PutshWebSocket own)
+        {
+            message = message is null ? null : WebSocketClose.TruncateReason(message);
+            Span<byte> buffer = stackalloc byte[V3Frame.PrefixLength + 4 + V3Frame.MaxRstMessageBytes];
+            var n = V3Frame.WriteRst(buffer, requestId, errorCode, message);
+            own.TrySendUnbounded(buffer[..n], WebSocketMessageType.Binary);
+            return;
+        }
+
+        Observe(SendRstAsync(requestId, errorCode, message, CancellationToken.None));
+    }
+
+    // Another WebSocket (a test double): sent in the background, a failure ignored as for putsh's own.
+    private static void Observe(ValueTask send)
+    {
+        if (!send.IsCompleted)
+        {
+            _ = send.AsTask().ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        else if (!send.IsCompletedSuccessfully)
+        {
+            _ = send.AsTask().Exception;
+        }
+    }
+
     public async ValueTask SendWindowUpdateAsync(int requestId, int consumed, CancellationToken cancellationToken)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(16);

@@ -540,6 +540,24 @@ internal sealed class PutshWebSocket : WebSocket, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Queues one whole message without waiting for room, however much is queued: for small messages that must never
+    /// wait behind data (a cranker_3.0 acknowledgement or reset written from a receive loop). False if nothing can be
+    /// sent any more.
+    /// </summary>
+    internal bool TrySendUnbounded(ReadOnlySpan<byte> payload, WebSocketMessageType messageType)
+    {
+        try
+        {
+            SendNow(payload, messageType, WebSocketMessageFlags.EndOfMessage);
+            return true;
+        }
+        catch (WebSocketException)
+        {
+            return false;
+        }
+    }
+
     private async ValueTask SendWhenRoomAsync(ReadOnlyMemory<byte> buffer, WebSocketMessageType messageType, WebSocketMessageFlags messageFlags, CancellationToken cancellationToken)
     {
         await WaitForRoomAsync(forClose: false, cancellationToken).ConfigureAwait(false);

@@ -554,10 +554,10 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         _window.OnAcknowledged(consumed);
     }
 
-    public void OnSocketEnded(SocketEnd end, string? detail)
+    public void OnSessionEnded(V3SessionEnd end, string? detail)
     {
         _tunnel?.OnLost();
-        OnSocketEndedQueued(end, detail);
+        OnSocketEndedQueued(RouterSocketV3.ToSocketEnd(end), detail);
     }
 
     private void OnSocketEndedQueued(SocketEnd end, string? detail) => _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = end, Text = detail });

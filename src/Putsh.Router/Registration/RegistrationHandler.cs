@@ -174,7 +174,15 @@ internal sealed class RegistrationHandler
         {
             // v3 sockets live in per-domain pools (§3.4); v1 sockets ignore Domain (§1.5).
             var pool = _table.GetOrAddV3(info.Domain, route);
-            using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, webSockets, flowWindow, headAcks) { Activity = activity, PongTimeout = _options.EffectivePongTimeout, MaxStreams = _options.MaxStreamsPerSocket, MaxMessage = _options.MaxConnectorMessageSize, MaxStrays = _options.MaxStrayMessages };
+            var settings = new V3SessionSettings
+            {
+                FlowWindow = flowWindow > 0 ? flowWindow : V3Frame.HighWatermark,
+                HeadAcks = headAcks,
+                MaxStreams = _options.MaxStreamsPerSocket,
+                MaxMessage = _options.MaxConnectorMessageSize,
+                MaxStrays = _options.MaxStrayMessages,
+            };
+            using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, settings, webSockets) { Activity = activity, PongTimeout = _options.EffectivePongTimeout };
             RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
             var run = routerSocket.RunAsync(context.RequestAborted);
             var live = _live.Add(routerSocket);

@@ -73,7 +73,7 @@ public sealed class UnsentRetryTests
     [InlineData(false, "Done", 502)]
     public async Task V3_a_head_that_could_not_be_written_is_offered_back_only_when_a_retry_is_allowed(bool mayRetry, string expected, int status)
     {
-        using var socket = new RouterSocketV3(BrokenSocket(), Connector("cranker_3.0"), TimeProvider.System, NullLogger.Instance);
+        using var socket = new RouterSocketV3(BrokenSocket(), Connector("cranker_3.0"), TimeProvider.System, NullLogger.Instance, new Putsh.Protocol.V3.V3SessionSettings());
         var loop = socket.RunAsync(CancellationToken.None);
         var context = Request("GET");
 
