@@ -97,10 +97,10 @@ public sealed class RouterOptions
     [Range(0, long.MaxValue)]
     public long MaxBufferedResponseBytes { get; set; } = 64 * 1024 * 1024;
 
-    private Proxy.ResponseBufferBudget? _responseBudget;
+    private Putsh.Protocol.V3.InboundBudget? _responseBudget;
 
-    /// <summary>The router's one <see cref="Proxy.ResponseBufferBudget"/>.</summary>
-    internal Proxy.ResponseBufferBudget ResponseBudget => _responseBudget ??= new Proxy.ResponseBufferBudget(MaxBufferedResponseBytes);
+    /// <summary>The router's one <see cref="Putsh.Protocol.V3.InboundBudget"/>.</summary>
+    internal Putsh.Protocol.V3.InboundBudget ResponseBudget => _responseBudget ??= new Putsh.Protocol.V3.InboundBudget(MaxBufferedResponseBytes);
 
     /// <summary>The silence after which a socket is passed over, or null when that does not apply.</summary>
     internal TimeSpan? EffectivePongTimeout => PingInterval == TimeSpan.Zero ? null : PongTimeout ?? PingInterval * 1.5;

@@ -12,11 +12,11 @@ namespace Putsh.Connector.Forwarding;
 /// </summary>
 internal sealed class StreamingRequestContent : HttpContent
 {
-    private readonly QueuedBodyStream? _queue;
+    private readonly Putsh.Protocol.V3.V3InboundStream? _queue;
     private readonly PipeReader? _pipe;
 
     /// <summary>A cranker_3.0 body: DATA frames queued by the socket's receive loop. Disposing the content disposes the queue.</summary>
-    public StreamingRequestContent(QueuedBodyStream queue) => _queue = queue;
+    public StreamingRequestContent(Putsh.Protocol.V3.V3InboundStream queue) => _queue = queue;
 
     /// <summary>A cranker_1.0 body: binary messages written into a pipe. The caller completes the reader.</summary>
     public StreamingRequestContent(PipeReader pipe) => _pipe = pipe;

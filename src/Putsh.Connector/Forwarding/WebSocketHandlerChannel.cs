@@ -75,10 +75,19 @@ internal sealed class WebSocketHandlerChannel(WsTunnel tunnel) : ChannelCore(isW
         var text = false;
         while (true)
         {
-            WsTunnel.Incoming item;
+            var inbound = tunnel.Inbound;
+            V3Chunk item;
             try
             {
-                item = await tunnel.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+                while (!inbound.TryRead(out item))
+                {
+                    if (!await inbound.WaitToReadAsync().ConfigureAwait(false))
+                    {
+                        // Reset: nothing more may be sent; socket lost: the client is as good as gone.
+                        PeerClosed(inbound.Ending == V3InboundEnd.SessionEnded ? ChannelCloseStatus.GoingAway : ChannelCloseStatus.ClientClose);
+                        return;
+                    }
+                }
             }
             catch (Exception)
             {
@@ -88,16 +97,9 @@ internal sealed class WebSocketHandlerChannel(WsTunnel tunnel) : ChannelCore(isW
 
             try
             {
-                if (item.Kind != WsTunnel.IncomingKind.Data)
-                {
-                    // Reset: nothing more may be sent; socket lost: the client is as good as gone.
-                    PeerClosed(item.Kind == WsTunnel.IncomingKind.Lost ? ChannelCloseStatus.GoingAway : ChannelCloseStatus.ClientClose);
-                    return;
-                }
-
                 if (item.Length >= WsFrame.HeaderLength)
                 {
-                    var payload = item.Buffer.AsMemory(0, item.Length);
+                    var payload = item.Memory;
                     var kind = payload.Span[0];
                     if (kind == WsFrame.Close)
                     {
@@ -156,7 +158,7 @@ internal sealed class WebSocketHandlerChannel(WsTunnel tunnel) : ChannelCore(isW
             }
             finally
             {
-                tunnel.Release(item);
+                inbound.Release(item);
             }
         }
     }

@@ -106,7 +106,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
         private readonly CancellationTokenSource _cts = new();
         private StringBuilder? _head;
         private bool _headDone;
-        private QueuedBodyStream? _body;
+        private V3InboundStream? _body;
         private WsTunnel? _tunnel;
         private int? _status;
 
@@ -163,7 +163,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
         {
             if (_tunnel is { } tunnel)
             {
-                if (!tunnel.OnData(payload.Span, endStream))
+                if (!tunnel.OnData(payload, endStream))
                 {
                     _ = tunnel.ResetAsync(1011, "flow control window exceeded").AsTask();
                     owner.Forget(Id);
@@ -178,7 +178,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
                 return; // no body expected (or the call already failed): ignored
             }
 
-            if (!body.Enqueue(payload, endStream))
+            if (!body.Inbound.TryEnqueue(payload, endStream))
             {
                 // The router sent far past its window: reset rather than buffer without bound.
                 owner.Sender.QueueRst(Id, 1011, "request body flow control window exceeded");
@@ -200,7 +200,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
             }
 
             Window.Release();
-            _body?.Fail(new OperationCanceledException("The router reset the stream."));
+            _body?.Inbound.End(lost ? V3InboundEnd.SessionEnded : V3InboundEnd.Reset);
             try
             {
                 _cts.Cancel();
@@ -215,7 +215,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
         {
             if (!endStream)
             {
-                _body = new QueuedBodyStream((n, ct) => owner.Sender.SendWindowUpdateAsync(Id, n, ct), owner.FlowWindow);
+                _body = new V3InboundStream(new V3Inbound(owner.FlowWindow), n => owner.Sender.QueueWindowUpdate(Id, n));
             }
         }
 
@@ -279,7 +279,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
                 }
                 finally
                 {
-                    _body?.Fail(new OperationCanceledException("The stream ended."));
+                    _body?.Dispose();
                     owner.Forget(Id);
                     _cts.Dispose();
                     _status = channel.Status;
@@ -325,7 +325,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
             finally
             {
                 response?.Dispose();
-                _body?.Fail(new OperationCanceledException("The stream ended."));
+                _body?.Inbound.End(V3InboundEnd.Abandoned);
                 owner.Forget(Id);
                 _cts.Dispose();
                 RequestEnded(active, start, head!, failure);

@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.WebSockets;
 using System.Text;
-using System.Threading.Channels;
 using Putsh.Protocol.Transport;
 
 namespace Putsh.Protocol.V3;
@@ -108,7 +107,7 @@ internal static class WsFrame
 /// One WebSocket carried on a cranker_3.0 stream, either side: DATA from the peer is queued (bounded by the flow
 /// window) and written to the local WebSocket, acknowledged once written; messages from the local WebSocket are
 /// cut into fragments and sent as DATA within the window. Used with a real WebSocket (<see cref="RunAsync"/>) or
-/// by an in-process channel (<see cref="ReadAsync"/>, <see cref="SendMessageAsync"/>).
+/// by an in-process channel (<see cref="Inbound"/>, <see cref="SendMessageAsync"/>).
 /// </summary>
 #pragma warning disable CA1001 // _cts has no timer and no wait handle: nothing to release.
 internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window)
@@ -117,60 +116,29 @@ internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window
     /// <summary>How long a side waits for the other half of a close handshake before giving up.</summary>
     public static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(10);
 
-    private readonly long _maxQueuedBytes = FlowWindow.OverrunLimit(window.HighWatermark);
-
-    private readonly Channel<Incoming> _incoming = Channel.CreateUnbounded<Incoming>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly V3Inbound _inbound = new(window.HighWatermark);
     private readonly CancellationTokenSource _cts = new();
-    private long _queued;
     private int _closeSent;
     private int _endSent;
     private volatile bool _reset;
-
-    /// <summary>What arrived from the peer.</summary>
-    internal enum IncomingKind
-    {
-        Data,
-        Reset,
-        Lost,
-    }
-
-    /// <summary>One item from the peer: a DATA payload (rented buffer), a reset, or the loss of the socket.</summary>
-    internal readonly record struct Incoming(IncomingKind Kind, byte[]? Buffer, int Length, bool EndStream);
 
     public int RequestId => requestId;
 
     /// <summary>True once the peer reset the stream.</summary>
     public bool WasReset => _reset;
 
+    /// <summary>What arrived from the peer, in order: each DATA payload a putsh WebSocket fragment (or close); the end as <see cref="V3Inbound.Ending"/>.</summary>
+    public V3Inbound Inbound => _inbound;
+
     /// <summary>A DATA payload from the peer (receive loop). False when the peer overran the window.</summary>
-    public bool OnData(ReadOnlySpan<byte> payload, bool endStream)
-    {
-        if (Interlocked.Add(ref _queued, payload.Length) > _maxQueuedBytes)
-        {
-            return false;
-        }
-
-        byte[]? buffer = null;
-        if (payload.Length > 0)
-        {
-            buffer = ArrayPool<byte>.Shared.Rent(payload.Length);
-            payload.CopyTo(buffer);
-        }
-
-        if (!_incoming.Writer.TryWrite(new Incoming(IncomingKind.Data, buffer, payload.Length, endStream)) && buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-
-        return true;
-    }
+    public bool OnData(V3Payload payload, bool endStream) => _inbound.TryEnqueue(payload, endStream);
 
     /// <summary>The peer reset the stream: both WebSockets are aborted.</summary>
     public void OnReset()
     {
         _reset = true;
         window.Release();
-        _incoming.Writer.TryWrite(new Incoming(IncomingKind.Reset, null, 0, false));
+        _inbound.End(V3InboundEnd.Reset);
         _cts.Cancel();
     }
 
@@ -180,20 +148,7 @@ internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window
         // Nothing more can be sent; the local WebSocket is closed with 1001 by the write loop.
         _reset = true;
         window.Release();
-        _incoming.Writer.TryWrite(new Incoming(IncomingKind.Lost, null, 0, false));
-    }
-
-    /// <summary>The next item from the peer; the caller returns the buffer with <see cref="Release"/> and acknowledges.</summary>
-    public ValueTask<Incoming> ReadAsync(CancellationToken cancellationToken) => _incoming.Reader.ReadAsync(cancellationToken);
-
-    /// <summary>Returns an item's buffer.</summary>
-    public void Release(Incoming item)
-    {
-        Interlocked.Add(ref _queued, -item.Length);
-        if (item.Buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(item.Buffer);
-        }
+        _inbound.End(V3InboundEnd.SessionEnded);
     }
 
     /// <summary>Acknowledges <paramref name="bytes"/> of DATA payload (§5.6). Never throws.</summary>
@@ -331,14 +286,7 @@ internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window
         Drain();
     }
 
-    private void Drain()
-    {
-        _incoming.Writer.TryComplete();
-        while (_incoming.Reader.TryRead(out var item))
-        {
-            Release(item);
-        }
-    }
+    private void Drain() => _inbound.Dispose();
 
     /// <summary>Local WebSocket to the stream.</summary>
     private async Task ReadLoopAsync(WebSocket socket)
@@ -382,23 +330,27 @@ internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window
         {
             while (true)
             {
-                var item = await _incoming.Reader.ReadAsync(token).ConfigureAwait(false);
-                try
+                if (!_inbound.TryRead(out var item))
                 {
-                    if (item.Kind == IncomingKind.Reset)
+                    if (await _inbound.WaitToReadAsync(token).ConfigureAwait(false))
+                    {
+                        continue;
+                    }
+
+                    if (_inbound.Ending == V3InboundEnd.Reset)
                     {
                         socket.Abort();
                         return;
                     }
 
-                    if (item.Kind == IncomingKind.Lost)
-                    {
-                        break;
-                    }
+                    break; // the end of the stream, or the socket lost
+                }
 
+                try
+                {
                     if (item.Length >= WsFrame.HeaderLength && !closeWritten)
                     {
-                        var payload = item.Buffer.AsMemory(0, item.Length);
+                        var payload = item.Memory;
                         var kind = payload.Span[0];
                         var last = (payload.Span[1] & WsFrame.Last) != 0;
                         if (kind == WsFrame.Close)
@@ -425,7 +377,7 @@ internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window
                 }
                 finally
                 {
-                    Release(item);
+                    _inbound.Release(item);
                 }
 
                 if (closeWritten && socket.State is WebSocketState.Closed or WebSocketState.Aborted)

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -13,20 +12,19 @@ namespace Putsh.Router.Proxy;
 /// only queues what arrives; this exchange writes it to the client at the client's pace and acknowledges each
 /// chunk after it was written (§5.6), so the connector pauses this stream alone when its client is slow.
 /// </summary>
+#pragma warning disable CA1001 // RunAsync gives back _inbound (DrainQueue) on every way out.
 internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket, string route, RouterOptions options, ILogger logger, bool webSocket = false, bool mayRetry = false) : IV3Stream
+#pragma warning restore CA1001
 {
-    /// <summary>A connector that sends far beyond its window (64 KiB, or what flow-window agreed) is reset rather than buffered.</summary>
-    private readonly long _maxQueuedBytes = FlowWindow.OverrunLimit(socket.FlowWindow);
 
-    private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = true });
+    // What the connector sends for this stream, in order: the head, then the body; its end after them.
+    private readonly V3Inbound _inbound = new(socket.FlowWindow, options.ResponseBudget);
     private readonly FlowWindow _window = new(socket.FlowWindow, (socket.HeadAcks & HeadAcks.Request) != 0);
-    private readonly AckBatcher _acks = new(socket.FlowWindow);
     private V3HeadBuffer? _head;
-    private long _queued;
     private long _received;
     private long _acked;
     private long _deferred;
-    private readonly ResponseBufferBudget _budget = options.ResponseBudget;
+    private readonly InboundBudget _budget = options.ResponseBudget;
     private int _id;
     private int _resetSent;
     private volatile bool _clientGone;
@@ -39,15 +37,6 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
     // Set by the receive loop when the connector answered a WebSocket request with 101: DATA goes there from then on.
     private volatile WsTunnel? _tunnel;
-
-    private enum Kind
-    {
-        Head,
-        Data,
-        Reset,
-        SocketEnded,
-        ClientGone,
-    }
 
     /// <summary>The metrics' <c>error.type</c> once <see cref="RunAsync"/> returned <see cref="ExchangeResult.Done"/>; null for a success.</summary>
     public string? ErrorType { get; private set; }
@@ -151,20 +140,20 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         var unflushed = 0;
         var headWritten = false;
         var response = context.Response;
-        var reader = _items.Reader;
-        while (await reader.WaitToReadAsync())
+        var inbound = _inbound;
+        while (await inbound.WaitToReadAsync())
         {
-            if (!reader.TryRead(out var item))
+            if (!inbound.TryRead(out var item))
             {
                 continue;
             }
 
-            switch (item.Kind)
+            switch (item.Head is not null)
             {
-                case Kind.Head:
+                case true:
                     var headers = new List<KeyValuePair<string, string>>();
                     var parsed = Putsh.Protocol.Headers.HeadParser.TryParseResponse(item.Head!.Text, out var status, headers);
-                    item.Head.Dispose();
+                    inbound.Release(item);
                     if (!parsed)
                     {
                         await ResetAsync(1, "Bad response head");
@@ -197,7 +186,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                         ResponseHeaders.Apply(response, status, headers);
                         // Bodies a response cannot have are Kestrel's to refuse; the others must match their length.
                         expectedLength = HttpMethods.IsHead(context.Request.Method) || status is 204 or 304 ? null : response.ContentLength;
-                        if (!item.EndStream && !reader.TryPeek(out _))
+                        if (!item.EndStream && !inbound.HasQueued)
                         {
                             // Nothing follows yet: the client gets the head now. Otherwise it leaves with the first
                             // body bytes (or the end) in one write to the client.
@@ -227,10 +216,10 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                     }
 
                     break;
-                case Kind.Data:
+                case false:
                     if (!headSeen)
                     {
-                        ReturnBuffer(item);
+                        inbound.Release(item);
                         await ResetAsync(1, "DATA before HEADER");
                         return (SocketEnd.ProtocolError, "body data before the response head", false);
                     }
@@ -239,7 +228,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                     BytesSent = written;
                     if (expectedLength is { } length && (written > length || (item.EndStream && written < length)))
                     {
-                        ReturnBuffer(item);
+                        inbound.Release(item);
                         await ResetAsync(1, "Body length does not match content-length");
                         return (SocketEnd.ProtocolError, $"the response body ({(item.EndStream ? "" : "at least ")}{written} bytes) does not match its content-length ({length})", started);
                     }
@@ -248,13 +237,13 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                     // while the client is slow, once nothing more is queued, a block's worth is waiting, an
                     // acknowledgement is due (never before: what is acknowledged must have left), or the body ends:
                     // a burst of DATA is one write to the client.
-                    var moreQueued = reader.TryPeek(out _);
-                    var consumed = item.EndStream ? 0 : _acks.OnConsumed(item.Length, moreQueued);
+                    var moreQueued = inbound.HasQueued;
+                    var consumed = item.EndStream ? 0 : inbound.OnConsumed(item.Length);
                     try
                     {
                         if (item.Length > 0)
                         {
-                            response.BodyWriter.Write(item.Buffer.AsSpan(item.Offset, item.Length));
+                            response.BodyWriter.Write(item.Span);
                             unflushed += item.Length;
                         }
 
@@ -270,19 +259,19 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                     catch (Exception ex) when (!headWritten && ex is InvalidOperationException && !context.RequestAborted.IsCancellationRequested)
                     {
                         // The head went out with the first body bytes, and Kestrel refused it.
-                        ReturnBuffer(item);
+                        inbound.Release(item);
                         response.Headers.Clear();
                         await ResetAsync(1, "Bad response head");
                         return (SocketEnd.ProtocolError, "response head rejected: " + ex.Message, false);
                     }
                     catch (Exception)
                     {
-                        ReturnBuffer(item);
+                        inbound.Release(item);
                         OnClientGone();
                         return (SocketEnd.ClosedByRouter, null, started);
                     }
 
-                    ReturnBuffer(item);
+                    inbound.Release(item);
 
                     // Acknowledged once written to the client (§5.6), batched if a larger window was agreed. Not the
                     // last one: its sender has already forgotten the stream (§5.7), so that would only be discarded.
@@ -304,18 +293,16 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
                     }
 
                     break;
-                case Kind.Reset:
-                    return (SocketEnd.ConnectorError, $"RST {item.Code} {item.Text}", started);
-                case Kind.SocketEnded:
-                    return (item.End, item.Text, started);
-                case Kind.ClientGone:
-                    return (SocketEnd.ClosedByRouter, null, started);
-                default:
-                    break;
             }
         }
 
-        return (SocketEnd.SocketLost, "stream ended without a response", started);
+        return inbound.Ending switch
+        {
+            V3InboundEnd.Reset => (SocketEnd.ConnectorError, $"RST {inbound.EndCode} {inbound.EndText}", started),
+            V3InboundEnd.SessionEnded => ((SocketEnd)inbound.EndCode, inbound.EndText, started),
+            V3InboundEnd.Abandoned => (SocketEnd.ClosedByRouter, null, started),
+            _ => (SocketEnd.SocketLost, "stream ended without a response", started),
+        };
     }
 
     /// <summary>The connector accepted the WebSocket: accept the client's and relay until both are closed.</summary>
@@ -382,7 +369,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             // Reading the client's body failed: the stream cannot go on (§5.5).
             await ResetAsync(1, "Client request body read error");
             _clientGone = true;
-            _items.Writer.TryWrite(new Item(Kind.ClientGone));
+            _inbound.End(V3InboundEnd.Abandoned);
         }
     }
 
@@ -394,7 +381,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         }
 
         _ = ResetAsync(1, "No response head in time");
-        _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = SocketEnd.TimedOut, Text = $"no response head within {options.ResponseHeadTimeout}" });
+        Ended(SocketEnd.TimedOut, $"no response head within {options.ResponseHeadTimeout}");
     }
 
     private void OnClientGone()
@@ -406,7 +393,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
         _clientGone = true;
         _ = ResetAsync(1, "Client early closed");
-        _items.Writer.TryWrite(new Item(Kind.ClientGone));
+        _inbound.End(V3InboundEnd.Abandoned);
     }
 
     private async Task ResetAsync(int code, string message)
@@ -445,7 +432,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             _head.Dispose();
             _head = null;
             _ = ResetAsync(1, "Response head too large");
-            _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = SocketEnd.ProtocolError, Text = $"response head longer than {options.MaxResponseHeadSize} characters" });
+            Ended(SocketEnd.ProtocolError, $"response head longer than {options.MaxResponseHeadSize} characters");
             return;
         }
 
@@ -467,10 +454,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         }
 
         // END_STREAM counts only on the final piece: we are lenient where mu is not (§5.3). The queue owns the buffer now.
-        if (!_items.Writer.TryWrite(new Item(Kind.Head) { Head = head, EndStream = (flags & V3Flags.EndStream) != 0 }))
-        {
-            head.Dispose();
-        }
+        _inbound.EnqueueHead(head, (flags & V3Flags.EndStream) != 0);
     }
 
     public void OnData(V3Payload payload, bool endStream)
@@ -478,7 +462,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         _heard = true;
         if (_tunnel is { } tunnel)
         {
-            if (!tunnel.OnData(payload.Span, endStream))
+            if (!tunnel.OnData(payload, endStream))
             {
                 socket.Forget(_id);
                 _ = tunnel.ResetAsync(1, "Flow control window exceeded").AsTask();
@@ -488,31 +472,12 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         }
 
         Interlocked.Add(ref _received, payload.Length);
-        if (Interlocked.Add(ref _queued, payload.Length) > _maxQueuedBytes)
-        {
-            Interlocked.Add(ref _queued, -payload.Length);
-            _ = ResetAsync(1, "Flow control window exceeded");
-            _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = SocketEnd.ProtocolError, Text = "connector ignored flow control" });
-            return;
-        }
 
         // The payload's buffer is taken from the receive loop, not copied: it is returned once written to the client.
-        byte[]? buffer = null;
-        var offset = 0;
-        if (payload.Length > 0)
+        if (!_inbound.TryEnqueue(payload, endStream))
         {
-            buffer = payload.ToPooled(out offset);
-        }
-
-        _budget.Add(payload.Length);
-        if (!_items.Writer.TryWrite(new Item(Kind.Data) { Buffer = buffer, Offset = offset, Length = payload.Length, EndStream = endStream }))
-        {
-            Interlocked.Add(ref _queued, -payload.Length);
-            _budget.Add(-payload.Length);
-            if (buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+            _ = ResetAsync(1, "Flow control window exceeded");
+            Ended(SocketEnd.ProtocolError, "connector ignored flow control");
         }
     }
 
@@ -530,7 +495,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         if (window > V3Frame.HighWatermark && _budget.IsOver)
         {
             var credit = window - (Interlocked.Read(ref _received) - _acked);
-            allowed = Math.Max(0, V3Frame.HighWatermark - Interlocked.Read(ref _queued) - credit);
+            allowed = Math.Max(0, V3Frame.HighWatermark - _inbound.Queued - credit);
         }
 
         var ack = (int)Math.Min(_deferred, allowed);
@@ -543,10 +508,8 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     {
         _heard = true;
         _tunnel?.OnReset();
-        OnResetQueued(code, message);
+        _inbound.End(V3InboundEnd.Reset, code, message);
     }
-
-    private void OnResetQueued(int code, string message) => _items.Writer.TryWrite(new Item(Kind.Reset) { Code = code, Text = message });
 
     public void OnWindowUpdate(int consumed)
     {
@@ -557,50 +520,11 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     public void OnSessionEnded(V3SessionEnd end, string? detail)
     {
         _tunnel?.OnLost();
-        OnSocketEndedQueued(RouterSocketV3.ToSocketEnd(end), detail);
+        Ended(RouterSocketV3.ToSocketEnd(end), detail);
     }
 
-    private void OnSocketEndedQueued(SocketEnd end, string? detail) => _items.Writer.TryWrite(new Item(Kind.SocketEnded) { End = end, Text = detail });
+    /// <summary>The stream ends as <paramref name="end"/> (a connector that sends far beyond its window among others), after whatever is queued.</summary>
+    private void Ended(SocketEnd end, string? detail) => _inbound.End(V3InboundEnd.SessionEnded, (int)end, detail);
 
-    private void ReturnBuffer(Item item)
-    {
-        item.Head?.Dispose();
-        Interlocked.Add(ref _queued, -item.Length);
-        _budget.Add(-item.Length);
-        if (item.Buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(item.Buffer);
-        }
-    }
-
-    private void DrainQueue()
-    {
-        _items.Writer.TryComplete();
-        while (_items.Reader.TryRead(out var item))
-        {
-            ReturnBuffer(item);
-        }
-    }
-
-    private readonly struct Item(Kind kind)
-    {
-        public Kind Kind { get; } = kind;
-
-        public byte[]? Buffer { get; init; }
-
-        public int Offset { get; init; }
-
-        public int Length { get; init; }
-
-        public bool EndStream { get; init; }
-
-        public string? Text { get; init; }
-
-        /// <summary>A response head (<see cref="Kind.Head"/>), owned by the item until read.</summary>
-        public V3HeadBuffer? Head { get; init; }
-
-        public int Code { get; init; }
-
-        public SocketEnd End { get; init; }
-    }
+    private void DrainQueue() => _inbound.Dispose();
 }
