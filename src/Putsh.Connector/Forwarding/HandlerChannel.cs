@@ -29,7 +29,7 @@ internal sealed class HandlerChannel(IResponseWriter writer) : ChannelCore(isWeb
             {
                 foreach (var (name, value) in headers)
                 {
-                    if (!HopByHopHeaders.IsHopByHop(name))
+                    if (!HeaderRules.IsHopByHop(name))
                     {
                         head.Add(name.ToLowerInvariant(), value);
                     }

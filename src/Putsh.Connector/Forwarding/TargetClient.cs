@@ -6,7 +6,8 @@ namespace Putsh.Connector.Forwarding;
 
 /// <summary>
 /// Calls the backend as jconn does (§2.6): the original path and query on the target's scheme and authority, no
-/// redirects, no cookies, no decompression, bodies streamed both ways.
+/// redirects, no cookies, no decompression, bodies streamed both ways. Which headers pass, both ways, is decided by
+/// <see cref="RequestHeaderRules"/> and <see cref="ResponseHeaderRules"/>.
 /// </summary>
 internal sealed class TargetClient : IDisposable
 {
@@ -42,32 +43,22 @@ internal sealed class TargetClient : IDisposable
     {
         var uri = new Uri(_targetBase + head.Target, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
         var request = new HttpRequestMessage(new HttpMethod(head.Method), uri) { Version = HttpVersion.Version11 };
-        List<string>? connectionTokens = null;
-        foreach (var (name, value) in head.Headers)
-        {
-            if (name.Equals("connection", StringComparison.OrdinalIgnoreCase))
-            {
-                (connectionTokens ??= []).AddRange(value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
-            }
-        }
-
+        var connection = HeaderRules.ConnectionOf(head.Headers);
         request.Content = content;
 
         // With a connector span, HttpClient sends the span's context (a child of it) instead of the router's.
         var traced = ConnectorTracing.HasCurrent;
         foreach (var (name, value) in head.Headers)
         {
-            if (HopByHopHeaders.ShouldSkip(name, connectionTokens)
-                || (traced && Putsh.Protocol.Diagnostics.TelemetryValues.IsTraceContextHeader(name))
-                || name.Equals("expect", StringComparison.OrdinalIgnoreCase))
+            if (RequestHeaderRules.IsDroppedByConnector(name, connection, traced))
             {
                 continue;
             }
 
-            if (name.Equals("content-length", StringComparison.OrdinalIgnoreCase))
+            if (HeaderRules.IsContentLength(name))
             {
                 // Fixed length when the client gave one, else chunked (§2.6).
-                if (content is not null && long.TryParse(value, out var length) && length >= 0)
+                if (content is not null && HeaderRules.TryParseContentLength(value, out var length))
                 {
                     content.Headers.ContentLength = length;
                 }
@@ -75,7 +66,7 @@ internal sealed class TargetClient : IDisposable
                 continue;
             }
 
-            if (name.Equals("host", StringComparison.OrdinalIgnoreCase))
+            if (RequestHeaderRules.IsHost(name))
             {
                 if (_preserveHost)
                 {
@@ -104,29 +95,25 @@ internal sealed class TargetClient : IDisposable
     {
         var scheme = _targetBase.StartsWith("https:", StringComparison.OrdinalIgnoreCase) ? "wss" : "ws";
         var uri = new Uri(scheme + _targetBase[_targetBase.IndexOf(':', StringComparison.Ordinal)..] + head.Target, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
-        var connectionTokens = HopByHopHeaders.ParseConnectionTokens(head.Headers.Where(h => h.Key.Equals("connection", StringComparison.OrdinalIgnoreCase)).Select(h => h.Value));
+        var connection = HeaderRules.ConnectionOf(head.Headers);
         var subProtocols = new List<string>();
         var headers = new List<KeyValuePair<string, string>>();
         string? host = null;
         foreach (var (name, value) in head.Headers)
         {
-            if (name.Equals("sec-websocket-protocol", StringComparison.OrdinalIgnoreCase))
+            if (RequestHeaderRules.IsSubprotocols(name))
             {
                 subProtocols.AddRange(value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
                 continue;
             }
 
-            if (name.Equals("host", StringComparison.OrdinalIgnoreCase))
+            if (RequestHeaderRules.IsHost(name))
             {
                 host = _preserveHost ? value : null;
                 continue;
             }
 
-            if (HopByHopHeaders.ShouldSkip(name, connectionTokens)
-                || name.StartsWith("sec-websocket-", StringComparison.OrdinalIgnoreCase)
-                || name.StartsWith("content-", StringComparison.OrdinalIgnoreCase)
-                || name.Equals("expect", StringComparison.OrdinalIgnoreCase)
-                || value.AsSpan().IndexOfAny('\r', '\n') >= 0)
+            if (RequestHeaderRules.IsDroppedFromBackendWebSocket(name, value, connection))
             {
                 continue;
             }
@@ -152,18 +139,18 @@ internal sealed class TargetClient : IDisposable
     public static string BuildResponseHead(HttpResponseMessage response)
     {
         var head = HeadText.ForResponse((int)response.StatusCode, response.ReasonPhrase);
-        response.Headers.NonValidated.TryGetValues("Connection", out var connection);
+        var connection = HeaderRules.ConnectionOf(response.Headers.NonValidated);
         AddAll(head, response.Headers.NonValidated, connection);
         AddAll(head, response.Content.Headers.NonValidated, connection);
         return head.ToResponseString();
     }
 
     // Allocates nothing but the head text: the Connection tokens are matched in place, names lowercased as appended.
-    private static void AddAll(HeadText head, HttpHeadersNonValidated headers, HeaderStringValues connection)
+    private static void AddAll(HeadText head, HttpHeadersNonValidated headers, string? connection)
     {
         foreach (var (name, values) in headers)
         {
-            if (HopByHopHeaders.IsHopByHop(name) || IsNominated(connection, name))
+            if (ResponseHeaderRules.IsDroppedByConnector(name, connection))
             {
                 continue;
             }
@@ -173,19 +160,6 @@ internal sealed class TargetClient : IDisposable
                 head.AddLowercaseName(name, value);
             }
         }
-    }
-
-    private static bool IsNominated(HeaderStringValues connection, string name)
-    {
-        foreach (var value in connection)
-        {
-            if (HopByHopHeaders.IsNominated(value, name))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     public void Dispose() => _invoker.Dispose();

@@ -30,7 +30,7 @@ internal sealed class HeadText
     {
         var head = new HeadText(Rent());
         head._sb.Append("HTTP/1.1 ").Append(status).Append(' ');
-        head._sb.Append(string.IsNullOrEmpty(reason) || !IsSafeValue(reason) ? "-" : reason).Append('\n');
+        head._sb.Append(string.IsNullOrEmpty(reason) || !HeaderRules.IsSafeValue(reason) ? "-" : reason).Append('\n');
         return head;
     }
 
@@ -40,7 +40,7 @@ internal sealed class HeadText
     /// <summary>Appends <c>name:value LF</c> from a value the caller formatted into a buffer, or nothing when either would corrupt the head.</summary>
     public bool Add(string name, ReadOnlySpan<char> value)
     {
-        if (name.Length == 0 || !IsSafeName(name) || !IsSafeValue(value))
+        if (name.Length == 0 || !IsSafeName(name) || !HeaderRules.IsSafeValue(value))
         {
             return false;
         }
@@ -62,7 +62,7 @@ internal sealed class HeadText
         }
 
         lower = lower[..length];
-        if (length == 0 || !IsSafeName(lower) || !IsSafeValue(value))
+        if (length == 0 || !IsSafeName(lower) || !HeaderRules.IsSafeValue(value))
         {
             return false;
         }
@@ -125,6 +125,4 @@ internal sealed class HeadText
 
         return true;
     }
-
-    private static bool IsSafeValue(ReadOnlySpan<char> value) => value.IndexOfAny('\r', '\n') < 0;
 }

@@ -1,21 +1,13 @@
-using System.Collections.Frozen;
-
 namespace Putsh.Protocol.Headers;
 
 /// <summary>
 /// Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1; protocol reference §2.3 and §2.5).
-/// One implementation for both the router and the connector.
+/// The public form of the hop rule in <see cref="HeaderRules"/>, which the router and the connector use themselves.
 /// </summary>
 public static class HopByHopHeaders
 {
-    // mu-cranker-router's set (§2.3) plus the names YARP also treats as connection-specific.
-    private static readonly FrozenSet<string> s_names = FrozenSet.Create(
-        StringComparer.OrdinalIgnoreCase,
-        "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
-        "proxy-authorization", "proxy-authenticate", "proxy-connection", "http2-settings");
-
     /// <summary>True when <paramref name="name"/> is hop-by-hop on its own (without looking at <c>Connection</c>).</summary>
-    public static bool IsHopByHop(string name) => s_names.Contains(name);
+    public static bool IsHopByHop(string name) => HeaderRules.IsHopByHop(name);
 
     /// <summary>
     /// True when <paramref name="name"/> must not be forwarded: it is hop-by-hop, or it is named in the message's
@@ -23,7 +15,7 @@ public static class HopByHopHeaders
     /// </summary>
     public static bool ShouldSkip(string name, IReadOnlyCollection<string>? connectionTokens)
     {
-        if (s_names.Contains(name))
+        if (HeaderRules.IsHopByHop(name))
         {
             return true;
         }
@@ -49,23 +41,7 @@ public static class HopByHopHeaders
     /// (tokens trimmed, compared ignoring case): the test <see cref="ShouldSkip"/> makes against
     /// <see cref="ParseConnectionTokens"/>, without splitting the value into strings.
     /// </summary>
-    public static bool IsNominated(ReadOnlySpan<char> connectionValue, ReadOnlySpan<char> name)
-    {
-        if (name.IsEmpty || name.Length > connectionValue.Length)
-        {
-            return false;
-        }
-
-        foreach (var range in connectionValue.Split(','))
-        {
-            if (connectionValue[range].Trim().Equals(name, StringComparison.OrdinalIgnoreCase))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public static bool IsNominated(ReadOnlySpan<char> connectionValue, ReadOnlySpan<char> name) => HeaderRules.IsNominated(name, connectionValue);
 
     /// <summary>Splits the values of a <c>Connection</c> header into trimmed, non-empty tokens; null when there are none.</summary>
     public static List<string>? ParseConnectionTokens(IEnumerable<string?> connectionValues)

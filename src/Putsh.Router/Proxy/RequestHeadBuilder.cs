@@ -1,27 +1,20 @@
-using System.Collections.Frozen;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.Primitives;
 using Putsh.Protocol.Headers;
 
 namespace Putsh.Router.Proxy;
 
 /// <summary>
-/// Turns a client request into the Cranker request head (§2.1) with the router's header rules (§2.3):
-/// hop-by-hop and <c>Connection</c>-named headers removed, <c>Expect</c> answered here, cookies merged into one
-/// line, exactly one <c>via</c>, a rebuilt <c>forwarded</c>, and optionally the legacy <c>x-forwarded-*</c>.
+/// Turns a client request into the Cranker request head (§2.1) with the router's header rules (§2.3, in
+/// <see cref="RequestHeaderRules"/>): hop-by-hop and <c>Connection</c>-named headers removed, <c>Expect</c> answered
+/// here, cookies merged into one line, exactly one <c>via</c>, a rebuilt <c>forwarded</c>, and optionally the legacy
+/// <c>x-forwarded-*</c>.
 /// </summary>
 internal static class RequestHeadBuilder
 {
-    // Headers the router regenerates or answers itself, never passed through from the client (§2.3).
-    private static readonly FrozenSet<string> s_regenerated = FrozenSet.Create(
-        StringComparer.OrdinalIgnoreCase,
-        "expect", "forwarded", "x-forwarded-by", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
-        "x-forwarded-port", "x-forwarded-server", "via");
-
     /// <summary>The request target exactly as the client sent it: still percent-encoded, no fragment.</summary>
     public static string RawTarget(HttpContext context)
     {
@@ -48,27 +41,20 @@ internal static class RequestHeadBuilder
         var head = HeadText.ForRequest(webSocket ? "GET" : request.Method, RawTarget(context));
         var headers = request.Headers;
         // Kestrel shortens "keep-alive, x-hop" to "keep-alive"; the value as sent, where it was kept, names x-hop too.
-        var connection = context.Features.Get<Hosting.RawConnectionHeaderFeature>() is { } raw ? new StringValues(raw.Value) : headers.Connection;
+        var connection = context.Features.Get<Hosting.RawConnectionHeaderFeature>() is { } raw ? raw.Value : HeaderRules.CombineLines(headers.Connection);
 
         // With a router span, the connector gets its context in place of the client's (docs/tracing.md).
         var span = Observability.RouterTracing.Current;
         foreach (var (name, values) in headers)
         {
-            if (name.Length == 0 || name[0] == ':'
-                || (span is not null && Putsh.Protocol.Diagnostics.TelemetryValues.IsTraceContextHeader(name))
-                || HopByHopHeaders.IsHopByHop(name)
-                || IsNominated(connection, name)
-                || s_regenerated.Contains(name)
-                || (webSocket && (name.Equals("sec-websocket-key", StringComparison.OrdinalIgnoreCase) || name.Equals("sec-websocket-extensions", StringComparison.OrdinalIgnoreCase)))
-                || (!options.ProxyHostHeader && name.Equals("host", StringComparison.OrdinalIgnoreCase)))
+            if (RequestHeaderRules.IsDroppedByRouter(name, connection, traced: span is not null, keepHost: options.ProxyHostHeader, webSocket))
             {
                 continue;
             }
 
-            if (name.Equals("cookie", StringComparison.OrdinalIgnoreCase))
+            if (RequestHeaderRules.IsCookie(name))
             {
-                // HTTP/2 clients split cookies into crumbs; the target sees one line (§2.3 point 1).
-                head.Add("cookie", values.Count == 1 ? values[0] : string.Join("; ", values.ToArray()));
+                RequestHeaderRules.AddCookie(head, values);
                 continue;
             }
 
@@ -80,8 +66,7 @@ internal static class RequestHeadBuilder
 
         if (webSocket)
         {
-            head.Add("upgrade", "websocket");
-            head.Add("connection", "Upgrade");
+            RequestHeaderRules.AddWebSocketUpgrade(head);
         }
 
         if (span is not null)
@@ -92,18 +77,7 @@ internal static class RequestHeadBuilder
         // Values below are formatted into this buffer rather than into strings of their own; anything longer falls
         // back to the string forms, which give the same text.
         Span<char> buffer = stackalloc char[256];
-
-        // Exactly one via (§2.3 point 2): prior values, then ours.
-        var priorVia = headers.Via;
-        if (StringValues.IsNullOrEmpty(priorVia) && buffer.TryWrite($"{request.Protocol} {options.ViaName}", out var viaLength))
-        {
-            head.Add("via", buffer[..viaLength]);
-        }
-        else
-        {
-            var ourVia = request.Protocol + " " + options.ViaName;
-            head.Add("via", StringValues.IsNullOrEmpty(priorVia) ? ourVia : string.Join(", ", priorVia.ToArray()) + ", " + ourVia);
-        }
+        RequestHeaderRules.AddVia(head, headers.Via, request.Protocol, options.ViaName, buffer);
 
         // Forwarded (§2.3 point 3): prior elements unless discarded, then ours.
         List<ForwardedElement>? prior = null;
@@ -210,20 +184,6 @@ internal static class RequestHeadBuilder
         {
             head.Add("x-forwarded-for", @for);
         }
-    }
-
-    /// <summary>True when a <c>Connection</c> header value names <paramref name="name"/> (§2.3), without splitting it into strings.</summary>
-    private static bool IsNominated(StringValues connection, string name)
-    {
-        foreach (var value in connection)
-        {
-            if (value is not null && HopByHopHeaders.IsNominated(value, name))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     /// <summary>IPv4 as dotted quad (IPv4-mapped IPv6 unwrapped); IPv6 in brackets as RFC 7239 §6 asks.</summary>

@@ -3,7 +3,7 @@ using Putsh.Protocol.Headers;
 
 namespace Putsh.Router.Proxy;
 
-/// <summary>The router's response header rules (§2.5), shared by both protocol versions.</summary>
+/// <summary>The router's response header rules (§2.5, in <see cref="ResponseHeaderRules"/>), shared by both protocol versions.</summary>
 internal static class ResponseHeaders
 {
     /// <summary>
@@ -14,27 +14,17 @@ internal static class ResponseHeaders
     public static void Apply(HttpResponse response, int status, List<KeyValuePair<string, string>> headers)
     {
         response.StatusCode = status;
-        var hasConnection = false;
-        foreach (var (name, _) in headers)
-        {
-            if (name.Equals("connection", StringComparison.OrdinalIgnoreCase))
-            {
-                hasConnection = true;
-                break;
-            }
-        }
-
+        var connection = HeaderRules.ConnectionOf(headers);
         foreach (var (name, value) in headers)
         {
-            if (HopByHopHeaders.IsHopByHop(name) || name.Equals("server", StringComparison.OrdinalIgnoreCase)
-                || (hasConnection && IsNominated(headers, name)))
+            if (ResponseHeaderRules.IsDroppedByRouter(name, connection))
             {
                 continue;
             }
 
-            if (name.Equals("content-length", StringComparison.OrdinalIgnoreCase))
+            if (HeaderRules.IsContentLength(name))
             {
-                if (long.TryParse(value, out var length) && length >= 0)
+                if (HeaderRules.TryParseContentLength(value, out var length))
                 {
                     response.ContentLength = length;
                 }
@@ -44,18 +34,5 @@ internal static class ResponseHeaders
 
             response.Headers.Append(name, value);
         }
-    }
-
-    private static bool IsNominated(List<KeyValuePair<string, string>> headers, string name)
-    {
-        foreach (var (header, value) in headers)
-        {
-            if (header.Equals("connection", StringComparison.OrdinalIgnoreCase) && HopByHopHeaders.IsNominated(value, name))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 }
