@@ -99,6 +99,13 @@ public sealed class ConnectorOptions
     /// <summary>Time allowed to connect to the backend. Default 10 s.</summary>
     public TimeSpan TargetConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The longest cranker_3.0 request head accepted from a router, in characters, however many HEADER pieces it comes
+    /// in (§5.3); a longer one resets its stream (1011) without calling the target. A router's own client limits
+    /// (Kestrel's 32 KB of headers by default) keep real heads far below it. Default 256 Ki characters.
+    /// </summary>
+    public int MaxRequestHeadSize { get; set; } = 256 * 1024;
+
     /// <summary>Size of the buffer for body bytes, and so the largest body frame sent to a router (at most 64 KiB, §4.7). Default 64 KiB.</summary>
     public int BodyBufferSize { get; set; } = 64 * 1024;
 
@@ -179,6 +186,11 @@ public sealed class ConnectorOptions
         if (BodyBufferSize is < 1024 or > 65536)
         {
             Fail("BodyBufferSize must be between 1024 and 65536.");
+        }
+
+        if (MaxRequestHeadSize < 1024)
+        {
+            Fail("MaxRequestHeadSize must be at least 1024 characters.");
         }
 
         if (PingInterval < TimeSpan.Zero || SilenceTimeout <= TimeSpan.Zero || ConnectTimeout <= TimeSpan.Zero

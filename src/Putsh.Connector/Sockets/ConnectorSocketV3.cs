@@ -52,18 +52,17 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
     /// <summary>A HEADER for an unknown id opens a stream (§5.2): a request to the target.</summary>
     protected override IV3Stream? OpenInbound(int id) => new TargetStream(this, id);
 
-    /// <summary>An upgrade to websocket (the putsh websocket extension), on a socket that negotiated it.</summary>
-    private static bool IsWebSocketUpgrade(string head)
+    /// <summary>An upgrade to websocket (the putsh websocket extension, docs/websocket-extension.md).</summary>
+    private static bool IsWebSocketUpgrade(ParsedRequestHead head)
     {
-        // Read in place: every request with a body passes here, and the target call parses the head again anyway.
-        if (!HeadParser.TryReadRequest(head, expectMarker: false, out var view, out _) || !view.Method.Equals("GET", StringComparison.OrdinalIgnoreCase))
+        if (!head.Method.Equals("GET", StringComparison.OrdinalIgnoreCase))
         {
             return false;
         }
 
-        foreach (var line in view.Headers)
+        foreach (var (name, value) in head.Headers)
         {
-            if (line.Name.Equals("upgrade", StringComparison.OrdinalIgnoreCase) && line.Value.Trim().Equals("websocket", StringComparison.OrdinalIgnoreCase))
+            if (name.Equals("upgrade", StringComparison.OrdinalIgnoreCase) && value.AsSpan().Trim().Equals("websocket", StringComparison.OrdinalIgnoreCase))
             {
                 return true;
             }
@@ -73,7 +72,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
     }
 
     /// <summary>Starts the request whose head is complete, off the receive loop where it may wait.</summary>
-    private void Start(TargetStream stream, string head, bool endStream)
+    private void Start(TargetStream stream, ParsedRequestHead head, bool endStream)
     {
         var start = Time.GetTimestamp();
         // The body queue must exist before the next message (DATA) is read, so it is made here.
@@ -104,7 +103,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
 #pragma warning restore CA1001
     {
         private readonly CancellationTokenSource _cts = new();
-        private StringBuilder? _head;
+        private V3HeadBuffer? _head;
         private bool _headDone;
         private V3InboundStream? _body;
         private WsTunnel? _tunnel;
@@ -116,10 +115,49 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
 
         public void OnHeadPiece(ReadOnlySpan<byte> utf8Piece, byte flags)
         {
-            if (AppendHead(Encoding.UTF8.GetString(utf8Piece), flags) is { } head)
+            if (_headDone)
             {
-                owner.Start(this, head, (flags & V3Flags.EndStream) != 0);
+                return; // a HEADER after the head: ignored
             }
+
+            // Each piece is decoded straight into one pooled character buffer (§5.3: pieces never split a character),
+            // and the head is parsed once, from there, at END_HEADER.
+            _head ??= new V3HeadBuffer(Math.Max(256, utf8Piece.Length));
+            if (!_head.TryAppend(utf8Piece, owner._options.MaxRequestHeadSize))
+            {
+                Refuse($"request head longer than {owner._options.MaxRequestHeadSize} characters (MaxRequestHeadSize)");
+                return;
+            }
+
+            if ((flags & V3Flags.EndHeader) == 0)
+            {
+                return;
+            }
+
+            if (!HeadParser.TryParseRequest(_head.Text, expectMarker: false, out var head, out var error))
+            {
+                Refuse("bad request head: " + error);
+                return;
+            }
+
+            ReleaseHead();
+            owner.Start(this, head!, (flags & V3Flags.EndStream) != 0);
+        }
+
+        /// <summary>A head that cannot be served resets its stream (1011, §5.5) without reaching the target.</summary>
+        private void Refuse(string reason)
+        {
+            ReleaseHead();
+            ConnectorLog.BadRequestHead(owner._logger, owner._routerName, reason);
+            owner.Sender.QueueRst(Id, 1011, reason);
+            owner.Forget(Id);
+        }
+
+        private void ReleaseHead()
+        {
+            _headDone = true;
+            _head?.Dispose();
+            _head = null;
         }
 
         public void OnReset(int code, string message)
@@ -131,31 +169,6 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
         public void OnWindowUpdate(int consumed) => Window.OnAcknowledged(consumed);
 
         public void OnSessionEnded(V3SessionEnd end, string? detail) => Cancel(lost: true);
-
-        /// <summary>Adds a HEADER piece; returns the whole head at END_HEADER, else null.</summary>
-        private string? AppendHead(string text, byte flags)
-        {
-            if (_headDone)
-            {
-                return null; // a HEADER after the head: ignored
-            }
-
-            if ((flags & V3Flags.EndHeader) == 0)
-            {
-                (_head ??= new StringBuilder()).Append(text);
-                return null;
-            }
-
-            _headDone = true;
-            if (_head is null)
-            {
-                return text; // the usual case: the whole head in one piece
-            }
-
-            var head = _head.Append(text).ToString();
-            _head = null;
-            return head;
-        }
 
         public bool IsTunnel => _tunnel is not null;
 
@@ -190,6 +203,11 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
         /// <summary>Cancels the stream: reset by the router, or its socket <paramref name="lost"/>.</summary>
         public void Cancel(bool lost = false)
         {
+            if (!_headDone)
+            {
+                ReleaseHead(); // reset or lost in the middle of its head
+            }
+
             if (lost)
             {
                 _tunnel?.OnLost();
@@ -223,15 +241,8 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
         public void PrepareTunnel() => _tunnel = new WsTunnel(owner.Sender, Id, Window);
 
         /// <summary>Serves the request whose head arrived at <paramref name="start"/> (a timestamp).</summary>
-        public async Task RunAsync(string headText, long start)
+        public async Task RunAsync(ParsedRequestHead head, long start)
         {
-            if (!HeadParser.TryParseRequest(headText, expectMarker: false, out var head, out var error))
-            {
-                ConnectorLog.BadRequestHead(owner._logger, owner._routerName, error!);
-                await TryResetAsync("bad request head: " + error).ConfigureAwait(false);
-                return;
-            }
-
             // Each way of serving ends the request in its finally block (one state machine per request, not two).
             var sender = owner.Sender;
             var token = _cts.Token;
@@ -241,7 +252,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
             {
                 try
                 {
-                    await RunWebSocketAsync(tunnel, head!, token).ConfigureAwait(false);
+                    await RunWebSocketAsync(tunnel, head, token).ConfigureAwait(false);
                 }
                 catch (Exception) when (token.IsCancellationRequested)
                 {
@@ -250,14 +261,14 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
                 catch (Exception ex)
                 {
                     failure = ConnectorMetrics.ErrorType(ex);
-                    ConnectorLog.TargetFailed(owner._logger, head!.Method, head.Target, Putsh.Protocol.Diagnostics.ExceptionText.Describe(ex));
+                    ConnectorLog.TargetFailed(owner._logger, head.Method, head.Target, Putsh.Protocol.Diagnostics.ExceptionText.Describe(ex));
                     await tunnel.ResetAsync(1011, "target request failed: " + ex.Message).ConfigureAwait(false);
                 }
                 finally
                 {
                     owner.Forget(Id);
                     _cts.Dispose();
-                    RequestEnded(active, start, head!, failure);
+                    RequestEnded(active, start, head, failure);
                 }
 
                 return;
@@ -269,7 +280,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
                 try
                 {
                     using var gone = token.Register(() => channel.PeerGone(null));
-                    await channel.RunAsync(handler, new ChannelRequest(head!.Method, head.Target, head.Headers, _body ?? Stream.Null), owner._logger).ConfigureAwait(false);
+                    await channel.RunAsync(handler, new ChannelRequest(head.Method, head.Target, head.Headers, _body ?? Stream.Null), owner._logger).ConfigureAwait(false);
                     failure = channel.HandlerThrew ? ConnectorMetrics.HandlerError : token.IsCancellationRequested ? ConnectorMetrics.ResetByRouter : null;
                 }
                 catch (Exception ex)
@@ -283,7 +294,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
                     owner.Forget(Id);
                     _cts.Dispose();
                     _status = channel.Status;
-                    RequestEnded(active, start, head!, failure);
+                    RequestEnded(active, start, head, failure);
                 }
 
                 return;
@@ -292,14 +303,14 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
             HttpResponseMessage? response = null;
             var stage = "target request failed: ";
             var backendStart = -1L;
-            using var span = ConnectorTracing.Start(head!, CrankerProtocol.V3);
+            using var span = ConnectorTracing.Start(head, CrankerProtocol.V3);
             try
             {
-                using var request = owner._target.CreateRequest(head!, _body is null ? null : new StreamingRequestContent(_body));
+                using var request = owner._target.CreateRequest(head, _body is null ? null : new StreamingRequestContent(_body));
                 backendStart = owner.Time.GetTimestamp();
                 response = await owner._target.SendAsync(request, token).ConfigureAwait(false);
-                owner._metrics.BackendEnded(backendStart, head!.Method, (int)response.StatusCode, null);
-                ConnectorLog.Forwarded(owner._logger, head!.Method, head.Target, (int)response.StatusCode);
+                owner._metrics.BackendEnded(backendStart, head.Method, (int)response.StatusCode, null);
+                ConnectorLog.Forwarded(owner._logger, head.Method, head.Target, (int)response.StatusCode);
                 await sender.SendHeadAsync(Id, TargetClient.BuildResponseHead(response), endStream: false, endStreamOnEveryPiece: false, Window, token).ConfigureAwait(false);
                 _status = (int)response.StatusCode;
 
@@ -313,13 +324,13 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
             {
                 // The router reset the stream or the socket ended: nothing to send.
                 failure = ConnectorMetrics.ResetByRouter;
-                BackendFailed(head!, backendStart, response is not null, failure);
+                BackendFailed(head, backendStart, response is not null, failure);
             }
             catch (Exception ex)
             {
                 failure = ConnectorMetrics.BackendErrorType(ex, response is not null);
-                BackendFailed(head!, backendStart, response is not null, failure);
-                ConnectorLog.TargetFailed(owner._logger, head!.Method, head.Target, Putsh.Protocol.Diagnostics.ExceptionText.Describe(ex));
+                BackendFailed(head, backendStart, response is not null, failure);
+                ConnectorLog.TargetFailed(owner._logger, head.Method, head.Target, Putsh.Protocol.Diagnostics.ExceptionText.Describe(ex));
                 await TryResetAsync(stage + ex.Message).ConfigureAwait(false);
             }
             finally
@@ -328,7 +339,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
                 _body?.Inbound.End(V3InboundEnd.Abandoned);
                 owner.Forget(Id);
                 _cts.Dispose();
-                RequestEnded(active, start, head!, failure);
+                RequestEnded(active, start, head, failure);
                 if (span is not null)
                 {
                     ConnectorTracing.Stop(span, _status, failure);

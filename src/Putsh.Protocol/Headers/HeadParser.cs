@@ -28,7 +28,11 @@ internal sealed class ParsedRequestHead
 internal static class HeadParser
 {
     /// <summary>Reads a request head; with <paramref name="expectMarker"/> the last line must be a v1 marker.</summary>
-    public static bool TryParseRequest(string text, bool expectMarker, out ParsedRequestHead? head, out string? error)
+    public static bool TryParseRequest(string text, bool expectMarker, out ParsedRequestHead? head, out string? error) =>
+        TryParseRequest(text.AsSpan(), expectMarker, out head, out error);
+
+    /// <summary>Reads a request head from characters that need not be a string (a pooled head buffer), as <see cref="TryParseRequest(string, bool, out ParsedRequestHead?, out string?)"/> does.</summary>
+    public static bool TryParseRequest(ReadOnlySpan<char> text, bool expectMarker, out ParsedRequestHead? head, out string? error)
     {
         if (!TryReadRequest(text, expectMarker, out var view, out error))
         {
@@ -82,7 +86,7 @@ internal static class HeadParser
     }
 
     /// <summary>
-    /// Reads a request head in place, as <see cref="TryParseRequest"/> does, without allocating: the method, target and
+    /// Reads a request head in place, as <see cref="TryParseRequest(ReadOnlySpan{char}, bool, out ParsedRequestHead?, out string?)"/> does, without allocating: the method, target and
     /// header lines are slices of <paramref name="text"/>, and <paramref name="error"/> is a constant.
     /// </summary>
     public static bool TryReadRequest(ReadOnlySpan<char> text, bool expectMarker, out RequestHeadView head, out string? error)

@@ -77,6 +77,45 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_head_past_MaxRequestHeadSize_or_one_that_does_not_parse_resets_its_stream_without_reaching_the_target()
+    {
+        var calls = 0;
+        await using var backend = await TestBackend.StartAsync(
+            app => app.Run(context =>
+            {
+                Interlocked.Increment(ref calls);
+                return context.Response.WriteAsync("ok");
+            }),
+            output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, o => o.MaxRequestHeadSize = 4096, sockets: 1);
+        await using var disposer = new ConnectorDisposer(connector);
+        var peer = await router.NextPeerAsync();
+
+        // Two pieces of 3,000 characters: the second would take the head past 4,096.
+        await peer.SendHeaderAsync(1, 0x00, "GET /svc/a HTTP/1.1\nx-long:" + Letters(3000));
+        Assert.Equal(V3Wire.WindowUpdate, (await peer.NextAsync()).Type);
+        await peer.SendHeaderAsync(1, 0x04 | 0x01, Letters(3000) + "\n\n");
+        Assert.Equal(V3Wire.WindowUpdate, (await peer.NextAsync()).Type);
+        var reset = await peer.NextAsync();
+        Assert.Equal((V3Wire.RstStream, 1, 1011), (reset.Type, reset.Id, reset.RstCode));
+        Assert.Contains("MaxRequestHeadSize", reset.RstText, StringComparison.Ordinal);
+
+        // A request line that is not one.
+        await peer.SendHeaderAsync(3, 0x04 | 0x01, "NONSENSE\n\n");
+        Assert.Equal(V3Wire.WindowUpdate, (await peer.NextAsync()).Type);
+        reset = await peer.NextAsync();
+        Assert.Equal((V3Wire.RstStream, 3, 1011), (reset.Type, reset.Id, reset.RstCode));
+        Assert.StartsWith("bad request head", reset.RstText, StringComparison.Ordinal);
+
+        // Neither reached the target, and the socket goes on serving.
+        await peer.SendGetAsync(5, "/svc/b");
+        await peer.ReadUntilEndedAsync(5);
+        Assert.Equal(1, Volatile.Read(ref calls));
+        Assert.Equal(WebSocketState.Open, peer.State);
+    }
+
+    [Fact]
     public async Task A_response_of_unknown_length_ends_with_an_empty_DATA_carrying_END_STREAM()
     {
         await using var backend = await TestBackend.StartAsync(
