@@ -386,37 +386,6 @@ public sealed class PutshWebSocketTests
         Assert.Equal(0, pair.Socket.QueuedBytes);
     }
 
-    [Fact]
-    public async Task A_ping_is_read_and_answered_in_small_blocks_bulk_data_in_large_ones_and_an_idle_socket_holds_none()
-    {
-        // The tiers of the shared socket pool, counted: a keep-alive wave over thousands of idle sockets must not
-        // take a 64 KiB block per socket.
-        var small = new CountingPool(4096);
-        var large = new CountingPool(64 * 1024);
-        var pool = new Putsh.Protocol.Transport.TieredBlockPool(small, large);
-        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: true, o => new PutshWebSocketOptions { IsServer = o.IsServer, Pool = pool }, readPool: pool);
-
-        var receive = ReceiveMessageAsync(pair.Socket);
-        await pair.SendAsync(fin: true, WsOpcode.Ping, "keep-alive"u8);
-        Assert.Equal("keep-alive", Encoding.UTF8.GetString((await pair.ReadUntilAsync(WsOpcode.Pong)).Payload));
-        Assert.True(small.Rented > 0);
-        Assert.Equal(0, large.Rented);
-
-        var message = new byte[1024 * 1024];
-        Random.Shared.NextBytes(message);
-        await pair.SendAsync(fin: true, WsOpcode.Binary, message);
-        Assert.Equal(message, (await receive).Data);
-        Assert.True(large.Rented > 0, "bulk data was read in small blocks only");
-
-        var deadline = DateTime.UtcNow + Timeout;
-        while ((small.Outstanding, large.Outstanding) != (0, 0) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.Equal((0, 0), (small.Outstanding, large.Outstanding));
-    }
-
     /// <summary>A pool that counts the blocks rented and not yet given back.</summary>
     private sealed class CountingPool(int blockSize) : MemoryPool<byte>
     {

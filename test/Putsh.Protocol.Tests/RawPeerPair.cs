@@ -18,7 +18,7 @@ internal sealed class RawPeerPair : IAsyncDisposable
 
     public required bool SocketIsServer { get; init; }
 
-    public static async Task<RawPeerPair> CreateAsync(bool socketIsServer, Func<PutshWebSocketOptions, PutshWebSocketOptions>? configure = null, int? peerReceiveBuffer = null, int? socketSendBuffer = null, MemoryPool<byte>? readPool = null)
+    public static async Task<RawPeerPair> CreateAsync(bool socketIsServer, Func<PutshWebSocketOptions, PutshWebSocketOptions>? configure = null, int? peerReceiveBuffer = null, int? socketSendBuffer = null)
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -40,7 +40,7 @@ internal sealed class RawPeerPair : IAsyncDisposable
 
         var options = new PutshWebSocketOptions { IsServer = socketIsServer };
         options = configure?.Invoke(options) ?? options;
-        return new RawPeerPair { Socket = new PutshWebSocket(WsTransport.ForSocket(mine, readPool), options), Peer = peer, SocketIsServer = socketIsServer };
+        return new RawPeerPair { Socket = new PutshWebSocket(WsTransport.ForSocket(mine), options), Peer = peer, SocketIsServer = socketIsServer };
     }
 
     /// <summary>Writes one frame as the peer would: masked when the socket under test is the server.</summary>

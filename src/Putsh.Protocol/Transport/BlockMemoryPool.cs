@@ -130,33 +130,3 @@ internal sealed class BlockMemoryPool : MemoryPool<byte>
         }
     }
 }
-
-/// <summary>
-/// Two <see cref="BlockMemoryPool"/>s behind one: a rent of up to the small pool's block size (a pipe's minimum
-/// segment, for a control frame, an acknowledgement, a keep-alive read) gets a small block, anything larger (or of no
-/// stated size) a large one. A socket then holds a 64 KiB block only while bulk data passes through it: when a
-/// router pings ten thousand idle sockets at once, their pongs and reads take 4 KiB each, not 64.
-/// </summary>
-internal sealed class TieredBlockPool(MemoryPool<byte> small, MemoryPool<byte> large) : MemoryPool<byte>
-{
-    /// <summary>
-    /// What every putsh WebSocket's send queue and socket reader rent from: 4 KiB blocks (up to 1 MiB of free ones kept,
-    /// idle ones let go every 10 s) in front of <see cref="BlockMemoryPool.Sockets"/>.
-    /// </summary>
-    public static readonly TieredBlockPool Sockets = new(
-        new BlockMemoryPool(4096, 1024 * 1024, TimeSpan.FromSeconds(10), TimeProvider.System),
-        BlockMemoryPool.Sockets);
-
-    /// <summary>The largest rent served from the small pool.</summary>
-    public int SmallBlockSize => small.MaxBufferSize;
-
-    public override int MaxBufferSize => large.MaxBufferSize;
-
-    public override IMemoryOwner<byte> Rent(int minBufferSize = -1) =>
-        minBufferSize >= 0 && minBufferSize <= small.MaxBufferSize ? small.Rent(minBufferSize) : large.Rent(minBufferSize);
-
-    protected override void Dispose(bool disposing)
-    {
-        // The two pools are shared (or the caller's): not disposed here.
-    }
-}

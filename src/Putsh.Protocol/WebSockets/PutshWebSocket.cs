@@ -33,7 +33,7 @@ internal sealed class PutshWebSocketOptions
     /// <summary>Unsent bytes above which data sends wait; control frames never do.</summary>
     public int MaxQueuedBytes { get; init; } = 256 * 1024;
 
-    /// <summary>Where queued frames live; <see cref="Transport.TieredBlockPool.Sockets"/> if not given.</summary>
+    /// <summary>Where queued frames live; <see cref="Transport.BlockMemoryPool.Sockets"/> if not given.</summary>
     public MemoryPool<byte>? Pool { get; init; }
 
     /// <summary>Told of every read that brought bytes, pongs included.</summary>
@@ -60,7 +60,6 @@ internal sealed class PutshWebSocket : WebSocket, IAsyncDisposable
     /// <summary>How long <see cref="DisposeAsync"/> waits for queued frames (a close echo) to leave before it cuts the connection.</summary>
     public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(2);
 
-
     private const int MaxControlPayload = 125;
 
     private readonly WsTransport _transport;
@@ -68,7 +67,6 @@ internal sealed class PutshWebSocket : WebSocket, IAsyncDisposable
     private readonly PutshWebSocketOptions _options;
     private readonly bool _isServer;
     private readonly Pipe _queue;
-    private readonly int _largestWrite;
     private readonly Lock _writeLock = new();
     private readonly Lock _stateLock = new();
     private readonly WsHeartbeat? _heartbeat;
@@ -111,11 +109,8 @@ internal sealed class PutshWebSocket : WebSocket, IAsyncDisposable
         _input = transport.Input;
         _options = options;
         _isServer = options.IsServer;
-        var pool = options.Pool ?? Transport.TieredBlockPool.Sockets;
-        // A larger hint than the pool's blocks would make the pipe take an array of its own from elsewhere.
-        _largestWrite = pool.MaxBufferSize;
         _queue = new Pipe(new PipeOptions(
-            pool: pool,
+            pool: options.Pool ?? Transport.BlockMemoryPool.Sockets,
             // The send loop runs on the thread pool, not on the writer's thread: what a burst queues (an acknowledgement,
             // a head, a short body and its end) then leaves in one send. Measured on both ends (bench/RESULTS.md,
             // 2026-12-03): run inline instead, the connector took 120 instead of 89 us of CPU per small request for
@@ -635,8 +630,7 @@ internal sealed class PutshWebSocket : WebSocket, IAsyncDisposable
         long offset = 0;
         while (!payload.IsEmpty)
         {
-            // Sized by what is left: a short payload fits a small block, a long one asks for a large one.
-            var span = writer.GetSpan(Math.Min(payload.Length, _largestWrite));
+            var span = writer.GetSpan();
             var take = Math.Min(span.Length, payload.Length);
             if (key is { } k)
             {

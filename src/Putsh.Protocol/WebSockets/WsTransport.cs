@@ -26,110 +26,33 @@ internal abstract class WsTransport : IDisposable
 
     public void Dispose() => Abort();
 
-    /// <summary>A connected TCP socket: reads into small or large blocks as the data needs, and sends each burst with one gathering send.</summary>
-    public static WsTransport ForSocket(Socket socket, MemoryPool<byte>? pool = null) => new SocketTransport(socket, pool ?? TieredBlockPool.Sockets);
+    /// <summary>A connected TCP socket: reads into the shared block pool, and sends each burst with one gathering send.</summary>
+    public static WsTransport ForSocket(Socket socket) => new SocketTransport(socket);
 
-    /// <summary>Any duplex stream (TLS, or a server's upgraded connection): read as a socket is, written piece by piece and flushed once.</summary>
-    public static WsTransport ForStream(Stream stream, PipeReader? input = null, MemoryPool<byte>? pool = null) => new StreamTransport(stream, input, pool ?? TieredBlockPool.Sockets);
+    /// <summary>Any duplex stream (TLS, or a server's upgraded connection): pieces are written, then flushed once.</summary>
+    public static WsTransport ForStream(Stream stream, PipeReader? input = null) => new StreamTransport(stream, input);
 
-    /// <summary>
-    /// A transport whose input is a pipe filled by its own receive loop. Between bursts the loop waits with a zero-byte
-    /// read, holding no buffer, and it sizes each block by what is coming: a small one (4 KiB) for what fits it, a ping
-    /// or an acknowledgement; a large one (64 KiB) when more is waiting, or when the last read filled its block (bulk
-    /// data is flowing). A keep-alive wave over ten thousand idle sockets then takes 4 KiB per socket for a moment, not
-    /// 64; a body is still read 64 KiB at a time.
-    /// </summary>
-    private abstract class PumpedTransport : WsTransport
-    {
-        private const int SmallRead = 4096;
-        private const int LargeRead = 64 * 1024;
+    /// <summary>Options of every reading pipe: the shared 64 KiB blocks, read as far as a block allows.</summary>
+    internal static StreamPipeReaderOptions ReaderOptions(bool leaveOpen) =>
+        new(pool: BlockMemoryPool.Sockets, bufferSize: BlockMemoryPool.Sockets.MaxBufferSize, minimumReadSize: 4096, leaveOpen: leaveOpen, useZeroByteReads: true);
 
-        private readonly Pipe _received;
-
-        protected PumpedTransport(MemoryPool<byte> pool)
-        {
-            _received = new Pipe(new PipeOptions(
-                pool: pool,
-                // The reader runs on the receive loop's thread, as it would reading the connection itself: no hop.
-                readerScheduler: PipeScheduler.Inline,
-                writerScheduler: PipeScheduler.Inline,
-                pauseWriterThreshold: 1024 * 1024,
-                resumeWriterThreshold: 512 * 1024,
-                minimumSegmentSize: SmallRead,
-                useSynchronizationContext: false));
-        }
-
-        public override PipeReader Input => _received.Reader;
-
-        /// <summary>Reads what the connection has into <paramref name="buffer"/>; 0 at its end. An empty buffer waits for bytes.</summary>
-        protected abstract ValueTask<int> ReceiveAsync(Memory<byte> buffer);
-
-        /// <summary>Bytes ready to read now, if the connection can tell; -1 when it cannot.</summary>
-        protected virtual int Available => -1;
-
-        /// <summary>Starts the receive loop; call once the connection is ready.</summary>
-        protected void StartReceiving() => _ = ReceiveLoopAsync();
-
-        private async Task ReceiveLoopAsync()
-        {
-            await Task.Yield();
-            var writer = _received.Writer;
-            Exception? error = null;
-            try
-            {
-                var bulk = false;
-                while (true)
-                {
-                    if (!bulk)
-                    {
-                        await ReceiveAsync(Memory<byte>.Empty).ConfigureAwait(false);
-                        bulk = Available > SmallRead;
-                    }
-
-                    var memory = writer.GetMemory(bulk ? LargeRead : SmallRead);
-                    var n = await ReceiveAsync(memory).ConfigureAwait(false);
-                    if (n == 0)
-                    {
-                        break; // the peer ended the connection
-                    }
-
-                    writer.Advance(n);
-                    bulk = n == memory.Length;
-                    var flush = await writer.FlushAsync().ConfigureAwait(false);
-                    if (flush.IsCompleted || flush.IsCanceled)
-                    {
-                        break;
-                    }
-                }
-            }
-            catch (Exception ex)
-            {
-                // As a stream would report it: the reader sees an IOException, whatever the connection said.
-                error = ex as IOException ?? new IOException(ex.Message, ex);
-            }
-
-            await writer.CompleteAsync(error).ConfigureAwait(false);
-        }
-    }
-
-    private sealed class SocketTransport : PumpedTransport
+    private sealed class SocketTransport : WsTransport
     {
         private readonly Socket _socket;
+        private readonly NetworkStream _stream;
+        private readonly PipeReader _input;
         private readonly List<ArraySegment<byte>> _gather = [];
         private int _aborted;
 
-        public SocketTransport(Socket socket, MemoryPool<byte> pool)
-            : base(pool)
+        public SocketTransport(Socket socket)
         {
             _socket = socket;
-            StartReceiving();
+            _stream = new NetworkStream(socket, ownsSocket: true);
+            // Zero-byte reads: an idle socket holds no block while it waits for bytes.
+            _input = PipeReader.Create(_stream, ReaderOptions(leaveOpen: true));
         }
 
-        protected override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => _socket.ReceiveAsync(buffer, SocketFlags.None);
-
-        protected override int Available => _socket.Available;
-
-
+        public override PipeReader Input => _input;
 
         public override async ValueTask SendAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
         {
@@ -182,41 +105,27 @@ internal abstract class WsTransport : IDisposable
         {
             if (Interlocked.Exchange(ref _aborted, 1) == 0)
             {
-                Input.CancelPendingRead();
-                _socket.Dispose();
+                _input.CancelPendingRead();
+                _stream.Dispose();
             }
         }
     }
 
-    private sealed class StreamTransport : PumpedTransport
+    private sealed class StreamTransport(Stream stream, PipeReader? input) : WsTransport
     {
-        private readonly Stream _stream;
-        private readonly PipeReader? _given;
+        private readonly PipeReader _input = input ?? PipeReader.Create(stream, ReaderOptions(leaveOpen: true));
         private int _aborted;
 
-        public StreamTransport(Stream stream, PipeReader? input, MemoryPool<byte> pool)
-            : base(pool)
-        {
-            _stream = stream;
-            _given = input;
-            if (input is null)
-            {
-                StartReceiving();
-            }
-        }
-
-        public override PipeReader Input => _given ?? base.Input;
-
-        protected override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => _stream.ReadAsync(buffer);
+        public override PipeReader Input => _input;
 
         public override async ValueTask SendAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
         {
             foreach (var segment in data)
             {
-                await _stream.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+                await stream.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
             }
 
-            await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
 
         public override ValueTask CompleteOutputAsync() => ValueTask.CompletedTask;
@@ -225,8 +134,8 @@ internal abstract class WsTransport : IDisposable
         {
             if (Interlocked.Exchange(ref _aborted, 1) == 0)
             {
-                Input.CancelPendingRead();
-                _stream.Dispose();
+                _input.CancelPendingRead();
+                stream.Dispose();
             }
         }
     }
