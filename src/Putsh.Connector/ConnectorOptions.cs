@@ -106,6 +106,18 @@ public sealed class ConnectorOptions
     /// </summary>
     public int MaxRequestHeadSize { get; set; } = 256 * 1024;
 
+    /// <summary>
+    /// The largest cranker_3.0 message accepted from a router, in bytes; a larger one closes its socket with 1009
+    /// (§5.1: a message is one frame of at most 64 KiB of payload plus its prefix). Default 1 MiB.
+    /// </summary>
+    public int MaxRouterMessageSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Messages a router may send on a cranker_3.0 socket for streams this connector does not have (64 more allowed
+    /// for each stream that ends, for what was in flight) before the socket is closed with 1002. Default 256.
+    /// </summary>
+    public int MaxStrayMessages { get; set; } = 256;
+
     /// <summary>Size of the buffer for body bytes, and so the largest body frame sent to a router (at most 64 KiB, §4.7). Default 64 KiB.</summary>
     public int BodyBufferSize { get; set; } = 64 * 1024;
 
@@ -191,6 +203,16 @@ public sealed class ConnectorOptions
         if (MaxRequestHeadSize < 1024)
         {
             Fail("MaxRequestHeadSize must be at least 1024 characters.");
+        }
+
+        if (MaxRouterMessageSize < 70_000)
+        {
+            Fail("MaxRouterMessageSize must be at least 70000 bytes (a 64 KiB frame and its prefix).");
+        }
+
+        if (MaxStrayMessages < 0)
+        {
+            Fail("MaxStrayMessages must not be negative.");
         }
 
         if (PingInterval < TimeSpan.Zero || SilenceTimeout <= TimeSpan.Zero || ConnectTimeout <= TimeSpan.Zero

@@ -60,6 +60,9 @@ internal static class ConnectorCommand
             S("--websockets", "WebSockets", SettingKind.Flag, "true", "carry client WebSockets to the backend where the router agrees (putsh extension, cranker_3.0)", (t, v, s) => t.WebSockets = s.Bool(v[0])),
             S("--flow-window", "FlowWindow", SettingKind.Text, "1048576", "per-stream flow-control window in bytes offered to putsh routers (putsh extension, cranker_3.0); 0 keeps Cranker's 64 KiB", (t, v, s) => t.FlowWindow = s.Int(v[0], 0, 16 * 1024 * 1024)),
             S("--acknowledge-heads", "AcknowledgeHeads", SettingKind.Flag, "true", "acknowledge each request head on receipt, so a router can retry elsewhere what a killed connector never took; false offers no-head-ack beside --flow-window (one message fewer per request)", (t, v, s) => t.AcknowledgeHeads = s.Bool(v[0])),
+            S("--max-request-head", "MaxRequestHeadSize", SettingKind.Text, "262144", "longest cranker_3.0 request head accepted from a router, in characters; a longer one resets its stream (1011)", (t, v, s) => t.MaxRequestHeadSize = s.Int(v[0], 1024, 64 * 1024 * 1024)),
+            S("--max-router-message", "MaxRouterMessageSize", SettingKind.Text, "1048576", "largest cranker_3.0 message accepted from a router, in bytes; larger closes its socket with 1009", (t, v, s) => t.MaxRouterMessageSize = s.Int(v[0], 70_000, 64 * 1024 * 1024)),
+            S("--max-stray-messages", "MaxStrayMessages", SettingKind.Text, "256", "messages a router may send on a cranker_3.0 socket for streams the connector does not have (plus 64 per stream ended) before it is closed with 1002", (t, v, s) => t.MaxStrayMessages = s.Int(v[0], 0, 1_000_000)),
             S("--body-buffer", "BodyBufferSize", SettingKind.Text, "65536", "bytes read from the backend at a time, and so the largest body message sent to a router (1024-65536)", (t, v, s) => t.BodyBufferSize = s.Int(v[0], 1024, 65536)),
         ];
     }

@@ -29,6 +29,8 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
             HeadAcks = headAcks,
             // The router decides how many requests it sends at once; this end does not refuse any.
             MaxStreams = int.MaxValue,
+            MaxMessage = options.MaxRouterMessageSize,
+            MaxStrays = options.MaxStrayMessages,
         }, time)
     {
         _metrics = metrics;

@@ -115,6 +115,37 @@ public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
         Assert.Equal(WebSocketState.Open, peer.State);
     }
 
+    [Theory]
+    [InlineData("strays", 1002)]
+    [InlineData("too big", 1009)]
+    public async Task The_connectors_session_limits_close_a_socket_whose_router_passes_them(string what, int code)
+    {
+        await using var backend = await TestBackend.StartAsync(app => app.Run(context => context.Response.WriteAsync("ok")), output);
+        await using var router = await FakeRouter.StartAsync(output, FakeRouterProtocols.Both);
+        var connector = await TestConnector.StartAsync([router.RegisterUri], Route, backend.Uri, output, o =>
+        {
+            o.MaxStrayMessages = 2;
+            o.MaxRouterMessageSize = 70_000;
+        }, sockets: 1);
+        await using var disposer = new ConnectorDisposer(connector);
+        var peer = await router.NextPeerAsync();
+
+        if (what == "strays")
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await peer.SendDataAsync(101 + (2 * i), 0x00, [1, 2, 3]);
+            }
+        }
+        else
+        {
+            await peer.SendDataAsync(1, 0x00, new byte[80_000]);
+        }
+
+        var close = await peer.ExpectCloseAsync();
+        Assert.Equal((WebSocketCloseStatus)code, close.CloseStatus);
+    }
+
     [Fact]
     public async Task A_response_of_unknown_length_ends_with_an_empty_DATA_carrying_END_STREAM()
     {
