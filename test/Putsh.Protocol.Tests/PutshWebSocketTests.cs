@@ -386,6 +386,32 @@ public sealed class PutshWebSocketTests
         Assert.Equal(0, pair.Socket.QueuedBytes);
     }
 
+    [Fact]
+    public async Task Once_sent_and_given_back_a_block_is_not_kept_alive_by_the_socket()
+    {
+        // The socket's cached send operation used to keep the last buffer it sent, and so a pool block, per connection:
+        // one 64 KiB block per idle socket in a connector's heap.
+        var pool = new CountingPool(4096);
+        await using var pair = await RawPeerPair.CreateAsync(socketIsServer: false, o => new PutshWebSocketOptions { IsServer = o.IsServer, Pool = pool });
+        await pair.Socket.SendAsync("one frame in one block"u8.ToArray(), WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
+        var big = new byte[20_000];
+        await pair.Socket.SendAsync(big, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None); // gathered from several blocks
+        Assert.Equal("one frame in one block", Encoding.UTF8.GetString((await pair.ReadFrameAsync())!.Value.Payload));
+        Assert.Equal(big.Length, (await pair.ReadFrameAsync())!.Value.Payload.Length);
+
+        var deadline = DateTime.UtcNow + Timeout;
+        while (pool.Outstanding != 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(0, pool.Outstanding);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.DoesNotContain(pool.Blocks, block => block.TryGetTarget(out _));
+    }
+
     /// <summary>A pool that counts the blocks rented and not yet given back.</summary>
     private sealed class CountingPool(int blockSize) : MemoryPool<byte>
     {
@@ -398,11 +424,16 @@ public sealed class PutshWebSocketTests
 
         public override int MaxBufferSize => blockSize;
 
+        /// <summary>Every block handed out, weakly: a block still alive after a full GC is held by someone.</summary>
+        public System.Collections.Concurrent.ConcurrentBag<WeakReference<byte[]>> Blocks { get; } = [];
+
         public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
         {
             Interlocked.Increment(ref _rented);
             Interlocked.Increment(ref _outstanding);
-            return new Owner(this, new byte[Math.Max(minBufferSize, blockSize)]);
+            var block = new byte[Math.Max(minBufferSize, blockSize)];
+            Blocks.Add(new WeakReference<byte[]>(block));
+            return new Owner(this, block);
         }
 
         protected override void Dispose(bool disposing)
