@@ -55,6 +55,28 @@ public sealed class InProcessHandlerTests(ITestOutputHelper output)
     [Theory]
     [InlineData("cranker_1.0")]
     [InlineData("cranker_3.0")]
+    public async Task A_handlers_response_headers_follow_the_backend_rules_hop_by_hop_and_connection_named_ones_stay_behind(string protocol)
+    {
+        var (router, connector) = await StartAsync(protocol, (request, channel) =>
+        {
+            channel.Send(ChannelData.Response(200, [new("Connection", "x-secret"), new("x-secret", "1"), new("keep-alive", "timeout=5"), new("X-Kept", "yes")], "ok"));
+            return Task.CompletedTask;
+        });
+        await using (router)
+        await using (connector)
+        {
+            using var response = await router.Client.GetAsync("/app/rules").DefaultTimeout();
+
+            Assert.Equal("yes", response.Headers.GetValues("x-kept").Single());
+            Assert.False(response.Headers.Contains("x-secret"), "a header the handler's Connection field named reached the client");
+            Assert.False(response.Headers.Contains("keep-alive"));
+            Assert.Equal("ok", await response.Content.ReadAsStringAsync().DefaultTimeout());
+        }
+    }
+
+    [Theory]
+    [InlineData("cranker_1.0")]
+    [InlineData("cranker_3.0")]
     public async Task A_body_only_first_send_means_200_and_later_statuses_are_ignored(string protocol)
     {
         var (router, connector) = await StartAsync(protocol, (request, channel) =>

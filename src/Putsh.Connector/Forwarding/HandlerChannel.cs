@@ -27,11 +27,14 @@ internal sealed class HandlerChannel(IResponseWriter writer) : ChannelCore(isWeb
             var head = HeadText.ForResponse(data.Status ?? 200, null);
             if (data.Headers is { } headers)
             {
-                foreach (var (name, value) in headers)
+                // The rules of a backend's response (§2.2): hop-by-hop and Connection-named fields stay here.
+                var connection = HeaderRules.ConnectionOf(headers);
+                for (var i = 0; i < headers.Count; i++)
                 {
-                    if (!HeaderRules.IsHopByHop(name))
+                    var (name, value) = headers[i];
+                    if (!ResponseHeaderRules.IsDroppedByConnector(name, connection))
                     {
-                        head.Add(name.ToLowerInvariant(), value);
+                        head.AddLowercaseName(name, value);
                     }
                 }
             }

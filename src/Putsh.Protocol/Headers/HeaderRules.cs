@@ -10,7 +10,7 @@ namespace Putsh.Protocol.Headers;
 /// </summary>
 /// <remarks>
 /// A message's <c>Connection</c> field is passed to the rules as one value, its lines combined with <c>, </c>
-/// (<see cref="ConnectionOf(List{KeyValuePair{string, string}})"/> and its overloads): one line, the usual case, is
+/// (<see cref="ConnectionOf(IReadOnlyList{KeyValuePair{string, string}})"/> and its overloads): one line, the usual case, is
 /// passed as it is, without allocating.
 /// </remarks>
 internal static class HeaderRules
@@ -66,12 +66,14 @@ internal static class HeaderRules
     /// The <c>Connection</c> field of a head (§2.1, §2.2): its one line, or its lines combined with <c>, </c>
     /// (RFC 9110 §5.3); null when there is none.
     /// </summary>
-    public static string? ConnectionOf(List<KeyValuePair<string, string>> headers)
+    public static string? ConnectionOf(IReadOnlyList<KeyValuePair<string, string>> headers)
     {
         ArgumentNullException.ThrowIfNull(headers);
         string? connection = null;
-        foreach (var (name, value) in headers)
+        // Indexed, so that a list passed as the interface is read without an enumerator.
+        for (var i = 0; i < headers.Count; i++)
         {
+            var (name, value) = headers[i];
             if (IsConnection(name))
             {
                 connection = connection is null ? value : connection + ", " + value;
@@ -81,7 +83,7 @@ internal static class HeaderRules
         return connection;
     }
 
-    /// <summary>The <c>Connection</c> field of an HttpClient message's headers, as <see cref="ConnectionOf(List{KeyValuePair{string, string}})"/>.</summary>
+    /// <summary>The <c>Connection</c> field of an HttpClient message's headers, as <see cref="ConnectionOf(IReadOnlyList{KeyValuePair{string, string}})"/>.</summary>
     public static string? ConnectionOf(HttpHeadersNonValidated headers)
     {
         if (!headers.TryGetValues("Connection", out var values))
