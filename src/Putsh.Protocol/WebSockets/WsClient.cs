@@ -70,7 +70,10 @@ internal static class WsClient
         }
 
         var host = uri.IdnHost;
-        EndPoint target = options.PinnedAddress is { } pinned ? new IPEndPoint(pinned, uri.Port) : new DnsEndPoint(host, uri.Port);
+        // An address literal is dialled as it is: a DnsEndPoint would go through the resolver's multi-connect path.
+        EndPoint target = options.PinnedAddress is { } pinned ? new IPEndPoint(pinned, uri.Port)
+            : uri.HostNameType is UriHostNameType.IPv4 or UriHostNameType.IPv6 && IPAddress.TryParse(uri.DnsSafeHost, out var literal) ? new IPEndPoint(literal, uri.Port)
+            : new DnsEndPoint(host, uri.Port);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         WsTransport? transport = null;
         var upgraded = false;
