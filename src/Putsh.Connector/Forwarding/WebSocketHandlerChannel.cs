@@ -79,14 +79,12 @@ internal sealed class WebSocketHandlerChannel(WsTunnel tunnel) : ChannelCore(isW
             V3Chunk item;
             try
             {
-                while (!inbound.TryRead(out item))
+                (var read, item) = await inbound.ReadAsync().ConfigureAwait(false);
+                if (!read)
                 {
-                    if (!await inbound.WaitToReadAsync().ConfigureAwait(false))
-                    {
-                        // Reset: nothing more may be sent; socket lost: the client is as good as gone.
-                        PeerClosed(inbound.Ending == V3InboundEnd.SessionEnded ? ChannelCloseStatus.GoingAway : ChannelCloseStatus.ClientClose);
-                        return;
-                    }
+                    // Reset: nothing more may be sent; socket lost: the client is as good as gone.
+                    PeerClosed(inbound.Ending == V3InboundEnd.SessionEnded ? ChannelCloseStatus.GoingAway : ChannelCloseStatus.ClientClose);
+                    return;
                 }
             }
             catch (Exception)

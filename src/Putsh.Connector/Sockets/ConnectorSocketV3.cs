@@ -27,8 +27,6 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
         {
             FlowWindow = flowWindow > 0 ? flowWindow : V3Frame.HighWatermark,
             HeadAcks = headAcks,
-            // The router decides how many requests it sends at once; this end does not refuse any.
-            MaxStreams = int.MaxValue,
             MaxMessage = options.MaxRouterMessageSize,
             MaxStrays = options.MaxStrayMessages,
         }, time)
@@ -64,7 +62,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
 
         foreach (var (name, value) in head.Headers)
         {
-            if (name.Equals("upgrade", StringComparison.OrdinalIgnoreCase) && value.AsSpan().Trim().Equals("websocket", StringComparison.OrdinalIgnoreCase))
+            if (name.Equals("upgrade", StringComparison.OrdinalIgnoreCase) && Putsh.Protocol.WebSockets.WsHandshake.HasToken(value, "websocket"))
             {
                 return true;
             }

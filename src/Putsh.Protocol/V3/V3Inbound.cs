@@ -188,8 +188,21 @@ internal sealed class V3Inbound : IDisposable
     /// <summary>The next chunk, if one is queued.</summary>
     public bool TryRead(out V3Chunk chunk) => _chunks.Reader.TryRead(out chunk);
 
-    /// <summary>Waits for a chunk; false once the stream has ended and everything queued was read.</summary>
-    public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => _chunks.Reader.WaitToReadAsync(cancellationToken);
+    /// <summary>The next chunk, waiting for one if need be; Read is false once the stream has ended and everything queued was read (then see <see cref="Ending"/>).</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<(bool Read, V3Chunk Chunk)> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        V3Chunk chunk;
+        while (!_chunks.Reader.TryRead(out chunk))
+        {
+            if (!await _chunks.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return (false, default);
+            }
+        }
+
+        return (true, chunk);
+    }
 
     /// <summary>Another chunk is queued behind the one being consumed.</summary>
     public bool HasQueued => _chunks.Reader.TryPeek(out _);

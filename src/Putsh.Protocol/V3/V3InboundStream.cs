@@ -88,14 +88,12 @@ internal sealed class V3InboundStream(V3Inbound inbound, Action<int> acknowledge
     /// <summary>Takes the next chunk; false at END_STREAM; throws when the stream ended any other way.</summary>
     private async ValueTask<bool> NextAsync(CancellationToken cancellationToken)
     {
-        while (!inbound.TryRead(out _current))
+        (var read, _current) = await inbound.ReadAsync(cancellationToken).ConfigureAwait(false);
+        if (!read)
         {
-            if (!await inbound.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                return inbound.Ending == V3InboundEnd.EndStream
-                    ? false
-                    : throw new OperationCanceledException(inbound.Ending == V3InboundEnd.Reset ? "The router reset the stream." : "The stream ended before its body did.");
-            }
+            return inbound.Ending == V3InboundEnd.EndStream
+                ? false
+                : throw new OperationCanceledException(inbound.Ending == V3InboundEnd.Reset ? "The router reset the stream." : "The stream ended before its body did.");
         }
 
         (_hasCurrent, _offset) = (true, 0);

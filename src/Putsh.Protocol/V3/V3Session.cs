@@ -58,7 +58,7 @@ internal sealed class V3SessionSettings
     /// <summary>Which HEADER messages are acknowledged and counted (§5.3, §5.6).</summary>
     public HeadAcks HeadAcks { get; init; } = HeadAcks.Both;
 
-    /// <summary>Streams open at once; a router refuses to open more, a connector resets any past it.</summary>
+    /// <summary>Streams this end opens at once (<see cref="V3Session.TryOpen"/>); the router's limit. A connector takes what the router sends.</summary>
     public int MaxStreams { get; init; } = 1000;
 
     /// <summary>Largest message accepted; a larger one closes the session with 1009.</summary>
@@ -369,13 +369,6 @@ internal abstract class V3Session : IDisposable
         // Our close has gone out, so nothing more may be sent: a request that crossed it is ignored.
         if (_role != V3Role.Connector || CloseStarted)
         {
-            return null;
-        }
-
-        if (_streams.Count >= Settings.MaxStreams)
-        {
-            // More than agreed at once: refused without being started, so the router may send it elsewhere.
-            Sender.QueueRst(id, 1013, "too many streams on this socket");
             return null;
         }
 

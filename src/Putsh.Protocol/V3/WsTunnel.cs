@@ -330,13 +330,9 @@ internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window
         {
             while (true)
             {
-                if (!_inbound.TryRead(out var item))
+                var (read, item) = await _inbound.ReadAsync(token).ConfigureAwait(false);
+                if (!read)
                 {
-                    if (await _inbound.WaitToReadAsync(token).ConfigureAwait(false))
-                    {
-                        continue;
-                    }
-
                     if (_inbound.Ending == V3InboundEnd.Reset)
                     {
                         socket.Abort();

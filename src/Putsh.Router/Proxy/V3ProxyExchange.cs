@@ -141,12 +141,8 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         var headWritten = false;
         var response = context.Response;
         var inbound = _inbound;
-        while (await inbound.WaitToReadAsync())
+        while (await inbound.ReadAsync() is (true, var item))
         {
-            if (!inbound.TryRead(out var item))
-            {
-                continue;
-            }
 
             switch (item.Head is not null)
             {
