@@ -125,6 +125,13 @@ internal static class Listeners
                     connection.Features.Set(feature);
                     return next(connection);
                 });
+                if (role == ListenerRole.Registration)
+                {
+                    // Registrations answered below HTTP: an idle connector socket then holds none of Kestrel's
+                    // per-request state. Anything else on this listener still goes to the HTTP pipeline.
+                    listen.UsePutshRegistrationConnections(limits?.MaxRequestHeadSize ?? 32 * 1024, limits?.MaxRequestHeaders ?? 100);
+                }
+
                 if (role.HasFlag(ListenerRole.Clients))
                 {
                     // So that a stopping router knows when its last client has gone (RouterDrain).

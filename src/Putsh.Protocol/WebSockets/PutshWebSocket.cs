@@ -699,7 +699,7 @@ internal sealed class PutshWebSocket : WebSocket, IAsyncDisposable
             if (_state is WebSocketState.Closed or WebSocketState.Aborted)
             {
                 // Both closes seen (or the socket given up after its last frame): the connection is finished.
-                _transport.Abort();
+                _transport.Close();
             }
         }
         catch (Exception ex)

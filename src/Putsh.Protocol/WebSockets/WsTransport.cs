@@ -25,6 +25,9 @@ internal abstract class WsTransport : IDisposable
     /// <summary>Tears the connection down at once; pending reads and sends fail.</summary>
     public abstract void Abort();
 
+    /// <summary>Ends the connection once both close frames have passed: what was sent still reaches the other end.</summary>
+    public virtual void Close() => Abort();
+
     public void Dispose() => Abort();
 
     /// <summary>A connected TCP socket: reads into the shared block pool, and sends each burst with one gathering send.</summary>
@@ -32,6 +35,12 @@ internal abstract class WsTransport : IDisposable
 
     /// <summary>Any duplex stream (TLS, or a server's upgraded connection): pieces are written, then flushed once.</summary>
     public static WsTransport ForStream(Stream stream, PipeReader? input = null) => new StreamTransport(stream, input);
+
+    /// <summary>
+    /// A server connection's own pipes (Kestrel's transport, below HTTP): frames are read in place from its input and
+    /// written into its output, flushed once per burst. <paramref name="abort"/> tears the connection down.
+    /// </summary>
+    public static WsTransport ForPipe(IDuplexPipe pipe, Action abort) => new PipeTransport(pipe, abort);
 
     /// <summary>Options of every reading pipe: the shared 64 KiB blocks, read as far as a block allows.</summary>
     internal static StreamPipeReaderOptions ReaderOptions(bool leaveOpen) =>
@@ -236,6 +245,53 @@ internal abstract class WsTransport : IDisposable
             {
                 _input.CancelPendingRead();
                 stream.Dispose();
+            }
+        }
+    }
+
+    private sealed class PipeTransport(IDuplexPipe pipe, Action abort) : WsTransport
+    {
+        private int _aborted;
+
+        public override PipeReader Input => pipe.Input;
+
+        public override async ValueTask SendAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
+        {
+            var output = pipe.Output;
+            foreach (var segment in data)
+            {
+                output.Write(segment.Span);
+            }
+
+            var result = await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (result.IsCanceled || result.IsCompleted)
+            {
+                throw new IOException("The connection is closed.");
+            }
+        }
+
+        // Not the output pipe's completion: Kestrel's socket transport closes both directions when its output ends,
+        // and the close frame from the other end is still to be read. The connection ends with Close.
+        public override ValueTask CompleteOutputAsync() => ValueTask.CompletedTask;
+
+        // The pipe's FlushAsync returns once the bytes are in the pipe, not on the wire: completing the output lets
+        // the transport send them before it closes the socket, where an abort would drop them.
+        public override void Close()
+        {
+            if (Interlocked.Exchange(ref _aborted, 1) == 0)
+            {
+                pipe.Input.CancelPendingRead();
+                pipe.Output.Complete();
+            }
+        }
+
+        public override void Abort()
+        {
+            if (Interlocked.Exchange(ref _aborted, 1) == 0)
+            {
+                pipe.Input.CancelPendingRead();
+                pipe.Output.CancelPendingFlush();
+                abort();
             }
         }
     }

@@ -162,9 +162,13 @@ internal sealed class RegistrationGuard : IDisposable
     internal static IPAddress Canonical(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     /// <summary>Checks the credentials of a registration or deregistration request.</summary>
-    public RegistrationVerdict Check(HttpContext context)
+    public RegistrationVerdict Check(HttpContext context) =>
+        Check(context.Connection.RemoteIpAddress, context.Connection.ClientCertificate, context.Request.Headers.Authorization.ToString());
+
+    /// <summary>Checks the credentials of a request from <paramref name="remoteAddress"/> (null: not over a network).</summary>
+    public RegistrationVerdict Check(IPAddress? remoteAddress, X509Certificate2? clientCertificate, string authorization)
     {
-        var remote = context.Connection.RemoteIpAddress is { } ip ? Canonical(ip) : null;
+        var remote = remoteAddress is { } ip ? Canonical(ip) : null;
 
         // 1. The address allow-list, before anything else is looked at.
         if (_allow.Length > 0 && (remote is null || !Contains(_allow, remote)))
@@ -184,7 +188,7 @@ internal sealed class RegistrationGuard : IDisposable
         // 3. The client certificate.
         if (_clientCa is not null)
         {
-            var certificate = context.Connection.ClientCertificate;
+            var certificate = clientCertificate;
             if (certificate is null)
             {
                 return Refuse(StatusCodes.Status401Unauthorized, "a client certificate is required");
@@ -204,7 +208,6 @@ internal sealed class RegistrationGuard : IDisposable
         // 4. The bearer token.
         if (_tokensRequired)
         {
-            var authorization = context.Request.Headers.Authorization.ToString();
             if (authorization.Length == 0)
             {
                 return Refuse(StatusCodes.Status401Unauthorized, "a registration token is required (Authorization: Bearer <token>)", $"Bearer realm=\"{Realm}\", error_description=\"a registration token is required\"");

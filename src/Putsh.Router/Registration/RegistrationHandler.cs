@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Putsh.Protocol;
 using Putsh.Protocol.V3;
+using Putsh.Protocol.WebSockets;
 using Putsh.Router.Hosting;
 using Putsh.Router.Observability;
 using Putsh.Router.Proxy;
@@ -50,120 +51,164 @@ internal sealed class RegistrationHandler
             return;
         }
 
-        var remote = RequestHeadBuilder.FormatAddress(context.Connection.RemoteIpAddress) ?? "unknown";
+        var decision = Decide(RegistrationRequest.From(context));
+        if (!decision.Accepted)
+        {
+            await WriteRefusalAsync(context, decision);
+            return;
+        }
 
-        // Credentials first: an unauthenticated request learns nothing else, and never reaches the route table.
-        var verdict = _guard.Check(context);
+        if (decision.IsDeregister)
+        {
+            await DeregisterAsync(context, decision.Route, decision.InstanceId, decision.Remote, decision.Verdict);
+            return;
+        }
+
+        var response = context.Response.Headers;
+        if (decision.ExtensionsAnswer is { } answer)
+        {
+            response[WsFrame.ExtensionsHeaderName] = answer;
+        }
+
+        if (decision.Negotiation.SendLegacyHeader)
+        {
+            response[CrankerProtocol.LegacyHeaderName] = CrankerProtocol.LegacyHeaderValue;
+        }
+
+        // On a listener shared with clients, this connection is a connector's from now on, not a client's to wait for.
+        context.Features.Get<TrackedClientConnection>()?.Release();
+        context.Features.Get<PendingRegistration>()?.Complete();
+        await RunAsync(decision, (subProtocol, options) => WsAccept.AcceptAsync(context, subProtocol, options), context.RequestAborted);
+    }
+
+    /// <summary>
+    /// Decides a registration or deregistration request, in the order the checks are documented: credentials first
+    /// (an unauthenticated request learns nothing else and never reaches the route table), then the per-source
+    /// attempt rate, the upgrade, the route, negotiation, and the socket limits. A refusal is logged and counted here;
+    /// an accepted registration holds its admission until <see cref="RunAsync"/> ends.
+    /// </summary>
+    internal RegistrationDecision Decide(RegistrationRequest request)
+    {
+        var remote = RequestHeadBuilder.FormatAddress(request.RemoteAddress) ?? "unknown";
+        var verdict = _guard.Check(request.RemoteAddress, request.ClientCertificate, request.Headers.Authorization.ToString());
         if (!verdict.Accepted)
         {
-            await RefuseAsync(context, remote, verdict);
-            return;
+            return Refuse(remote, verdict, retryAfter: null);
         }
 
         if (!_limits.TryStartAttempt(remote))
         {
-            context.Response.Headers.RetryAfter = "1";
-            await RefuseAsync(context, remote, StatusCodes.Status429TooManyRequests, $"more than {_options.RegistrationsPerSecondPerSource} registration attempts a second from this address (RegistrationsPerSecondPerSource)");
-            return;
+            return Refuse(remote, StatusCodes.Status429TooManyRequests, $"more than {_options.RegistrationsPerSecondPerSource} registration attempts a second from this address (RegistrationsPerSecondPerSource)", retryAfter: "1");
         }
 
-        if (!WsAccept.IsWebSocketRequest(context))
+        if (!request.IsWebSocket)
         {
-            await RefuseAsync(context, remote, StatusCodes.Status400BadRequest, "Cranker registration needs a WebSocket upgrade (GET with Upgrade: websocket).");
-            return;
+            return Refuse(remote, StatusCodes.Status400BadRequest, "Cranker registration needs a WebSocket upgrade (GET with Upgrade: websocket).", retryAfter: null);
         }
 
-        var request = context.Request;
-        var route = NonEmpty(request.Headers[CrankerProtocol.RouteHeaderName].ToString()) ?? CrankerProtocol.CatchAll;
-        var domain = NonEmpty(request.Headers[CrankerProtocol.DomainHeaderName].ToString()) ?? CrankerProtocol.CatchAll;
+        var headers = request.Headers;
+        var route = NonEmpty(headers[CrankerProtocol.RouteHeaderName].ToString()) ?? CrankerProtocol.CatchAll;
+        var domain = NonEmpty(headers[CrankerProtocol.DomainHeaderName].ToString()) ?? CrankerProtocol.CatchAll;
         var instanceId = NonEmpty(request.Query[CrankerProtocol.ConnectorInstanceIdQuery].ToString());
         var componentName = NonEmpty(request.Query[CrankerProtocol.ComponentNameQuery].ToString());
 
         if (!CrankerProtocol.IsValidRoute(route, _options.LongestPrefixRoutes))
         {
-            await RefuseAsync(context, remote, StatusCodes.Status400BadRequest,
-                $"Route names are 1 to {CrankerProtocol.MaxRouteLength} characters a first path segment can match (letters, digits, {CrankerProtocol.RouteSymbols}){(_options.LongestPrefixRoutes ? ", joined by /" : "")}, or * for the catch-all.");
-            return;
+            return Refuse(remote, StatusCodes.Status400BadRequest,
+                $"Route names are 1 to {CrankerProtocol.MaxRouteLength} characters a first path segment can match (letters, digits, {CrankerProtocol.RouteSymbols}){(_options.LongestPrefixRoutes ? ", joined by /" : "")}, or * for the catch-all.", retryAfter: null);
         }
 
         if (!verdict.Permits(route))
         {
-            await RefuseAsync(context, remote, RegistrationGuard.RouteNotPermitted(route));
-            return;
+            return Refuse(remote, RegistrationGuard.RouteNotPermitted(route), retryAfter: null);
         }
 
         if (request.Path.Value!.StartsWith("/deregister", StringComparison.Ordinal))
         {
-            await DeregisterAsync(context, route, instanceId, remote, verdict);
-            return;
+            return new RegistrationDecision { IsDeregister = true, Route = route, InstanceId = instanceId, Remote = remote, Verdict = verdict };
         }
 
-        var legacy = request.Headers[CrankerProtocol.LegacyHeaderName];
+        var legacy = headers[CrankerProtocol.LegacyHeaderName];
         var negotiation = CrankerProtocol.Negotiate(
-            WsAccept.RequestedProtocols(request),
+            WsAccept.RequestedProtocols(headers.SecWebSocketProtocol),
             legacy.Count == 0 ? null : legacy.ToString(),
             _options.Protocols.Select(CrankerProtocol.Normalize).OfType<string>().ToArray());
         if (!negotiation.Accepted)
         {
-            await RefuseAsync(context, remote, StatusCodes.Status400BadRequest, negotiation.Error!);
-            return;
+            return Refuse(remote, StatusCodes.Status400BadRequest, negotiation.Error!, retryAfter: null);
         }
 
         // putsh extensions: only over cranker_3.0, only those the connector asked for.
-        var offered = request.Headers[WsFrame.ExtensionsHeaderName];
+        var offered = headers[WsFrame.ExtensionsHeaderName];
         var webSockets = negotiation.Version == CrankerProtocol.V3 && _options.WebSockets
             && WsFrame.Names(offered, WsFrame.WebSocketExtension);
         var flowWindow = negotiation.Version == CrankerProtocol.V3
             ? FlowWindowExtension.Agree(FlowWindowExtension.Parse(offered), _options.MaxFlowWindow)
             : 0;
         var headAcks = FlowWindowExtension.ParseHeadAcks(offered, flowWindow);
-        if (WsFrame.ExtensionsValue(webSockets, flowWindow, headAcks) is { } answer)
-        {
-            context.Response.Headers[WsFrame.ExtensionsHeaderName] = answer;
-        }
-
-        if (negotiation.SendLegacyHeader)
-        {
-            context.Response.Headers[CrankerProtocol.LegacyHeaderName] = CrankerProtocol.LegacyHeaderValue;
-        }
 
         var admitted = instanceId ?? "unknown-" + remote;
         if (_limits.TryAdmit(remote, route, admitted, out var first) is { } full)
         {
-            context.Response.Headers.RetryAfter = "10";
-            await RefuseAsync(context, remote, StatusCodes.Status429TooManyRequests, full);
-            return;
+            return Refuse(remote, StatusCodes.Status429TooManyRequests, full, retryAfter: "10");
         }
 
+        return new RegistrationDecision
+        {
+            Route = route,
+            Domain = domain,
+            InstanceId = admitted,
+            ComponentName = componentName,
+            Remote = remote,
+            Verdict = verdict,
+            Negotiation = negotiation,
+            WebSockets = webSockets,
+            FlowWindow = flowWindow,
+            HeadAcks = headAcks,
+            FirstSocket = first,
+            ExtensionsAnswer = WsFrame.ExtensionsValue(webSockets, flowWindow, headAcks),
+        };
+    }
+
+    /// <summary>The options of an accepted connector socket: a ping not answered within the idle timeout means the connector is dead (§1.6).</summary>
+    internal PutshWebSocketOptions SocketOptions(string? subProtocol, ReadActivity activity) => new()
+    {
+        IsServer = true,
+        SubProtocol = subProtocol,
+        KeepAliveInterval = _options.PingInterval,
+        KeepAliveTimeout = _options.PingInterval == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : _options.IdleTimeout,
+        Time = _time,
+        Activity = activity,
+    };
+
+    /// <summary>
+    /// Runs an accepted registration: <paramref name="accept"/> answers the upgrade and returns the socket, which
+    /// then serves its route until it closes or <paramref name="aborted"/> fires. Releases the admission at the end.
+    /// </summary>
+    internal async Task RunAsync(RegistrationDecision decision, Func<string?, PutshWebSocketOptions, Task<PutshWebSocket>> accept, CancellationToken aborted)
+    {
         try
         {
-            await AcceptAsync(context, negotiation, route, domain, admitted, componentName, remote, webSockets, flowWindow, headAcks, first);
+            var activity = new ReadActivity(_time);
+            await using var socket = await accept(decision.Negotiation.SubProtocol, SocketOptions(decision.Negotiation.SubProtocol, activity));
+            await ServeAsync(socket, activity, decision, aborted);
         }
         finally
         {
-            _limits.Release(remote, route, admitted);
+            _limits.Release(decision.Remote, decision.Route, decision.InstanceId!);
         }
     }
 
-    private async Task AcceptAsync(HttpContext context, NegotiationResult negotiation, string route, string domain, string instanceId, string? componentName, string remote, bool webSockets, int flowWindow, HeadAcks headAcks, bool firstSocket)
+    private async Task ServeAsync(PutshWebSocket socket, ReadActivity activity, RegistrationDecision decision, CancellationToken aborted)
     {
-        // On a listener shared with clients, this connection is a connector's from now on, not a client's to wait for.
-        context.Features.Get<TrackedClientConnection>()?.Release();
-        context.Features.Get<PendingRegistration>()?.Complete();
-        var activity = new Putsh.Protocol.WebSockets.ReadActivity(_time);
-        // A ping not answered within the idle timeout means the connector is dead (§1.6).
-        await using var socket = await WsAccept.AcceptAsync(
-            context,
-            negotiation.SubProtocol,
-            _options.PingInterval,
-            _options.PingInterval == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : _options.IdleTimeout,
-            _time,
-            activity);
-        var info = new ConnectorInfo(route, negotiation.Version == CrankerProtocol.V3 ? domain : CrankerProtocol.CatchAll, instanceId, componentName, remote, negotiation.Version!);
+        var negotiation = decision.Negotiation;
+        var instanceId = decision.InstanceId!;
+        var route = decision.Route;
+        var info = new ConnectorInfo(route, negotiation.Version == CrankerProtocol.V3 ? decision.Domain : CrankerProtocol.CatchAll, instanceId, decision.ComponentName, decision.Remote, negotiation.Version!);
 
-        if (firstSocket)
+        if (decision.FirstSocket)
         {
-            RouterLog.ConnectorRegistered(_logger, instanceId, componentName, remote, route, negotiation.Version!);
+            RouterLog.ConnectorRegistered(_logger, instanceId, decision.ComponentName, decision.Remote, route, negotiation.Version!);
         }
 
         _metrics.Registration("accepted", protocol: negotiation.Version);
@@ -176,15 +221,15 @@ internal sealed class RegistrationHandler
             var pool = _table.GetOrAddV3(info.Domain, route);
             var settings = new V3SessionSettings
             {
-                FlowWindow = flowWindow > 0 ? flowWindow : V3Frame.HighWatermark,
-                HeadAcks = headAcks,
+                FlowWindow = decision.FlowWindow > 0 ? decision.FlowWindow : V3Frame.HighWatermark,
+                HeadAcks = decision.HeadAcks,
                 MaxStreams = _options.MaxStreamsPerSocket,
                 MaxMessage = _options.MaxConnectorMessageSize,
                 MaxStrays = _options.MaxStrayMessages,
             };
-            using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, settings, webSockets) { Activity = activity, PongTimeout = _options.EffectivePongTimeout };
+            using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, settings, decision.WebSockets) { Activity = activity, PongTimeout = _options.EffectivePongTimeout };
             RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
-            var run = routerSocket.RunAsync(context.RequestAborted);
+            var run = routerSocket.RunAsync(aborted);
             var live = _live.Add(routerSocket);
             pool.Add(routerSocket);
             try
@@ -202,7 +247,7 @@ internal sealed class RegistrationHandler
             var pool = _table.GetOrAddV1(route);
             using var routerSocket = new RouterSocketV1(socket, info, pool, _options, _time, _logger) { Activity = activity };
             RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
-            var run = routerSocket.RunAsync(context.RequestAborted);
+            var run = routerSocket.RunAsync(aborted);
             var live = _live.Add(routerSocket);
             try
             {
@@ -253,7 +298,7 @@ internal sealed class RegistrationHandler
             _metrics.Deregistration("accepted");
         }
 
-        await using var ws = await WsAccept.AcceptAsync(context, null, TimeSpan.Zero, Timeout.InfiniteTimeSpan, _time, null);
+        await using var ws = await WsAccept.AcceptAsync(context, null, new PutshWebSocketOptions { IsServer = true, Time = _time });
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5), _time);
         try
         {
@@ -267,26 +312,68 @@ internal sealed class RegistrationHandler
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
-    private Task RefuseAsync(HttpContext context, string remote, int status, string reason) =>
-        RefuseAsync(context, remote, new RegistrationVerdict(status, reason, null, null));
+    private RegistrationDecision Refuse(string remote, int status, string reason, string? retryAfter) =>
+        Refuse(remote, new RegistrationVerdict(status, reason, null, null), retryAfter);
 
-    private Task RefuseAsync(HttpContext context, string remote, RegistrationVerdict verdict)
+    private RegistrationDecision Refuse(string remote, RegistrationVerdict verdict, string? retryAfter)
     {
         _guard.LogRefusal(remote, verdict.Status, verdict.Reason!);
         _metrics.Registration("refused", RouterMetrics.RefusalReason(verdict.Status));
-        if (verdict.Challenge is { } challenge)
+        return new RegistrationDecision { Remote = remote, Verdict = verdict, RetryAfter = retryAfter };
+    }
+
+    private static Task WriteRefusalAsync(HttpContext context, RegistrationDecision decision)
+    {
+        var headers = context.Response.Headers;
+        if (decision.RetryAfter is { } retryAfter)
         {
-            context.Response.Headers.WWWAuthenticate = challenge;
+            headers.RetryAfter = retryAfter;
         }
 
-        context.Response.Headers.CacheControl = "no-store";
-        return WritePlainAsync(context, verdict.Status, verdict.Reason!);
-    }
+        if (decision.Verdict.Challenge is { } challenge)
+        {
+            headers.WWWAuthenticate = challenge;
+        }
 
-    private static Task WritePlainAsync(HttpContext context, int status, string message)
-    {
-        context.Response.StatusCode = status;
+        headers.CacheControl = "no-store";
+        context.Response.StatusCode = decision.Verdict.Status;
         context.Response.ContentType = "text/plain; charset=utf-8";
-        return context.Response.WriteAsync(message + "\n");
+        return context.Response.WriteAsync(decision.Verdict.Reason! + "\n");
     }
+}
+
+/// <summary>What <see cref="RegistrationHandler.Decide"/> made of a request: a refusal, a deregistration, or a socket to accept.</summary>
+internal sealed class RegistrationDecision
+{
+    public bool Accepted => Verdict.Accepted;
+
+    public RegistrationVerdict Verdict { get; init; }
+
+    public string? RetryAfter { get; init; }
+
+    public bool IsDeregister { get; init; }
+
+    public string Route { get; init; } = CrankerProtocol.CatchAll;
+
+    public string Domain { get; init; } = CrankerProtocol.CatchAll;
+
+    /// <summary>The instance id (for an accepted registration, the one admitted: <c>unknown-</c> and the address when none was sent).</summary>
+    public string? InstanceId { get; init; }
+
+    public string? ComponentName { get; init; }
+
+    public required string Remote { get; init; }
+
+    public NegotiationResult Negotiation { get; init; }
+
+    public bool WebSockets { get; init; }
+
+    public int FlowWindow { get; init; }
+
+    public HeadAcks HeadAcks { get; init; }
+
+    public bool FirstSocket { get; init; }
+
+    /// <summary>The <c>Sec-WebSocket-Extensions</c> answer, if any extension was agreed.</summary>
+    public string? ExtensionsAnswer { get; init; }
 }

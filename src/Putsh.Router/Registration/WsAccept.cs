@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Primitives;
 using Putsh.Protocol.WebSockets;
 
 namespace Putsh.Router.Registration;
@@ -12,26 +13,26 @@ namespace Putsh.Router.Registration;
 internal static class WsAccept
 {
     /// <summary>An HTTP/1.1 GET asking for a version-13 WebSocket with a well-formed key (§4.2.1).</summary>
-    public static bool IsWebSocketRequest(HttpContext context)
-    {
-        var request = context.Request;
-        if (!HttpMethods.IsGet(request.Method) || context.Features.Get<IHttpUpgradeFeature>() is not { IsUpgradableRequest: true })
-        {
-            return false;
-        }
+    public static bool IsWebSocketRequest(HttpContext context) =>
+        IsWebSocketRequest(context.Request.Method, context.Request.Headers, context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true });
 
-        var headers = request.Headers;
-        return WsHandshake.HasToken(headers.Upgrade.ToString(), "websocket")
-            && WsHandshake.HasToken(headers.Connection.ToString(), "upgrade")
-            && headers.SecWebSocketVersion.ToString() == "13"
-            && IsValidKey(headers.SecWebSocketKey.ToString());
-    }
+    /// <summary>
+    /// The same test on a request's parts: <paramref name="upgradable"/> says the request may take over its
+    /// connection (HTTP/1.1, no body).
+    /// </summary>
+    public static bool IsWebSocketRequest(string method, IHeaderDictionary headers, bool upgradable) =>
+        upgradable
+        && HttpMethods.IsGet(method)
+        && WsHandshake.HasToken(headers.Upgrade.ToString(), "websocket")
+        && WsHandshake.HasToken(headers.Connection.ToString(), "upgrade")
+        && headers.SecWebSocketVersion.ToString() == "13"
+        && IsValidKey(headers.SecWebSocketKey.ToString());
 
     /// <summary>The subprotocols of <c>Sec-WebSocket-Protocol</c>, in order.</summary>
-    public static string[] RequestedProtocols(HttpRequest request)
+    public static string[] RequestedProtocols(StringValues values)
     {
         var list = new List<string>();
-        foreach (var value in request.Headers.SecWebSocketProtocol)
+        foreach (var value in values)
         {
             foreach (var token in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
@@ -43,18 +44,10 @@ internal static class WsAccept
     }
 
     /// <summary>Answers 101 with the accept value (and <paramref name="subProtocol"/>) and returns the socket on the upgraded connection.</summary>
-    public static async Task<PutshWebSocket> AcceptAsync(HttpContext context, string? subProtocol, TimeSpan keepAliveInterval, TimeSpan keepAliveTimeout, TimeProvider time, ReadActivity? activity)
+    public static async Task<PutshWebSocket> AcceptAsync(HttpContext context, string? subProtocol, PutshWebSocketOptions options)
     {
         var stream = await UpgradeAsync(context, subProtocol);
-        return new PutshWebSocket(WsTransport.ForStream(stream), new PutshWebSocketOptions
-        {
-            IsServer = true,
-            SubProtocol = subProtocol,
-            KeepAliveInterval = keepAliveInterval,
-            KeepAliveTimeout = keepAliveTimeout,
-            Time = time,
-            Activity = activity,
-        });
+        return new PutshWebSocket(WsTransport.ForStream(stream), options);
     }
 
     /// <summary>
@@ -103,7 +96,7 @@ internal static class WsAccept
         return context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync();
     }
 
-    private static bool IsValidKey(string key)
+    internal static bool IsValidKey(string key)
     {
         Span<byte> bytes = stackalloc byte[18];
         return key.Length == 24 && Convert.TryFromBase64String(key, bytes, out var n) && n == 16;

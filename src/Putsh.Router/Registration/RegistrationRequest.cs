@@ -1,0 +1,36 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Http;
+
+namespace Putsh.Router.Registration;
+
+/// <summary>
+/// What a registration is decided on: the parts of the request the checks read, taken from an
+/// <see cref="HttpContext"/> or from a request head read below HTTP (<see cref="Hosting.RegistrationConnections.UsePutshRegistrationConnections"/>).
+/// </summary>
+internal sealed class RegistrationRequest
+{
+    public required PathString Path { get; init; }
+
+    public required IHeaderDictionary Headers { get; init; }
+
+    public required IQueryCollection Query { get; init; }
+
+    /// <summary>The peer's address; null when the request did not come over a network (an in-memory server).</summary>
+    public IPAddress? RemoteAddress { get; init; }
+
+    public X509Certificate2? ClientCertificate { get; init; }
+
+    /// <summary>Whether the request is a well-formed WebSocket upgrade (<see cref="WsAccept.IsWebSocketRequest(string, IHeaderDictionary, bool)"/>).</summary>
+    public bool IsWebSocket { get; init; }
+
+    public static RegistrationRequest From(HttpContext context) => new()
+    {
+        Path = context.Request.Path,
+        Headers = context.Request.Headers,
+        Query = context.Request.Query,
+        RemoteAddress = context.Connection.RemoteIpAddress,
+        ClientCertificate = context.Connection.ClientCertificate,
+        IsWebSocket = WsAccept.IsWebSocketRequest(context),
+    };
+}
