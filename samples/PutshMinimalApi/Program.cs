@@ -1,8 +1,7 @@
-using Putsh.Connector.AspNetCore;
-
 // A minimal API with no listening port: its requests arrive through Cranker routers.
 //   dotnet run --project samples/PutshMinimalApi -- --router ws://127.0.0.1:8081 --route hello
 // Several routers: --router ws://a:8081,ws://b:8081 (or the "router" key in appsettings.json / environment).
+// region: minimal-api
 var builder = WebApplication.CreateBuilder(args);
 var routers = (builder.Configuration["router"] ?? "ws://127.0.0.1:8081")
     .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -17,6 +16,7 @@ builder.WebHost.UsePutshConnector(options =>
 
     options.Route = route;
 });
+// endregion
 
 var app = builder.Build();
 

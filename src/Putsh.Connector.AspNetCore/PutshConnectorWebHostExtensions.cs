@@ -1,9 +1,11 @@
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Putsh.Connector;
+using Putsh.Connector.AspNetCore;
 
-namespace Putsh.Connector.AspNetCore;
+// In the namespace of UseKestrel and ASP.NET Core's other web host extensions, so that it needs no extra using.
+namespace Microsoft.AspNetCore.Hosting;
 
 /// <summary>Serves an ASP.NET Core application through Cranker routers instead of a listening port.</summary>
 public static class PutshConnectorWebHostExtensions

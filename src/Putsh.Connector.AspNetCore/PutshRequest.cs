@@ -31,7 +31,8 @@ internal sealed partial class PutshRequest :
     /// <summary>Largest piece of body handed to the channel at once.</summary>
     internal const int MaxSendBytes = 64 * 1024;
 
-    private static long _lastConnectionId = DateTime.UtcNow.Ticks;
+    // A seed, as Kestrel seeds its connection ids: not a measure of time.
+    private static long _lastConnectionId = TimeProvider.System.GetUtcNow().UtcTicks;
 
     private readonly IChannel _channel;
     private readonly ILogger _logger;

@@ -8,7 +8,8 @@ namespace Putsh.Connector;
 public sealed class ConnectorOptions
 {
     /// <summary>
-    /// Router registration addresses (<c>ws://host:port</c> or <c>wss://host:port</c>; any path is ignored, §1.2).
+    /// Router registration addresses (<c>ws://host:port</c> or <c>wss://host:port</c>). The connector registers at <c>/register/</c> from the root
+    /// (§1.2), or below the address's path when it has one (<c>ws://host:port/putsh</c>: a router mapped under a prefix).
     /// A host name that resolves to several addresses means one router per address, re-resolved every
     /// <see cref="RouterRefreshInterval"/> (§1.10).
     /// </summary>

@@ -135,12 +135,12 @@ public sealed class RouterOptions
     private System.Net.IPNetwork[]? _trustedProxyNetworks;
 
     /// <summary><see cref="TrustedProxies"/> parsed (once; the list is read when the router starts).</summary>
-    internal System.Net.IPNetwork[] TrustedProxyNetworks => _trustedProxyNetworks ??= [.. TrustedProxies.Select(t => Registration.RegistrationGuard.ParseNetwork(t, nameof(TrustedProxies)))];
+    internal System.Net.IPNetwork[] TrustedProxyNetworks() => _trustedProxyNetworks ??= [.. TrustedProxies.Select(t => Registration.RegistrationGuard.ParseNetwork(t, nameof(TrustedProxies)))];
 
     /// <summary>Whether forwarding headers from <paramref name="remote"/> are believed.</summary>
     internal bool IsTrustedProxy(System.Net.IPAddress? remote) =>
         // In memory there is no network hop to distrust.
-        remote is null || Registration.RegistrationGuard.Contains(TrustedProxyNetworks, Registration.RegistrationGuard.Canonical(remote));
+        remote is null || Registration.RegistrationGuard.Contains(TrustedProxyNetworks(), Registration.RegistrationGuard.Canonical(remote));
 
     /// <summary>Forward the client's <c>Host</c> header to the backend (§2.3). Default true, as mu.</summary>
     public bool ProxyHostHeader { get; set; } = true;
@@ -263,7 +263,7 @@ public sealed class RouterOptions
         }
 
         _trustedProxyNetworks = null;
-        _ = TrustedProxyNetworks;
+        _ = TrustedProxyNetworks();
 
         // Loads what registration needs, so that a bad token, token file, address or CA stops the start with one line.
         _ = Registration.RegistrationGuard.LoadStatic(this);

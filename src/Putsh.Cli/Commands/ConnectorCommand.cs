@@ -157,7 +157,7 @@ internal static class ConnectorCommand
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(15));
         ShutdownSignals.UseFor(builder.Services);
         builder.Services.AddSingleton(Options.Create(options));
-        builder.Services.AddPutshConnector();
+        builder.Services.AddPutshConnector(options);
         var host = builder.Build();
         CliLog.IoMode(host.Services);
         return host;
@@ -184,7 +184,7 @@ internal static class ConnectorCommand
             builder.Services.AddSingleton(time);
         }
 
-        builder.Services.AddPutshConnector();
+        builder.Services.AddPutshConnector(options);
         builder.Configuration.AddOtelEnvironment();
         builder.Services.AddPutshTelemetry(ConnectorMeter.Name, ConnectorTracing.SourceName, prometheus: true, hostSettings.FrameworkMetrics);
         ConnectorAdmin.AddServices(builder.Services, hostSettings);

@@ -62,7 +62,7 @@ internal static class DemoCommand
 
         try
         {
-            await Task.Delay(Timeout.Infinite, cancellationToken);
+            await Task.Delay(Timeout.InfiniteTimeSpan, TimeProvider.System, cancellationToken);
         }
         catch (OperationCanceledException)
         {
@@ -88,14 +88,15 @@ internal static class DemoCommand
             k.Listen(System.Net.IPAddress.Loopback, 0);
         });
         var app = builder.Build();
+        var time = app.Services.GetService<TimeProvider>() ?? TimeProvider.System;
         app.MapGet("/" + Route + "/events", async (HttpContext context, CancellationToken ct) =>
         {
             context.Response.ContentType = "text/event-stream";
             for (var i = 1; i <= 5 && !ct.IsCancellationRequested; i++)
             {
-                await context.Response.WriteAsync($"data: event {i} of 5, sent at {DateTimeOffset.UtcNow:O}\n\n", ct);
+                await context.Response.WriteAsync($"data: event {i} of 5, sent at {time.GetUtcNow():O}\n\n", ct);
                 await context.Response.Body.FlushAsync(ct);
-                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+                await Task.Delay(TimeSpan.FromSeconds(1), time, ct);
             }
         });
         app.MapPost("/" + Route + "/upload", async (HttpContext context) =>

@@ -34,7 +34,7 @@ internal sealed class ShutdownSignals : IDisposable
         using var either = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, alsoWhen);
         try
         {
-            await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(false);
+            await Task.Delay(Timeout.InfiniteTimeSpan, TimeProvider.System, either.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

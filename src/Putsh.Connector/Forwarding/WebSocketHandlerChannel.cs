@@ -32,7 +32,7 @@ internal sealed class WebSocketHandlerChannel(WsTunnel tunnel) : ChannelCore(isW
             try
             {
                 // The client's close echo completes the handshake.
-                await _peerCloseSeen.Task.WaitAsync(WsTunnel.CloseTimeout).ConfigureAwait(false);
+                await _peerCloseSeen.Task.WaitAsync(WsTunnel.CloseTimeout, tunnel.Time).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {

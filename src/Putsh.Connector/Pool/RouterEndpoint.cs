@@ -16,8 +16,10 @@ internal sealed record RouterEndpoint(Uri BaseUri, IPAddress? PinnedAddress)
     public Uri DeregisterUri(ConnectorOptions options) => Build("/deregister/", options);
 
     private Uri Build(string path, ConnectorOptions options) =>
-        // §1.2: the path is resolved from the root; values are form-encoded with %20 for spaces.
-        new(BaseUri.GetLeftPart(UriPartial.Authority) + path
+        // §1.2: the path is resolved from the root, as every Cranker connector does, unless the router's address has
+        // a path of its own (a router mapped under a prefix, MapGroup("/putsh").MapPutshRegistration()): then below
+        // it. Values are form-encoded with %20 for spaces.
+        new(BaseUri.GetLeftPart(UriPartial.Authority) + BaseUri.AbsolutePath.TrimEnd('/') + path
             + "?connectorInstanceID=" + Uri.EscapeDataString(options.InstanceId)
             + "&componentName=" + Uri.EscapeDataString(options.ComponentName));
 }

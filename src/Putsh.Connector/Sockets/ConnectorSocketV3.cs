@@ -238,7 +238,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
         }
 
         /// <summary>The stream carries a WebSocket: DATA goes to a tunnel instead of a request body. Call before reading on.</summary>
-        public void PrepareTunnel() => _tunnel = new WsTunnel(owner.Sender, Id, Window);
+        public void PrepareTunnel() => _tunnel = new WsTunnel(owner.Sender, Id, Window) { Time = owner.Time };
 
         /// <summary>Serves the request whose head arrived at <paramref name="start"/> (a timestamp).</summary>
         public async Task RunAsync(ParsedRequestHead head, long start)
@@ -382,8 +382,8 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
             Putsh.Protocol.WebSockets.WsConnection connection;
             try
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
-                timeout.CancelAfter(owner._options.TargetConnectTimeout + TimeSpan.FromSeconds(30));
+                using var timeout = new CancellationTokenSource(owner._options.TargetConnectTimeout + TimeSpan.FromSeconds(30), owner.Time);
+                using var linked = token.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
                 connection = await Putsh.Protocol.WebSockets.WsClient.ConnectAsync(uri, options, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (!token.IsCancellationRequested)

@@ -116,6 +116,9 @@ internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window
     /// <summary>How long a side waits for the other half of a close handshake before giving up.</summary>
     public static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>The clock of <see cref="CloseTimeout"/>.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     private readonly V3Inbound _inbound = new(window.HighWatermark);
     private readonly CancellationTokenSource _cts = new();
     private int _closeSent;
@@ -273,7 +276,7 @@ internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window
         try
         {
             // One direction is closed (or broke); the other half of the close handshake must follow within the timeout.
-            await other.WaitAsync(CloseTimeout).ConfigureAwait(false);
+            await other.WaitAsync(CloseTimeout, Time).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -385,7 +388,7 @@ internal sealed class WsTunnel(V3Sender sender, int requestId, FlowWindow window
             if (!closeWritten)
             {
                 // The peer ended without a close: its WebSocket went away.
-                await WebSocketClose.CloseOutputQuietlyAsync(socket, WebSocketCloseStatus.EndpointUnavailable, "Going away", CloseTimeout, TimeProvider.System).ConfigureAwait(false);
+                await WebSocketClose.CloseOutputQuietlyAsync(socket, WebSocketCloseStatus.EndpointUnavailable, "Going away", CloseTimeout, Time).ConfigureAwait(false);
             }
         }
         catch (Exception)

@@ -1,6 +1,6 @@
 namespace Putsh.Router.Hosting;
 
-/// <summary>The sizes of the router's I/O buffer pool (<see cref="BlockPoolExtensions.AddPutshBlockPool"/>).</summary>
+/// <summary>The sizes of the router's I/O buffer pool (<c>AddPutshBlockPool</c>).</summary>
 public sealed class BlockPoolOptions
 {
     /// <summary>The smallest block size accepted: Kestrel's own.</summary>

@@ -99,7 +99,7 @@ public static class H2cHandoffExtensions
             configureOutermost?.Invoke(listen);
 
             // Outside the caller's middleware, so that runs once, on the pipeline that serves the connection.
-            var sniffer = new H2cPrefaceSniffer(handoff, kestrel.Limits);
+            var sniffer = new H2cPrefaceSniffer(handoff, kestrel.Limits, kestrel.ApplicationServices?.GetService<TimeProvider>() ?? TimeProvider.System);
             listen.Use(next => connection => sniffer.OnConnectionAsync(connection, next));
             configure?.Invoke(listen);
             listen.Protocols = HttpProtocols.Http1;

@@ -10,7 +10,7 @@ namespace Putsh.Router.Hosting;
 /// connections that start with the HTTP/2 client preface to an <see cref="H2cHandoffEndPoint"/>; the rest go on to the
 /// HTTP/1.1 pipeline.
 /// </summary>
-internal sealed class H2cPrefaceSniffer(H2cHandoffEndPoint target, KestrelServerLimits limits)
+internal sealed class H2cPrefaceSniffer(H2cHandoffEndPoint target, KestrelServerLimits limits, TimeProvider time)
 {
     private enum Verdict
     {
@@ -68,8 +68,9 @@ internal sealed class H2cPrefaceSniffer(H2cHandoffEndPoint target, KestrelServer
         // Bound the wait as Kestrel bounds an idle connection before its first request, then (once bytes arrive)
         // as it bounds a request head. Server shutdown ends the wait too.
         var closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(closeRequested);
-        timeout.CancelAfter(Clamp(limits.KeepAliveTimeout));
+        // On the TimeProvider (CancelAfter below keeps using it), so that tests can drive it.
+        using var timeout = new CancellationTokenSource(Clamp(limits.KeepAliveTimeout), time);
+        using var closing = closeRequested.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
         var sawBytes = false;
 
         var input = connection.Transport.Input;
@@ -85,7 +86,9 @@ internal sealed class H2cPrefaceSniffer(H2cHandoffEndPoint target, KestrelServer
                 if (!sawBytes && !buffer.IsEmpty)
                 {
                     sawBytes = true;
+#pragma warning disable RS0030 // made with the TimeProvider above, which CancelAfter keeps using
                     timeout.CancelAfter(Clamp(limits.RequestHeadersTimeout));
+#pragma warning restore RS0030
                 }
 
                 continue;

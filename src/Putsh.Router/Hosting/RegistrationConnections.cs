@@ -157,7 +157,9 @@ internal sealed class RegistrationConnectionHandler(RegistrationHandler registra
             if (!sawBytes && !buffer.IsEmpty)
             {
                 sawBytes = true;
+#pragma warning disable RS0030 // made with the TimeProvider above, which CancelAfter keeps using
                 timeout.CancelAfter(Clamp(limits.RequestHeadersTimeout));
+#pragma warning restore RS0030
             }
         }
     }

@@ -61,7 +61,7 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
         }
 
         var decodedPath = request.PathBase.Add(request.Path).Value ?? "/";
-        var webSocket = _options.WebSockets && context.WebSockets.IsWebSocketRequest;
+        var webSocket = _options.WebSockets && Registration.WsAccept.IsClientWebSocketRequest(context);
         var choice = table.Choose(Domain(context), decodedPath, webSocket);
         if (choice.Route is null)
         {

@@ -446,7 +446,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         if (webSocket && _tunnel is null && Putsh.Protocol.Headers.HeadParser.TryReadResponse(head.Text, out var view) && view.Status == 101)
         {
             // Made here, on the receive loop, so that no DATA after the 101 can miss it.
-            _tunnel = new WsTunnel(socket.Sender, _id, _window);
+            _tunnel = new WsTunnel(socket.Sender, _id, _window) { Time = socket.Time };
         }
 
         // END_STREAM counts only on the final piece: we are lenient where mu is not (§5.3). The queue owns the buffer now.

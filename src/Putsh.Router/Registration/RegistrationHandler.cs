@@ -43,7 +43,10 @@ internal sealed class RegistrationHandler
     public static bool IsRegistrationPath(PathString path) =>
         path.Value is "/register" or "/register/" or "/deregister" or "/deregister/";
 
-    public async Task HandleAsync(HttpContext context)
+    public Task HandleAsync(HttpContext context) => HandleAsync(context, deregister: null);
+
+    /// <summary>Answers a registration (or, with <paramref name="deregister"/>, a deregistration) on any path; null: as the path says.</summary>
+    public async Task HandleAsync(HttpContext context, bool? deregister)
     {
         if (HttpMethods.IsTrace(context.Request.Method))
         {
@@ -51,7 +54,7 @@ internal sealed class RegistrationHandler
             return;
         }
 
-        var decision = Decide(RegistrationRequest.From(context));
+        var decision = Decide(RegistrationRequest.From(context, deregister));
         if (!decision.Accepted)
         {
             await WriteRefusalAsync(context, decision);
@@ -123,7 +126,7 @@ internal sealed class RegistrationHandler
             return Refuse(remote, RegistrationGuard.RouteNotPermitted(route), retryAfter: null);
         }
 
-        if (request.Path.Value!.StartsWith("/deregister", StringComparison.Ordinal))
+        if (request.IsDeregister)
         {
             return new RegistrationDecision { IsDeregister = true, Route = route, InstanceId = instanceId, Remote = remote, Verdict = verdict };
         }

@@ -12,6 +12,9 @@ internal sealed class RegistrationRequest
 {
     public required PathString Path { get; init; }
 
+    /// <summary>Whether this is a deregistration (<c>/deregister</c>) rather than a registration (<c>/register</c>).</summary>
+    public bool IsDeregister { get; init; }
+
     public required IHeaderDictionary Headers { get; init; }
 
     public required IQueryCollection Query { get; init; }
@@ -24,13 +27,17 @@ internal sealed class RegistrationRequest
     /// <summary>Whether the request is a well-formed WebSocket upgrade (<see cref="WsAccept.IsWebSocketRequest(string, IHeaderDictionary, bool)"/>).</summary>
     public bool IsWebSocket { get; init; }
 
-    public static RegistrationRequest From(HttpContext context) => new()
+    /// <summary>The request of <paramref name="context"/>; <paramref name="deregister"/> null means "as its path says".</summary>
+    public static RegistrationRequest From(HttpContext context, bool? deregister = null) => new()
     {
         Path = context.Request.Path,
+        IsDeregister = deregister ?? IsDeregisterPath(context.Request.Path),
         Headers = context.Request.Headers,
         Query = context.Request.Query,
         RemoteAddress = context.Connection.RemoteIpAddress,
         ClientCertificate = context.Connection.ClientCertificate,
         IsWebSocket = WsAccept.IsWebSocketRequest(context),
     };
+
+    public static bool IsDeregisterPath(PathString path) => path.Value is "/deregister" or "/deregister/";
 }

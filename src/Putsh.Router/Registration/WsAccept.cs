@@ -28,6 +28,16 @@ internal static class WsAccept
         && headers.SecWebSocketVersion.ToString() == "13"
         && IsValidKey(headers.SecWebSocketKey.ToString());
 
+    /// <summary>
+    /// A client's WebSocket request on either HTTP version: an HTTP/1.1 upgrade as above, or an HTTP/2 extended
+    /// CONNECT for the <c>websocket</c> protocol (RFC 8441 §4, §5) with version 13. Read from the request itself, so
+    /// that the proxy needs no WebSocket middleware in front of it (it accepts with <see cref="AcceptClientAsync"/>).
+    /// </summary>
+    public static bool IsClientWebSocketRequest(HttpContext context) =>
+        context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connect
+            ? string.Equals(connect.Protocol, "websocket", StringComparison.OrdinalIgnoreCase) && context.Request.Headers.SecWebSocketVersion.ToString() == "13"
+            : IsWebSocketRequest(context);
+
     /// <summary>The subprotocols of <c>Sec-WebSocket-Protocol</c>, in order.</summary>
     public static string[] RequestedProtocols(StringValues values)
     {

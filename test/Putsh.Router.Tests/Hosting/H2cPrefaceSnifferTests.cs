@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Time.Testing;
 using Putsh.Router.Hosting;
 
 namespace Putsh.Router.Tests.Hosting;
@@ -85,8 +86,13 @@ public sealed class H2cPrefaceSnifferTests
     [Fact]
     public async Task Silent_connection_is_closed_after_the_keep_alive_timeout()
     {
-        await using var fixture = await Fixture.StartAsync(limits => limits.KeepAliveTimeout = TimeSpan.FromMilliseconds(50));
+        var time = new FakeTimeProvider();
+        await using var fixture = await Fixture.StartAsync(limits => limits.KeepAliveTimeout = TimeSpan.FromSeconds(10), time: time);
 
+        // The wait is on the router's TimeProvider: nothing ends it before the keep-alive timeout has passed.
+        time.Advance(TimeSpan.FromSeconds(9));
+        Assert.False(fixture.Sniffing.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(1));
         await fixture.Sniffing.WaitAsync(Timeout);
         Assert.False(fixture.NextCalled.IsCompleted);
     }
@@ -206,7 +212,7 @@ public sealed class H2cPrefaceSnifferTests
         /// <summary>Completes when the real connection is aborted.</summary>
         public Task Aborted => _aborted.Task;
 
-        public static async Task<Fixture> StartAsync(Action<KestrelServerLimits>? limits = null, H2cHandoffEndPoint? endPoint = null)
+        public static async Task<Fixture> StartAsync(Action<KestrelServerLimits>? limits = null, H2cHandoffEndPoint? endPoint = null, TimeProvider? time = null)
         {
             IConnectionListener? listener = null;
             if (endPoint is null)
@@ -218,7 +224,7 @@ public sealed class H2cPrefaceSnifferTests
             var fixture = new Fixture(endPoint, listener);
             var kestrelLimits = new KestrelServerLimits();
             limits?.Invoke(kestrelLimits);
-            var sniffer = new H2cPrefaceSniffer(endPoint, kestrelLimits);
+            var sniffer = new H2cPrefaceSniffer(endPoint, kestrelLimits, time ?? TimeProvider.System);
             fixture.Sniffing = sniffer.OnConnectionAsync(fixture.Connection, c =>
             {
                 fixture._next.TrySetResult(c);

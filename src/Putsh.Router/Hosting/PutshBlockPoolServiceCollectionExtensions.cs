@@ -1,12 +1,12 @@
-using System.Buffers;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.DependencyInjection;
 using Putsh.Protocol.Transport;
+using Putsh.Router.Hosting;
 
-namespace Putsh.Router.Hosting;
+// In the namespace of ASP.NET Core's own service extensions, so that it needs no extra using.
+namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Gives Kestrel large I/O buffers, which a router needs for bulk transfers (<see cref="BlockMemoryPool"/>).</summary>
-public static class BlockPoolExtensions
+public static class PutshBlockPoolServiceCollectionExtensions
 {
     /// <summary>
     /// Makes Kestrel's socket transport read and write through a pool of <see cref="BlockPoolOptions.BlockSize"/>
@@ -25,12 +25,4 @@ public static class BlockPoolExtensions
         services.AddSingleton<IMemoryPoolFactory<byte>>(sp => new BlockMemoryPoolFactory(options, sp.GetService<TimeProvider>() ?? TimeProvider.System));
         return services;
     }
-}
-
-/// <summary>Hands Kestrel's socket transport a <see cref="BlockMemoryPool"/> for each pool it asks for.</summary>
-internal sealed class BlockMemoryPoolFactory(BlockPoolOptions options, TimeProvider time) : IMemoryPoolFactory<byte>
-{
-    public BlockPoolOptions Options { get; } = options;
-
-    public MemoryPool<byte> Create(MemoryPoolOptions? options = null) => new BlockMemoryPool(Options.BlockSize, Options.MaxRetainedBytes, Options.EvictionPeriod, time);
 }
