@@ -26,6 +26,7 @@ internal static class Program
             RouterCommand.Create(),
             ConnectorCommand.Create(),
             DemoCommand.Create(),
+            ProbeCommand.Create(),
         };
 
     public static Task<int> Main(string[] args)
