@@ -70,6 +70,13 @@ public sealed class ConnectorOptions
     /// <summary>How often router host names are resolved again (§1.10). Default 1 min.</summary>
     public TimeSpan RouterRefreshInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Resolves a router's host name to its addresses (§1.10), each of which becomes a router of its own. Null (the
+    /// default) means DNS (<see cref="System.Net.Dns.GetHostAddressesAsync(string, CancellationToken)"/>); give
+    /// another to discover routers from a service registry, or to test a fleet on one machine.
+    /// </summary>
+    public Func<string, CancellationToken, Task<System.Net.IPAddress[]>>? HostResolver { get; set; }
+
     /// <summary>On stop, how long in-flight requests may take to finish before their sockets are closed. Default 1 min.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromMinutes(1);
 

@@ -65,6 +65,8 @@ public sealed class CrankerConnector : IAsyncDisposable
     /// <summary>How router host names are resolved (§1.10); tests replace it to simulate DNS changes.</summary>
     internal Func<string, CancellationToken, Task<IPAddress[]>> ResolveHost { get; set; } = Dns.GetHostAddressesAsync;
 
+    private Func<string, CancellationToken, Task<IPAddress[]>> Resolver => _options.HostResolver ?? ResolveHost;
+
     /// <summary>The connector's instruments and their meter.</summary>
     internal ConnectorMetrics Metrics { get; }
 
@@ -187,7 +189,7 @@ public sealed class CrankerConnector : IAsyncDisposable
 
             try
             {
-                var addresses = await ResolveHost(uri.IdnHost, cancellationToken).ConfigureAwait(false);
+                var addresses = await Resolver(uri.IdnHost, cancellationToken).ConfigureAwait(false);
                 foreach (var address in addresses.Distinct())
                 {
                     var endpoint = new RouterEndpoint(uri, address);

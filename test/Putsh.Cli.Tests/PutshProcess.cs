@@ -45,9 +45,13 @@ internal sealed partial class PutshProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>putsh router</c> on free loopback ports and waits until it says where it listens.</summary>
-    public static async Task<(PutshProcess Process, Uri Clients, Uri Register, Uri? Admin)> StartRouterAsync(ITestOutputHelper output, params string[] args)
+    public static Task<(PutshProcess Process, Uri Clients, Uri Register, Uri? Admin)> StartRouterAsync(ITestOutputHelper output, params string[] args) =>
+        StartRouterOnAsync(output, "http://127.0.0.1:0", "http://127.0.0.1:0", args);
+
+    /// <summary>Starts <c>putsh router</c> on the given addresses and waits until it says where it listens.</summary>
+    public static async Task<(PutshProcess Process, Uri Clients, Uri Register, Uri? Admin)> StartRouterOnAsync(ITestOutputHelper output, string listen, string register, params string[] args)
     {
-        var process = Start(output, ["router", "--listen", "http://127.0.0.1:0", "--register", "http://127.0.0.1:0", .. args]);
+        var process = Start(output, ["router", "--listen", listen, "--register", register, .. args]);
         var line = await process.WaitForLineAsync(l => l.Contains("Clients (x) on ", StringComparison.Ordinal));
         var match = ListeningLine().Match(line);
         Assert.True(match.Success, line);
