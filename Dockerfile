@@ -2,7 +2,7 @@
 #   docker build -t putsh .
 #   docker run --rm -p 8080:8080 -p 8081:8081 -e PUTSH_Router__AdminToken=... putsh router \
 #       --listen http://0.0.0.0:8080 --register http://0.0.0.0:8081 --admin http://0.0.0.0:9091 --registration-token-file /run/secrets/tokens
-#   docker run --rm putsh connector --router ws://router:8081 --route hello --target http://app:3000 --token-file /run/secrets/token
+#   docker run --rm putsh connector --routers ws://router:8081 --route hello --target http://app:3000 --token-file /run/secrets/token
 # The image has no shell; its health check is `putsh probe` against the admin listener's /health/ready, which is
 # there when the command line gives --admin http://0.0.0.0:9091 (the router and the connector both have one).
 

@@ -30,7 +30,7 @@
 #   BUILD      [1]     1 = `dotnet publish` putsh first (into bench/out/putsh-aot or bench/out/putsh); 0 = use what is there
 #   AOT        [1]     1 = the Native AOT build (PublishAot), started as bench/out/putsh-aot/putsh; it needs clang.
 #                      0 = the JIT build, started as `dotnet bench/out/putsh/putsh.dll` (give it WARMUP=20, see README)
-#   PUTSH_SOCKETS []   if set, passed to the connector as --sockets (default: the connector's own)
+#   BENCH_SOCKETS []   if set, passed to the connector as --sockets (default: the connector's own)
 #   BASE_REF   []      for the SUTs putsh-v3-base and putsh-v1-base: the commit whose Native AOT build they run
 #                      (published from a git worktree into bench/out/putsh-base), so that a change and the code
 #                      before it are measured in the same interleaved rounds. Without it, what is there is used.
@@ -55,7 +55,7 @@ SERVER_CPU=${SERVER_CPU:-0}; LOAD_CPU=${LOAD_CPU:-1}; LAT_CPU=${LAT_CPU:-$LOAD_C
 QUIET_PCT=${QUIET_PCT:-10}; QUIET_WAIT=${QUIET_WAIT:-15}
 DL_MAX=${DL_MAX:-20}; DL_SECONDS=${DL_SECONDS:-10}
 UL_MAX=${UL_MAX:-5};  UL_SECONDS=${UL_SECONDS:-10}
-BASE_PORT=${BASE_PORT:-28080}; BUILD=${BUILD:-1}; AOT=${AOT:-1}; PUTSH_SOCKETS=${PUTSH_SOCKETS:-}
+BASE_PORT=${BASE_PORT:-28080}; BUILD=${BUILD:-1}; AOT=${AOT:-1}; BENCH_SOCKETS=${BENCH_SOCKETS:-}
 [[ $AOT == 0 || $AOT == 1 ]] || fail "AOT must be 0 or 1"
 P_BACKEND=$BASE_PORT; P_HOP_IN=$((BASE_PORT + 1)); P_HOP_OUT=$((BASE_PORT + 2))
 P_ROUTER=$((BASE_PORT + 10)); P_REGISTER=$((BASE_PORT + 11))
@@ -170,7 +170,7 @@ sut_start() {
     putsh-v1|putsh-v3|putsh-v3-noack|putsh-v3-metrics|putsh-v3-metrics-own|putsh-v3-base|putsh-v1-base)
       local proto=cranker_3.0; [[ $1 == putsh-v1* ]] && proto=cranker_1.0
       local bin=("${PUTSH[@]}"); [[ $1 == *-base ]] && bin=("$OUT/putsh-base/putsh")
-      local extra=(); [[ -n $PUTSH_SOCKETS ]] && extra=(--sockets "$PUTSH_SOCKETS")
+      local extra=(); [[ -n $BENCH_SOCKETS ]] && extra=(--sockets "$BENCH_SOCKETS")
       [[ $1 == putsh-v3-noack ]] && extra+=(--acknowledge-heads false)
       local router_extra=()
       if [[ $1 == putsh-v3-metrics* ]]; then
@@ -183,7 +183,7 @@ sut_start() {
       SUT_ROOTS+=("$LAUNCHED")
       ready_port "$P_REGISTER" 30
       launch connector "$SERVER_CPU" "${bin[@]}" connector \
-        --router "ws://127.0.0.1:$P_REGISTER" --route b --target "http://127.0.0.1:$P_BACKEND" \
+        --routers "ws://127.0.0.1:$P_REGISTER" --route b --target "http://127.0.0.1:$P_BACKEND" \
         --protocols "$proto" --log-level Warning "${extra[@]}"
       SUT_ROOTS+=("$LAUNCHED")
       URL="http://127.0.0.1:$P_ROUTER" ;;
@@ -329,7 +329,7 @@ ELAPSED=$(( ($(now_ms) - START) / 1000 ))
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $COMMIT$DIRTY; CPUs: $(nproc) ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo))"
   echo "- command: \`$CMDLINE\` (rounds: $ROUNDS, order each round: ${SUTS[*]}; took ${ELAPSED}s)"
-  echo "- settings: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU LAT_CPU=$LAT_CPU DL_MAX=$DL_MAX/${DL_SECONDS}s UL_MAX=$UL_MAX/${UL_SECONDS}s${PUTSH_SOCKETS:+ PUTSH_SOCKETS=$PUTSH_SOCKETS}"
+  echo "- settings: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU LAT_CPU=$LAT_CPU DL_MAX=$DL_MAX/${DL_SECONDS}s UL_MAX=$UL_MAX/${UL_SECONDS}s${BENCH_SOCKETS:+ BENCH_SOCKETS=$BENCH_SOCKETS}"
   (( needs_putsh )) && echo "- putsh build: $PUTSH_BUILD"
   echo "- tools: $(nginx -v 2>&1 | sed 's/^nginx version: //'), wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}'), curl $(curl -V | awk 'NR==1{print $2}'), $(uname -r)"
   echo

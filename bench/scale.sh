@@ -26,9 +26,9 @@
 #   FILE_BYTES [1024]        size of the file served (/b/file)
 #   CPUS       [all]         taskset CPU list for every process started (e.g. 0 to pin)
 #   NICE       [0]           nice level of every process started (e.g. 10 when sharing the host)
-#   BUILD      [1]           1 = `dotnet publish src/Putsh.Cli -c Release -o PUTSH_DIR` first; 0 = use what is there
-#   AOT        [0]           1 = the Native AOT build (PublishAot, needs clang), started as PUTSH_DIR/putsh
-#   PUTSH_DIR  [bench/out/putsh, or bench/out/putsh-aot with AOT=1]  the published putsh, shared with bench/run.sh
+#   BUILD      [1]           1 = `dotnet publish src/Putsh.Cli -c Release -o BENCH_PUTSH_DIR` first; 0 = use what is there
+#   AOT        [0]           1 = the Native AOT build (PublishAot, needs clang), started as BENCH_PUTSH_DIR/putsh
+#   BENCH_PUTSH_DIR  [bench/out/putsh, or bench/out/putsh-aot with AOT=1]  the published putsh, shared with bench/run.sh
 #                            (never rebuilt while run.sh runs)
 #   ROUTER_ENV, CONNECTOR_ENV []  extra environment for the router / connectors, "K=V K2=V2" (e.g. DOTNET_GCgen0size=0x400000)
 #   ROUTER_ARGS, CONNECTOR_ARGS [] extra flags for `putsh router` / `putsh connector`, split on spaces
@@ -48,7 +48,7 @@ BASE_PORT=${BASE_PORT:-29080}; WAIT=${WAIT:-120}; SETTLE=${SETTLE:-10}
 DURATION=${DURATION:-10}; CONNS=${CONNS:-32}; FILE_BYTES=${FILE_BYTES:-1024}
 CPUS=${CPUS:-0-$(( $(nproc) - 1 ))}; NICE=${NICE:-0}; BUILD=${BUILD:-1}; AOT=${AOT:-0}
 [[ $AOT == 0 || $AOT == 1 ]] || fail "AOT must be 0 or 1"
-if [[ $AOT == 1 ]]; then PUTSH_DIR=${PUTSH_DIR:-$BENCH/out/putsh-aot}; else PUTSH_DIR=${PUTSH_DIR:-$BENCH/out/putsh}; fi
+if [[ $AOT == 1 ]]; then BENCH_PUTSH_DIR=${BENCH_PUTSH_DIR:-$BENCH/out/putsh-aot}; else BENCH_PUTSH_DIR=${BENCH_PUTSH_DIR:-$BENCH/out/putsh}; fi
 PROBE=${PROBE:-}; ROUTER_ENV=${ROUTER_ENV:-}; CONNECTOR_ENV=${CONNECTOR_ENV:-}; ROUTER_ARGS=${ROUTER_ARGS:-}; CONNECTOR_ARGS=${CONNECTOR_ARGS:-}
 P_ORIGIN=$BASE_PORT; P_ROUTER=$((BASE_PORT + 10)); P_REGISTER=$((BASE_PORT + 11))
 TOTAL=$(( CONNECTORS * SOCKETS ))
@@ -79,17 +79,17 @@ ulimit -n "$hard" 2>/dev/null || true
 if [[ $BUILD == 1 ]]; then
   # bench/run.sh holds out/run.lock while it runs from out/putsh(-aot): never replace its binaries under it.
   exec 7>"$BENCH/out/run.lock"
-  if [[ $PUTSH_DIR -ef $BENCH/out/putsh || $PUTSH_DIR -ef $BENCH/out/putsh-aot ]] && ! flock -n 7; then
-    fail "bench/run.sh is running from $PUTSH_DIR: use BUILD=0, or another PUTSH_DIR"
+  if [[ $BENCH_PUTSH_DIR -ef $BENCH/out/putsh || $BENCH_PUTSH_DIR -ef $BENCH/out/putsh-aot ]] && ! flock -n 7; then
+    fail "bench/run.sh is running from $BENCH_PUTSH_DIR: use BUILD=0, or another BENCH_PUTSH_DIR"
   fi
   aot_flags=(); (( AOT )) && aot_flags=(--use-current-runtime -p:PublishAot=true)
-  say "publishing putsh (Release$( (( AOT )) && echo ", Native AOT")) into $PUTSH_DIR"
-  dotnet publish "$REPO/src/Putsh.Cli" -c Release "${aot_flags[@]}" -o "$PUTSH_DIR" >"$LOG_DIR/publish.log" 2>&1 \
+  say "publishing putsh (Release$( (( AOT )) && echo ", Native AOT")) into $BENCH_PUTSH_DIR"
+  dotnet publish "$REPO/src/Putsh.Cli" -c Release "${aot_flags[@]}" -o "$BENCH_PUTSH_DIR" >"$LOG_DIR/publish.log" 2>&1 \
     || fail "dotnet publish failed; see $LOG_DIR/publish.log"
   exec 7>&-
 fi
-if (( AOT )); then PUTSH=("$PUTSH_DIR/putsh"); [[ -x ${PUTSH[0]} ]] || fail "${PUTSH[0]} missing (run with BUILD=1)"
-else PUTSH=(dotnet "$PUTSH_DIR/putsh.dll"); [[ -f ${PUTSH[1]} ]] || fail "${PUTSH[1]} missing (run with BUILD=1)"; fi
+if (( AOT )); then PUTSH=("$BENCH_PUTSH_DIR/putsh"); [[ -x ${PUTSH[0]} ]] || fail "${PUTSH[0]} missing (run with BUILD=1)"
+else PUTSH=(dotnet "$BENCH_PUTSH_DIR/putsh.dll"); [[ -f ${PUTSH[1]} ]] || fail "${PUTSH[1]} missing (run with BUILD=1)"; fi
 
 # ---------------------------------------------------------------- origin and wrk check script
 [[ $(stat -c %s "$OUT/www/b/file" 2>/dev/null || echo 0) == "$FILE_BYTES" ]] || head -c "$FILE_BYTES" /dev/urandom > "$OUT/www/b/file"
@@ -225,7 +225,7 @@ record empty.router_idle_cpu_pct "$SETTLE_CPU"
 read -r -a cargs <<< "$CONNECTOR_ARGS"; read -r -a cenv <<< "$CONNECTOR_ENV"
 START=$(now_ms)
 for (( i = 1; i <= CONNECTORS; i++ )); do
-  start "connector-$i" "${cenv[@]}" -- "${PUTSH[@]}" connector --router "ws://127.0.0.1:$P_REGISTER" \
+  start "connector-$i" "${cenv[@]}" -- "${PUTSH[@]}" connector --routers "ws://127.0.0.1:$P_REGISTER" \
     --route b --target "http://127.0.0.1:$P_ORIGIN" --protocols "$PROTOCOL" --sockets "$SOCKETS" --log-level Warning "${cargs[@]}"
   CONNECTOR_PIDS+=("$LAUNCHED")
   left=$(( WAIT - ($(now_ms) - START) / 1000 )); (( left > 0 )) || left=1

@@ -1,9 +1,9 @@
 // A minimal API with no listening port: its requests arrive through Cranker routers.
-//   dotnet run --project samples/PutshMinimalApi -- --router ws://127.0.0.1:8081 --route hello
-// Several routers: --router ws://a:8081,ws://b:8081 (or the "router" key in appsettings.json / environment).
+//   dotnet run --project samples/PutshMinimalApi -- --routers ws://127.0.0.1:8081 --route hello
+// Several routers: --routers ws://a:8081,ws://b:8081 (or the "routers" key in appsettings.json / environment).
 // region: minimal-api
 var builder = WebApplication.CreateBuilder(args);
-var routers = (builder.Configuration["router"] ?? "ws://127.0.0.1:8081")
+var routers = (builder.Configuration["routers"] ?? "ws://127.0.0.1:8081")
     .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 var route = builder.Configuration["route"] ?? "hello";
 

@@ -154,7 +154,7 @@ public sealed class ConnectorOptions
 
         if (Routers.Count == 0)
         {
-            Fail("At least one router is required (--router ws://host:port).");
+            Fail("At least one router is required (--routers ws://host:port).");
         }
 
         foreach (var r in Routers)
@@ -257,7 +257,7 @@ public sealed class ConnectorOptions
 
         if ((ClientCertificateFile is null) != (ClientKeyFile is null))
         {
-            Fail("A client certificate needs both --client-cert and --client-key.");
+            Fail("A client certificate needs both --client-certificate-file and --client-key-file.");
         }
 
         if (ClientCertificateFile is not null && !File.Exists(ClientCertificateFile))

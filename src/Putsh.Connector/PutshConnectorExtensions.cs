@@ -23,7 +23,9 @@ public static class PutshConnectorServiceCollectionExtensions
 
     /// <summary>
     /// Adds the host's connector with options bound from <paramref name="configuration"/> (keys are the property
-    /// names of <see cref="ConnectorOptions"/>: <c>Routers</c>, <c>Route</c>, <c>Target</c>, ...), then <paramref name="configure"/>.
+    /// names of <see cref="ConnectorOptions"/>: <c>Routers</c>, <c>Route</c>, <c>Target</c>, ...; durations may be written
+    /// <c>5s</c>, lists as <c>a,b</c>, and an unknown key stops the host at start), then <paramref name="configure"/>.
+    /// See docs/configuration.md.
     /// </summary>
     public static IServiceCollection AddPutshConnector(this IServiceCollection services, IConfiguration configuration, Action<ConnectorOptions>? configure = null)
     {
@@ -79,7 +81,8 @@ public static class PutshConnectorServiceCollectionExtensions
         var builder = services.AddOptions<ConnectorOptions>(optionsName);
         if (configuration is not null)
         {
-            builder.Bind(configuration);
+            builder.Configure(o => ConnectorOptionsBinding.Bind(configuration, o, optionsName));
+            services.AddSingleton<IOptionsChangeTokenSource<ConnectorOptions>>(new ConfigurationChangeTokenSource<ConnectorOptions>(optionsName, configuration));
         }
 
         if (configure is not null)

@@ -1,7 +1,7 @@
 namespace Putsh.Protocol;
 
 /// <summary>
-/// Names and negotiation rules of the Cranker wire protocols (protocol reference §1.3 and §1.4).
+/// Names and negotiation rules of the Cranker wire protocols (docs/protocol.md §1.3 and §1.4).
 /// </summary>
 public static class CrankerProtocol
 {

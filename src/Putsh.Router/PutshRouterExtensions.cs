@@ -39,14 +39,16 @@ namespace Microsoft.Extensions.DependencyInjection
 
         /// <summary>
         /// Registers the router's services with options bound from <paramref name="configuration"/> (keys are the
-        /// property names of <see cref="RouterOptions"/>, for example <c>SocketAcquireTimeout</c>), then
-        /// <paramref name="configure"/>.
+        /// property names of <see cref="RouterOptions"/>, for example <c>SocketAcquireTimeout</c>; durations may be written
+        /// <c>5s</c>, lists as <c>a,b</c>, and an unknown key stops the host at start), then <paramref name="configure"/>.
+        /// See docs/configuration.md.
         /// </summary>
         public static IServiceCollection AddPutshRouter(this IServiceCollection services, IConfiguration configuration, Action<RouterOptions>? configure = null)
         {
             ArgumentNullException.ThrowIfNull(services);
             ArgumentNullException.ThrowIfNull(configuration);
-            var builder = services.AddOptions<RouterOptions>().Bind(configuration);
+            var builder = services.AddOptions<RouterOptions>().Configure(o => RouterOptionsBinding.Bind(configuration, o));
+            services.AddSingleton<IOptionsChangeTokenSource<RouterOptions>>(new ConfigurationChangeTokenSource<RouterOptions>(configuration));
             if (configure is not null)
             {
                 builder.Configure(configure);

@@ -26,13 +26,15 @@ public sealed class CommandLineTests
     }
 
     [Theory]
-    [InlineData("--max-wait", "soon", "--max-wait: 'soon' is not a duration")]
+    [InlineData("--socket-acquire-timeout", "soon", "--socket-acquire-timeout: 'soon' is not a duration")]
     [InlineData("--listen", "ftp://0.0.0.0:1", "--listen: 'ftp://0.0.0.0:1' is not an http:// or https:// address")]
     [InlineData("--via-name", "a space", "ViaName")]
     [InlineData("--longest-prefix-routes", "maybe", "--longest-prefix-routes: 'maybe' is not true or false")]
     [InlineData("--listen", "https://127.0.0.1:0", "needs a certificate")]
-    [InlineData("--io-block-size", "1000", "--io-block-size: 1000 is below 4096")]
-    [InlineData("--io-block-size", "2000000", "--io-block-size: '2000000' is not a whole number from 0 to 1048576")]
+    [InlineData("--io-block-size", "1000", "Router:IoBlockSize: 1000 is not from 4096 to 1048576")]
+    [InlineData("--io-block-size", "2000000", "Router:IoBlockSize: 2000000 is not from 4096 to 1048576")]
+    [InlineData("--io-block-size", "big", "--io-block-size: 'big' is not a whole number")]
+    [InlineData("--max-sockets-per-route", "lots", "--max-sockets-per-route: 'lots' is not a whole number (or unlimited)")]
     public async Task A_bad_router_value_exits_2_naming_it(string flag, string value, string expected)
     {
         var (code, _, err) = await RunAsync("router", flag, value, "--register", "http://127.0.0.1:0");
@@ -42,13 +44,15 @@ public sealed class CommandLineTests
     }
 
     [Theory]
-    [InlineData("--router", "http://x:1", "is not a ws:// or wss:// address")]
+    [InlineData("--routers", "http://x:1", "is not a ws:// or wss:// address")]
     [InlineData("--route", "bad route", "Route 'bad route' is invalid")]
     [InlineData("--target", "ftp://x", "Target 'ftp://x' is not an http:// or https:// address")]
-    [InlineData("--sockets", "0", "--sockets: '0' is not a whole number from 1 to 1000")]
+    [InlineData("--sockets", "0", "Sockets must be between 1 and 1000")]
+    [InlineData("--sockets", "ten", "--sockets: 'ten' is not a whole number")]
+    [InlineData("--ready-when", "some", "--ready-when: 'some' is not one of any, all")]
     public async Task A_bad_connector_value_exits_2_naming_it(string flag, string value, string expected)
     {
-        var args = new Dictionary<string, string> { ["--router"] = "ws://127.0.0.1:1", ["--route"] = "a", ["--target"] = "http://127.0.0.1:1" };
+        var args = new Dictionary<string, string> { ["--routers"] = "ws://127.0.0.1:1", ["--route"] = "a", ["--target"] = "http://127.0.0.1:1" };
         args[flag] = value;
         var (code, _, err) = await RunAsync(["connector", .. args.SelectMany(kv => new[] { kv.Key, kv.Value })]);
         Assert.Equal(2, code);
@@ -72,8 +76,8 @@ public sealed class CommandLineTests
         var (code, output, _) = await RunAsync(command, "--help");
         Assert.Equal(0, code);
         var settings = command == "connector"
-            ? ConnectorCommand.Settings().Select(s => (s.Flag, s.DefaultText))
-            : RouterCommand.Settings("a", "b").Select(s => (s.Flag, s.DefaultText));
+            ? ConnectorCommand.Settings().Settings.Select(s => (s.Flag, s.DefaultText))
+            : RouterCommand.Settings("a", "b").Settings.Select(s => (s.Flag, s.DefaultText));
         foreach (var (flag, defaultText) in settings)
         {
             Assert.Contains(flag, output);

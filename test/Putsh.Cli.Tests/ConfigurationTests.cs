@@ -18,7 +18,7 @@ public sealed class ConfigurationTests : IDisposable
     public void Router_settings_are_layered_file_then_environment_then_flags()
     {
         File.WriteAllText(_file, """
-            { "Router": { "MaxWait": "7s", "IdleTimeout": "45s", "ViaName": "from-file", "Listen": [ "http://127.0.0.1:9001", "http://127.0.0.1:9002" ] } }
+            { "Router": { "SocketAcquireTimeout": "7s", "IdleTimeout": "45s", "ViaName": "from-file", "Listen": [ "http://127.0.0.1:9001", "http://127.0.0.1:9002" ] } }
             """);
         Environment.SetEnvironmentVariable("PUTSH_Router__IdleTimeout", "30s");
         Environment.SetEnvironmentVariable("PUTSH_Router__ViaName", "from-env");
@@ -57,7 +57,7 @@ public sealed class ConfigurationTests : IDisposable
             {
                 var parse = Program.CreateRoot().Parse([command, .. flags]);
                 Assert.Empty(parse.Errors);
-                Assert.Equal(expected, CommonOptions.InlineIo(parse, CommonOptions.LoadConfiguration(parse)));
+                Assert.Equal(expected, CommonOptions.InlineIo(parse, CommonOptions.LoadConfiguration(parse).Common));
             }
         }
         finally
@@ -84,7 +84,7 @@ public sealed class ConfigurationTests : IDisposable
     public void Inline_io_refuses_a_value_that_is_not_a_boolean_and_leaves_a_test_host_alone()
     {
         var parse = Program.CreateRoot().Parse(["router", "--inline-io", "maybe"]);
-        var ex = Assert.Throws<Hosting.UsageException>(() => CommonOptions.InlineIo(parse, CommonOptions.LoadConfiguration(parse)));
+        var ex = Assert.Throws<Hosting.UsageException>(() => CommonOptions.InlineIo(parse, CommonOptions.LoadConfiguration(parse).Common));
         Assert.Contains("--inline-io: 'maybe'", ex.Message, StringComparison.Ordinal);
 
         // Only the executable's Main may change how the process runs its sockets: this test host keeps its own.
@@ -96,7 +96,7 @@ public sealed class ConfigurationTests : IDisposable
     [Fact]
     public void Connector_settings_come_from_the_environment_with_lists_comma_separated()
     {
-        Environment.SetEnvironmentVariable("PUTSH_Connector__Router", "ws://127.0.0.1:1,ws://127.0.0.1:2");
+        Environment.SetEnvironmentVariable("PUTSH_Connector__Routers", "ws://127.0.0.1:1,ws://127.0.0.1:2");
         Environment.SetEnvironmentVariable("PUTSH_Connector__Sockets", "4");
         try
         {
@@ -110,7 +110,7 @@ public sealed class ConfigurationTests : IDisposable
         }
         finally
         {
-            Environment.SetEnvironmentVariable("PUTSH_Connector__Router", null);
+            Environment.SetEnvironmentVariable("PUTSH_Connector__Routers", null);
             Environment.SetEnvironmentVariable("PUTSH_Connector__Sockets", null);
         }
     }
@@ -118,7 +118,7 @@ public sealed class ConfigurationTests : IDisposable
     [Fact]
     public void Repeated_router_flags_mean_several_routers()
     {
-        var parse = Program.CreateRoot().Parse(["connector", "--router", "ws://127.0.0.1:1", "--router", "wss://127.0.0.1:2", "--route", "r", "--target", "http://127.0.0.1:3"]);
+        var parse = Program.CreateRoot().Parse(["connector", "--routers", "ws://127.0.0.1:1", "--routers", "wss://127.0.0.1:2", "--route", "r", "--target", "http://127.0.0.1:3"]);
         Assert.Empty(parse.Errors);
         var (options, _) = ConnectorCommand.Resolve(parse, ConnectorCommand.Settings());
         Assert.Equal(["ws://127.0.0.1:1", "wss://127.0.0.1:2"], options.Routers);

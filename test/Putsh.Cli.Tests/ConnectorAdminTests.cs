@@ -23,7 +23,7 @@ public sealed partial class ConnectorAdminTests(ITestOutputHelper output)
     {
         await using var backend = await TestBackend.StartAsync(app => app.MapGet("/svc/{n}", (string n) => "hi " + n), output);
         await using var router = await TestRouter.StartAsync(output);
-        await using var connector = PutshProcess.Start(output, "connector", "--router", router.RegisterUri.ToString(), "--route", "svc",
+        await using var connector = PutshProcess.Start(output, "connector", "--routers", router.RegisterUri.ToString(), "--route", "svc",
             "--target", backend.Uri.ToString(), "--sockets", "3", "--admin", "http://127.0.0.1:0");
         var line = await connector.WaitForLineAsync(l => l.Contains("Connector admin on ", StringComparison.Ordinal));
         var admin = new Uri(AdminUrl().Match(line).Groups[1].Value);

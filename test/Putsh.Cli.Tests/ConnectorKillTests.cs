@@ -32,7 +32,7 @@ public sealed class ConnectorKillTests(ITestOutputHelper output)
         // requests already on its sockets, not the pong check that would stop new ones.
         await using var router = await TestRouter.StartAsync(output, o => o.PongTimeout = TimeSpan.FromHours(1));
 
-        PutshProcess StartConnector(string name) => PutshProcess.Start(output, "connector", "--router", router.RegisterUri.ToString(), "--route", "kill",
+        PutshProcess StartConnector(string name) => PutshProcess.Start(output, "connector", "--routers", router.RegisterUri.ToString(), "--route", "kill",
             "--target", backend.Uri.ToString(), "--protocols", "cranker_3.0", "--sockets", "2", "--component-name", name,
             "--acknowledge-heads", acknowledgeHeads ? "true" : "false");
 

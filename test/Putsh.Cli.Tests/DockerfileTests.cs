@@ -45,7 +45,7 @@ public sealed partial class DockerfileTests
     [GeneratedRegex("""HEALTHCHECK .*CMD \["/putsh", "probe", "--timeout", "\d+s", "http://127\.0\.0\.1:(?<port>\d+)/health/ready"\]""")]
     private static partial Regex HealthCheck();
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -39,7 +39,7 @@ public sealed class KubernetesManifestTests
         // Connectors dial the headless Service, which selects the routers and targets their --register port.
         var registration = objects.Single(o => Scalar(o, "kind") == "Service" && Scalar(o, "metadata", "name") == "putsh-router-registration");
         Assert.Equal("None", Scalar(registration, "spec", "clusterIP"));
-        var dialled = new Uri(Value(connectorArgs, "--router"));
+        var dialled = new Uri(Value(connectorArgs, "--routers"));
         Assert.Equal("putsh-router-registration", dialled.Host);
         var servicePort = (YamlMappingNode)((YamlSequenceNode)registration["spec"]["ports"]).Children.Single();
         Assert.Equal(dialled.Port.ToString(CultureInfo.InvariantCulture), Scalar(servicePort, "port"));
@@ -107,7 +107,7 @@ public sealed class KubernetesManifestTests
 
     private static double Seconds(string duration)
     {
-        Assert.True(Putsh.Cli.Hosting.Durations.TryParse(duration, out var value), duration);
+        Assert.True(Putsh.Protocol.Configuration.Durations.TryParse(duration, out var value), duration);
         return value.TotalSeconds;
     }
 

@@ -38,7 +38,7 @@ public sealed class ProcessTests(ITestOutputHelper output)
     {
         await using var backend = await TestBackend.StartAsync(_ => { });
         await using var router = await TestRouter.StartAsync(output);
-        using var process = Start("connector", "--router", router.RegisterUri.ToString(), "--route", "proc", "--target", backend.Uri.ToString(), "--sockets", "3", "--protocols", "cranker_1.0");
+        using var process = Start("connector", "--routers", router.RegisterUri.ToString(), "--route", "proc", "--target", backend.Uri.ToString(), "--sockets", "3", "--protocols", "cranker_1.0");
         var lines = new List<string>();
         var (stdout, registered) = ReadLines(process, lines);
         try
@@ -74,7 +74,7 @@ public sealed class ProcessTests(ITestOutputHelper output)
     {
         await using var backend = await TestBackend.StartAsync(app => app.MapGet("/io/hello", () => "hello from the backend"));
         await using var router = await TestRouter.StartAsync(output);
-        using var process = Start(["connector", "--router", router.RegisterUri.ToString(), "--route", "io", "--target", backend.Uri.ToString(), "--sockets", "2", .. flags]);
+        using var process = Start(["connector", "--routers", router.RegisterUri.ToString(), "--route", "io", "--target", backend.Uri.ToString(), "--sockets", "2", .. flags]);
         var lines = new List<string>();
         var (stdout, registered) = ReadLines(process, lines);
         try

@@ -87,12 +87,12 @@ public sealed partial class RegistrationSecurityTests(ITestOutputHelper output) 
     public async Task Tokens_no_token_gets_401_a_wrong_one_403_and_a_token_bound_to_orders_cannot_take_payments_while_payments_keeps_all_its_traffic()
     {
         await using var backend = await NamedBackendAsync("payments", output);
-        var (router, clients, register, _) = await PutshProcess.StartRouterAsync(output, "--registration-token", "pay-token-1", "--registration-token", "orders: orders-token-1");
+        var (router, clients, register, _) = await PutshProcess.StartRouterAsync(output, "--registration-tokens", "pay-token-1", "--registration-tokens", "orders: orders-token-1");
         await using var _r = router;
         using var http = new HttpClient { BaseAddress = clients };
 
         var tokenFile = WriteFile("payments.token", "# the payments connector's token\npay-token-1\n");
-        await using var payments = PutshProcess.Start(output, "connector", "--router", register.ToString(), "--route", "payments", "--target", backend.Uri.ToString(), "--token-file", tokenFile, "--sockets", "4");
+        await using var payments = PutshProcess.Start(output, "connector", "--routers", register.ToString(), "--route", "payments", "--target", backend.Uri.ToString(), "--token-file", tokenFile, "--sockets", "4");
         await payments.WaitForLineAsync(l => l.Contains("Registered with router", StringComparison.Ordinal));
 
         // Traffic for payments throughout, while others try to register.
@@ -143,11 +143,11 @@ public sealed partial class RegistrationSecurityTests(ITestOutputHelper output) 
         Assert.DoesNotContain(router.Lines, l => l.Contains("not-the-token", StringComparison.Ordinal) || l.Contains("orders-token-1", StringComparison.Ordinal) || l.Contains("pay-token-1", StringComparison.Ordinal));
 
         // A connector with a wrong token says so clearly and backs off to the longest delay (default 10 s, jittered to 5-10 s).
-        await using var rogue = PutshProcess.Start(output, "connector", "--router", register.ToString(), "--route", "payments", "--target", backend.Uri.ToString(), "--token", "stolen-guess", "--sockets", "2");
+        await using var rogue = PutshProcess.Start(output, "connector", "--routers", register.ToString(), "--route", "payments", "--target", backend.Uri.ToString(), "--token", "stolen-guess", "--sockets", "2");
         var refused = await rogue.WaitForLineAsync(l => l.Contains("refused this connector's registration", StringComparison.Ordinal));
         Assert.Contains("403", refused, StringComparison.Ordinal);
         Assert.Contains("invalid_token", refused, StringComparison.Ordinal);
-        Assert.True(Putsh.Cli.Hosting.Durations.TryParse(RetryDelay().Match(refused).Groups[1].Value, out var delay), refused);
+        Assert.True(Putsh.Protocol.Configuration.Durations.TryParse(RetryDelay().Match(refused).Groups[1].Value, out var delay), refused);
         Assert.InRange(delay, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10));
         Assert.DoesNotContain(rogue.Lines, l => l.Contains("stolen-guess", StringComparison.Ordinal));
 
@@ -160,14 +160,14 @@ public sealed partial class RegistrationSecurityTests(ITestOutputHelper output) 
     {
         await using var backend = await NamedBackendAsync("orders", output);
         var routerTokens = WriteFile("router.tokens", "orders: token-a\n");
-        var (router, clients, register, _) = await PutshProcess.StartRouterAsync(output, "--registration-token-file", routerTokens, "--max-wait", "20s");
+        var (router, clients, register, _) = await PutshProcess.StartRouterAsync(output, "--registration-token-file", routerTokens, "--socket-acquire-timeout", "20s");
         await using var _r = router;
         using var http = new HttpClient { BaseAddress = clients };
 
         // cranker_1.0 uses a socket up per request, so every request below makes the connector dial again with the
         // token it holds at that moment.
         var connectorToken = WriteFile("connector.token", "token-a\n");
-        await using var connector = PutshProcess.Start(output, "connector", "--router", register.ToString(), "--route", "orders", "--target", backend.Uri.ToString(),
+        await using var connector = PutshProcess.Start(output, "connector", "--routers", register.ToString(), "--route", "orders", "--target", backend.Uri.ToString(),
             "--token-file", connectorToken, "--sockets", "2", "--protocols", "cranker_1.0");
         await connector.WaitForLineAsync(l => l.Contains("Registered with router", StringComparison.Ordinal));
 
@@ -223,8 +223,8 @@ public sealed partial class RegistrationSecurityTests(ITestOutputHelper output) 
         var register = new Uri("wss" + match.Groups["register"].Value["https".Length..]);
         using var http = new HttpClient { BaseAddress = clients };
 
-        await using var connector = PutshProcess.Start(output, "connector", "--router", register.ToString(), "--route", "orders", "--target", backend.Uri.ToString(),
-            "--trusted-ca", pki.CaFile, "--client-cert", good.CertFile, "--client-key", good.KeyFile, "--sockets", "2");
+        await using var connector = PutshProcess.Start(output, "connector", "--routers", register.ToString(), "--route", "orders", "--target", backend.Uri.ToString(),
+            "--trusted-ca-file", pki.CaFile, "--client-certificate-file", good.CertFile, "--client-key-file", good.KeyFile, "--sockets", "2");
         await connector.WaitForLineAsync(l => l.Contains("Registered with router", StringComparison.Ordinal));
         using (var response = await http.GetAsync("/orders/1"))
         {
@@ -259,7 +259,7 @@ public sealed partial class RegistrationSecurityTests(ITestOutputHelper output) 
     [Fact]
     public async Task The_allow_list_is_checked_before_anything_else()
     {
-        var (router, _, register, _) = await PutshProcess.StartRouterAsync(output, "--registration-allow", "10.0.0.0/8,127.0.0.2", "--registration-token", "t0ken");
+        var (router, _, register, _) = await PutshProcess.StartRouterAsync(output, "--registration-allow", "10.0.0.0/8,127.0.0.2", "--registration-tokens", "t0ken");
         await using var _r = router;
 
         // From 127.0.0.1, not on the list: 403 even with the right token.
@@ -279,7 +279,7 @@ public sealed partial class RegistrationSecurityTests(ITestOutputHelper output) 
         Assert.Equal(2, await router.ExitCodeAsync());
         var error = Assert.Single(router.Lines);
         Assert.StartsWith("putsh: --register http://0.0.0.0:0 accepts connectors from other machines", error, StringComparison.Ordinal);
-        Assert.Contains("--registration-token", error, StringComparison.Ordinal);
+        Assert.Contains("--registration-tokens", error, StringComparison.Ordinal);
         Assert.Contains("--allow-open-registration", error, StringComparison.Ordinal);
     }
 

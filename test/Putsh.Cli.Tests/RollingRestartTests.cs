@@ -28,7 +28,7 @@ public sealed class RollingRestartTests(ITestOutputHelper output)
         }), output);
         await using var router = await TestRouter.StartAsync(output);
 
-        PutshProcess StartConnector(string name) => PutshProcess.Start(output, "connector", "--router", router.RegisterUri.ToString(), "--route", "roll",
+        PutshProcess StartConnector(string name) => PutshProcess.Start(output, "connector", "--routers", router.RegisterUri.ToString(), "--route", "roll",
             "--target", backend.Uri.ToString(), "--protocols", protocol, "--sockets", "4", "--component-name", name);
 
         var connectors = new[] { StartConnector("a1"), StartConnector("b1") };

@@ -60,7 +60,7 @@ public sealed class ShutdownTests(ITestOutputHelper output)
     {
         await using var backend = await SlowBackend.StartAsync("slowc", output, SlowRequest);
         await using var router = await TestRouter.StartAsync(output);
-        await using var connector = PutshProcess.Start(output, "connector", "--router", router.RegisterUri.ToString(), "--route", "slowc", "--target", backend.Backend.Uri.ToString(), "--sockets", "2");
+        await using var connector = PutshProcess.Start(output, "connector", "--routers", router.RegisterUri.ToString(), "--route", "slowc", "--target", backend.Backend.Uri.ToString(), "--sockets", "2");
         await connector.WaitForLineAsync(l => l.Contains("Registered with router", StringComparison.Ordinal));
 
         var call = router.Client.GetAsync("/slowc/slow");

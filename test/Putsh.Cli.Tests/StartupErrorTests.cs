@@ -28,14 +28,14 @@ public sealed class StartupErrorTests(ITestOutputHelper output) : IDisposable
         { "router, --registration-token-file with a space in a token", 2, ["router", "--listen", "http://127.0.0.1:0", "--register", "http://127.0.0.1:0", "--registration-token-file", "{dir}/router-tokens.txt"], "{dir}/router-tokens.txt" },
         { "demo, --listen in use", 1, ["demo", "--listen", "http://127.0.0.1:{busy}", "--register", "http://127.0.0.1:0"], "http://127.0.0.1:{busy} (--listen)" },
         { "demo, --registration-token-file with a space in a token", 2, ["demo", "--listen", "http://127.0.0.1:0", "--register", "http://127.0.0.1:0", "--registration-token-file", "{dir}/router-tokens.txt"], "{dir}/router-tokens.txt" },
-        { "connector, --token-file missing", 2, ["connector", "--router", Router, "--route", "a", "--target", Target, "--token-file", "{dir}/missing.txt"], "{dir}/missing.txt" },
-        { "connector, --token-file with a space in the token", 2, ["connector", "--router", Router, "--route", "a", "--target", Target, "--token-file", "{dir}/connector-token.txt"], "{dir}/connector-token.txt" },
-        { "connector, --client-cert missing", 2, ["connector", "--router", Router, "--route", "a", "--target", Target, "--client-cert", "{dir}/missing.pem", "--client-key", "{dir}/garbage.pem"], "{dir}/missing.pem" },
-        { "connector, --client-cert and --client-key garbage", 2, ["connector", "--router", Router, "--route", "a", "--target", Target, "--client-cert", "{dir}/garbage.pem", "--client-key", "{dir}/garbage.pem"], "{dir}/garbage.pem" },
-        { "connector, --trusted-ca missing", 2, ["connector", "--router", Router, "--route", "a", "--target", Target, "--trusted-ca", "{dir}/missing.pem"], "{dir}/missing.pem" },
+        { "connector, --token-file missing", 2, ["connector", "--routers", Router, "--route", "a", "--target", Target, "--token-file", "{dir}/missing.txt"], "{dir}/missing.txt" },
+        { "connector, --token-file with a space in the token", 2, ["connector", "--routers", Router, "--route", "a", "--target", Target, "--token-file", "{dir}/connector-token.txt"], "{dir}/connector-token.txt" },
+        { "connector, --client-certificate-file missing", 2, ["connector", "--routers", Router, "--route", "a", "--target", Target, "--client-certificate-file", "{dir}/missing.pem", "--client-key-file", "{dir}/garbage.pem"], "{dir}/missing.pem" },
+        { "connector, --client-certificate-file and --client-key-file garbage", 2, ["connector", "--routers", Router, "--route", "a", "--target", Target, "--client-certificate-file", "{dir}/garbage.pem", "--client-key-file", "{dir}/garbage.pem"], "{dir}/garbage.pem" },
+        { "connector, --trusted-ca-file missing", 2, ["connector", "--routers", Router, "--route", "a", "--target", Target, "--trusted-ca-file", "{dir}/missing.pem"], "{dir}/missing.pem" },
         { "router, --admin open to others without a token", 2, ["router", "--listen", "http://127.0.0.1:0", "--register", "http://127.0.0.1:0", "--admin", "http://0.0.0.0:0"], "--admin-token" },
-        { "connector, --admin open to others without a token", 2, ["connector", "--router", Router, "--route", "a", "--target", Target, "--admin", "http://0.0.0.0:0"], "--admin-token" },
-        { "connector, --trusted-ca garbage", 2, ["connector", "--router", Router, "--route", "a", "--target", Target, "--trusted-ca", "{dir}/garbage.pem"], "{dir}/garbage.pem" },
+        { "connector, --admin open to others without a token", 2, ["connector", "--routers", Router, "--route", "a", "--target", Target, "--admin", "http://0.0.0.0:0"], "--admin-token" },
+        { "connector, --trusted-ca-file garbage", 2, ["connector", "--routers", Router, "--route", "a", "--target", Target, "--trusted-ca-file", "{dir}/garbage.pem"], "{dir}/garbage.pem" },
     };
 
     [Theory]

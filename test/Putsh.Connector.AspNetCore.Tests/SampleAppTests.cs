@@ -20,7 +20,7 @@ public sealed class SampleAppTests(ITestOutputHelper output)
         });
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "PutshMinimalApi.dll"));
-        info.ArgumentList.Add("--router");
+        info.ArgumentList.Add("--routers");
         info.ArgumentList.Add(router.RegisterUri.ToString());
         info.ArgumentList.Add("--route");
         info.ArgumentList.Add("hello");

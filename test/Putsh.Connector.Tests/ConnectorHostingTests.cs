@@ -75,11 +75,12 @@ public sealed class ConnectorHostingTests(ITestOutputHelper output)
         await using var router = await TestRouter.StartAsync(output);
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["Connector:Routers:0"] = router.RegisterUri.ToString(),
+            ["Connector:Routers"] = router.RegisterUri.ToString(),
             ["Connector:Route"] = "bound",
             ["Connector:Target"] = backend.Uri.ToString(),
             ["Connector:Sockets"] = "2",
-            ["Connector:ReconnectInitialDelay"] = "00:00:00.050",
+            ["Connector:ReconnectInitialDelay"] = "50ms",
+            ["Connector:Protocols"] = "cranker_3.0",
         }).Build();
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -87,10 +88,31 @@ public sealed class ConnectorHostingTests(ITestOutputHelper output)
         using var host = builder.Build();
         var options = host.Services.GetRequiredService<IOptions<ConnectorOptions>>().Value;
         Assert.Equal(TimeSpan.FromMilliseconds(50), options.ReconnectInitialDelay);
+        Assert.Equal([router.RegisterUri.ToString()], options.Routers);
+        Assert.Equal(["cranker_3.0"], options.Protocols);
         await host.StartAsync().DefaultTimeout();
 
         Assert.Equal("bound from configuration", await GetWhenRoutedAsync(router, "/bound/"));
         await host.StopAsync().DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task An_unknown_key_in_configuration_stops_the_host_naming_it()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Connectors:billing:Routers"] = "ws://127.0.0.1:1",
+            ["Connectors:billing:Route"] = "billing",
+            ["Connectors:billing:Target"] = "http://127.0.0.1:2",
+            ["Connectors:billing:Router"] = "ws://127.0.0.1:3",
+        }).Build();
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddPutshConnector("billing", configuration.GetSection("Connectors:billing"));
+        using var host = builder.Build();
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync()).DefaultTimeout();
+        Assert.Contains("Connectors:billing:Router: unknown setting", error.Message);
+        Assert.DoesNotContain("\n", error.Message);
     }
 
     [Fact]

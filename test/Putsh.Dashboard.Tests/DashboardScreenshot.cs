@@ -10,12 +10,12 @@ using static Microsoft.Playwright.Assertions;
 namespace Putsh.Dashboard.Tests;
 
 /// <summary>
-/// Takes docs/dashboard.png by hand: <c>PUTSH_DASHBOARD_SCREENSHOT=$PWD/docs/dashboard.png dotnet test
+/// Takes docs/dashboard.png by hand: <c>DASHBOARD_SCREENSHOT=$PWD/docs/dashboard.png dotnet test
 /// test/Putsh.Dashboard.Tests --filter Screenshot</c>. Skipped unless that variable names the file to write.
 /// </summary>
 public sealed partial class DashboardScreenshot(ITestOutputHelper output)
 {
-    public const string Variable = "PUTSH_DASHBOARD_SCREENSHOT";
+    public const string Variable = "DASHBOARD_SCREENSHOT";
 
     [SkippableFact]
     public async Task Screenshot_of_two_routes_under_load()

@@ -7,7 +7,7 @@ namespace Putsh.Dashboard.Tests;
 internal static class SystemChromium
 {
     /// <summary>Names an executable to use instead of the usual places.</summary>
-    public const string Variable = "PUTSH_CHROMIUM";
+    public const string Variable = "CHROMIUM_PATH";
 
     private static readonly string[] Usual = ["/usr/bin/chromium", "/usr/bin/chromium-browser"];
 

@@ -12,7 +12,7 @@ internal static class CommonOptions
 {
     public static readonly Option<string> Config = new("--config")
     {
-        Description = "JSON file of settings (keys as shown per option); PUTSH_ environment variables override it, flags override both [default: none]",
+        Description = "JSON file of settings ({\"Router\": {\"SocketAcquireTimeout\": \"5s\"}}: each flag's name in PascalCase under Router or Connector; see docs/configuration.md); PUTSH_ environment variables (PUTSH_Router__SocketAcquireTimeout) override it, flags override both [default: none]",
     };
 
     public static readonly Option<string> Level = new("--log-level")
@@ -34,9 +34,9 @@ internal static class CommonOptions
         Arity = ArgumentArity.ZeroOrOne,
     };
 
-    public static void AddTo<T>(Command command, IEnumerable<Setting<T>> settings)
+    public static void AddTo(Command command, SettingTable settings)
     {
-        foreach (var s in settings)
+        foreach (var s in settings.Settings)
         {
             command.Options.Add(s.Option);
         }
@@ -47,32 +47,15 @@ internal static class CommonOptions
         command.Options.Add(InlineIoOption);
     }
 
-    /// <summary>Defaults &lt; the <c>--config</c> file &lt; <c>PUTSH_</c> variables (<c>PUTSH_Router__MaxWait</c>); flags are applied last.</summary>
-    public static IConfiguration LoadConfiguration(ParseResult parse)
-    {
-        var builder = new ConfigurationBuilder();
-        var file = parse.GetValue(Config);
-        if (file is not null)
-        {
-            var path = Path.GetFullPath(file);
-            if (!File.Exists(path))
-            {
-                throw new UsageException($"--config: '{file}' does not exist.");
-            }
+    /// <summary>Every section a configuration may hold, for checking its keys whichever command reads it.</summary>
+    public static IReadOnlyList<SettingTable> KnownSections() => [RouterCommand.Settings("", ""), ConnectorCommand.Settings()];
 
-            builder.AddJsonFile(path, optional: false, reloadOnChange: false);
-        }
-
-        builder.AddEnvironmentVariables("PUTSH_");
-        try
-        {
-            return builder.Build();
-        }
-        catch (Exception ex) when (ex is FormatException or InvalidDataException or IOException)
-        {
-            throw new UsageException($"--config: '{file}' is not valid JSON: {ex.Message}");
-        }
-    }
+    /// <summary>
+    /// The <c>--config</c> file &lt; <c>PUTSH_</c> variables (<c>PUTSH_Router__SocketAcquireTimeout</c>) &lt; the flags of
+    /// <paramref name="command"/>; unknown keys in any of them are refused (see <see cref="CliConfiguration"/>).
+    /// </summary>
+    public static CliConfiguration LoadConfiguration(ParseResult parse, SettingTable? command = null) =>
+        CliConfiguration.Load(parse, Config, command, KnownSections());
 
     public static LogLevel LogLevel(ParseResult parse, IConfiguration configuration)
     {
@@ -150,5 +133,8 @@ internal static class CommonOptions
         // request (and every connector registration, which holds them for the socket's life). Below Debug it only
         // duplicates Kestrel's own error logs, so it is off: fewer allocations per request and per idle socket.
         logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", level <= Microsoft.Extensions.Logging.LogLevel.Debug ? Microsoft.Extensions.Logging.LogLevel.Information : Microsoft.Extensions.Logging.LogLevel.None);
+
+        // Last, so that a reloaded log level (ConfigurationReload) wins over SetMinimumLevel above.
+        LogLevelSwitch.AddTo(logging.Services, level);
     }
 }

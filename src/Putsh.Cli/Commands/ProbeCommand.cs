@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Putsh.Protocol.Configuration;
 using Putsh.Cli.Hosting;
 
 namespace Putsh.Cli.Commands;

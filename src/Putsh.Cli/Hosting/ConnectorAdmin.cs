@@ -22,14 +22,28 @@ internal sealed class ConnectorHostSettings
     /// <summary>Also export HttpClient's per-request meters (the runtime's always go).</summary>
     public bool FrameworkMetrics { get; set; }
 
+    /// <summary>Ready once registered with any router, or only with all of them.</summary>
+    public ReadyWhen ReadyWhen { get; set; }
+
     /// <summary>Ready once registered with every router rather than with at least one.</summary>
-    public bool ReadyWhenAllRouters { get; set; }
+    public bool ReadyWhenAllRouters => ReadyWhen == ReadyWhen.All;
 
     /// <summary>Not ready once every call to the target has failed for this long; zero turns the check off.</summary>
     public TimeSpan TargetUnhealthyAfter { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The clock for the connector and its checks; the system clock when null (tests give a fake one).</summary>
-    public TimeProvider? Time { get; set; }
+// A field, not a property, so that the configuration binder passes it by.
+    public TimeProvider? Time;
+}
+
+/// <summary>When a connector reports itself ready.</summary>
+internal enum ReadyWhen
+{
+    /// <summary>Registered with at least one router.</summary>
+    Any,
+
+    /// <summary>Registered with every router it knows.</summary>
+    All,
 }
 
 /// <summary>

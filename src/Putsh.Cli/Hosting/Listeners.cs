@@ -32,7 +32,7 @@ internal sealed class ListenerRoleFeature(ListenerRole role)
 internal static class Listeners
 {
     /// <summary>Binds every address; returns the listen options of each role, whose endpoints hold the real ports once started.</summary>
-    public static BoundListeners Configure(KestrelServerOptions kestrel, IEnumerable<string> clientUrls, IEnumerable<string> registrationUrls, X509Certificate2? certificate, IEnumerable<string>? adminUrls = null, bool askClientCertificates = false, ListenerLimitSettings? limits = null)
+    public static BoundListeners Configure(KestrelServerOptions kestrel, IEnumerable<string> clientUrls, IEnumerable<string> registrationUrls, ServerCertificate? certificate, IEnumerable<string>? adminUrls = null, bool askClientCertificates = false, ListenerLimitSettings? limits = null)
     {
         var bound = new BoundListeners();
         var roles = new Dictionary<string, (Uri Uri, ListenerRole Role)>(StringComparer.OrdinalIgnoreCase);
@@ -104,14 +104,15 @@ internal static class Listeners
                     // with 401 or 403 and a reason, which a failed handshake could not give.
                     listen.UseHttps(new HttpsConnectionAdapterOptions
                     {
-                        ServerCertificate = certificate,
+                        ServerCertificateSelector = certificate!.Select,
                         ClientCertificateMode = ClientCertificateMode.AllowCertificate,
                         ClientCertificateValidation = static (_, _, _) => true,
                     });
                 }
                 else if (uri.Scheme == "https")
                 {
-                    listen.UseHttps(certificate!);
+                    // Chosen per connection, so that a reloaded certificate serves every new connection.
+                    listen.UseHttps(new HttpsConnectionAdapterOptions { ServerCertificateSelector = certificate!.Select });
                 }
 
                 var feature = new ListenerRoleFeature(role);
@@ -238,4 +239,19 @@ internal sealed class BoundListeners
             ? $"{l.Scheme}://{(ip.Address.Equals(IPAddress.Any) ? "127.0.0.1" : ip.Address.Equals(IPAddress.IPv6Any) ? "[::1]" : ip.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "[" + ip.Address + "]" : ip.Address.ToString())}:{ip.Port}"
             : $"{l.Scheme}://localhost")
         .ToList();
+}
+
+/// <summary>The certificate of the https:// listeners, replaced when the configuration is reloaded; each new TLS connection gets the current one.</summary>
+internal sealed class ServerCertificate(X509Certificate2 initial)
+{
+    private volatile X509Certificate2 _current = initial;
+
+    public X509Certificate2 Current
+    {
+        get => _current;
+        set => _current = value;
+    }
+
+    /// <summary>Kestrel's <see cref="HttpsConnectionAdapterOptions.ServerCertificateSelector"/>.</summary>
+    public X509Certificate2 Select(Microsoft.AspNetCore.Connections.ConnectionContext? connection, string? serverName) => _current;
 }

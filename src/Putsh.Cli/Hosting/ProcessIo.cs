@@ -78,7 +78,7 @@ internal static partial class CliLog
     public static void ConnectorAdminListening(IServiceProvider services, ICollection<string> urls) =>
         ConnectorAdminOn(services.GetRequiredService<ILoggerFactory>().CreateLogger("Putsh.Cli"), string.Join(", ", urls));
 
-    [LoggerMessage(3, LogLevel.Warning, "Registration is open: any connector that reaches {Addresses} may register any route (--allow-open-registration). Give --registration-token, --registration-token-file, --registration-client-ca or --registration-allow instead.")]
+    [LoggerMessage(3, LogLevel.Warning, "Registration is open: any connector that reaches {Addresses} may register any route (--allow-open-registration). Give --registration-tokens, --registration-token-file, --registration-client-ca or --registration-allow instead.")]
     private static partial void OpenRegistration(ILogger logger, string addresses);
 
     /// <summary>Warns at start-up that anyone who can reach the registration listener may take any route.</summary>

@@ -71,7 +71,7 @@ public sealed record ForwardedElement(string? By, string? For, string? Host, str
     internal const int MaxNodeLength = 72;
 
     /// <summary>
-    /// An address as an RFC 7239 node (§6): IPv4 as a dotted quad (an IPv4-mapped IPv6 address unwrapped), IPv6 in
+    /// An address as a node (RFC 7239 §6): IPv4 as a dotted quad (an IPv4-mapped IPv6 address unwrapped), IPv6 in
     /// brackets. Never allocates.
     /// </summary>
     internal static bool TryFormatNode(IPAddress address, Span<char> destination, out int charsWritten)

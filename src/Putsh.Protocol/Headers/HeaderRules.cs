@@ -22,7 +22,7 @@ internal static class HeaderRules
         "proxy-authorization", "proxy-authenticate", "proxy-connection", "http2-settings");
 
     /// <summary>
-    /// True for the fields that are hop-by-hop on their own (RFC 9110 §7.6.1; protocol reference §2.3 and §2.5):
+    /// True for the fields that are hop-by-hop on their own (RFC 9110 §7.6.1; docs/protocol.md §2.3 and §2.5):
     /// <c>connection</c>, <c>keep-alive</c>, <c>transfer-encoding</c>, <c>te</c>, <c>trailer</c>, <c>upgrade</c>,
     /// <c>proxy-authorization</c>, <c>proxy-authenticate</c>, <c>proxy-connection</c> and <c>http2-settings</c>.
     /// </summary>

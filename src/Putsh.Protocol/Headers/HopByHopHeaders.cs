@@ -1,7 +1,7 @@
 namespace Putsh.Protocol.Headers;
 
 /// <summary>
-/// Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1; protocol reference §2.3 and §2.5).
+/// Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1; docs/protocol.md §2.3 and §2.5).
 /// The public form of the hop rule in <see cref="HeaderRules"/>, which the router and the connector use themselves.
 /// </summary>
 public static class HopByHopHeaders

@@ -4,7 +4,7 @@ namespace Putsh.Protocol.Headers;
 
 /// <summary>
 /// The request header rules, client → router → connector → target, in one place for both sides: the router's
-/// (protocol reference §2.3: client request → Cranker request head) and the connector's (§2.6: Cranker request head
+/// (docs/protocol.md §2.3: client request → Cranker request head) and the connector's (§2.6: Cranker request head
 /// → backend request or WebSocket handshake). Each side asks one <c>IsDroppedBy…</c> question per header, built from
 /// the small rules below, and writes what it adds with the steps at the end.
 /// </summary>

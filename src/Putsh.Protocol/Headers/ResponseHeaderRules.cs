@@ -2,7 +2,7 @@ namespace Putsh.Protocol.Headers;
 
 /// <summary>
 /// The response header rules, target → connector → router → client, in one place for both sides: the connector's
-/// (protocol reference §2.2: backend response → response head text, names lowercased, one line per value) and the
+/// (docs/protocol.md §2.2: backend response → response head text, names lowercased, one line per value) and the
 /// router's (§2.5: response head → client response). Each side asks one <c>IsDroppedBy…</c> question per header.
 /// </summary>
 /// <remarks>

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Putsh.Protocol.V3;
 
 /// <summary>
-/// The putsh <c>flow-window</c> extension (docs/behaviour.md): a cranker_3.0 socket whose two ends agreed, at
+/// The putsh <c>flow-window</c> extension (docs/protocol.md §12.3): a cranker_3.0 socket whose two ends agreed, at
 /// registration, on a per-stream window larger than §5.6's 64 KiB. The connector offers
 /// <c>Putsh-Extensions: flow-window=N</c>; a router that supports it answers with the window it accepts (at most N);
 /// both then pause a stream's sender above that many unacknowledged bytes and resume it below a quarter of it, in

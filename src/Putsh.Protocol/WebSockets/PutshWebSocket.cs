@@ -20,7 +20,8 @@ internal sealed class PutshWebSocketOptions
 
     /// <summary>
     /// How long a ping may go unanswered before the socket is aborted; <see cref="Timeout.InfiniteTimeSpan"/>: pings are
-    /// not checked, and the keep-alive is an unsolicited pong instead (§5.5.3), as .NET's own WebSocket does.
+    /// not checked, and the keep-alive is an unsolicited pong instead (RFC 6455 §5.5.3), as .NET's own WebSocket
+    /// does.
     /// </summary>
     public TimeSpan KeepAliveTimeout { get; init; } = Timeout.InfiniteTimeSpan;
 
@@ -52,7 +53,7 @@ internal sealed class PutshWebSocketOptions
 /// <remarks>
 /// The states and the close handshake are those of <see cref="WebSocket"/>: a received close moves to CloseReceived
 /// and the application answers it with <see cref="CloseOutputAsync"/>; both closes seen, the connection is shut.
-/// Protocol errors (§7.4.1: 1002, 1007, 1009) send their close, end the socket and throw
+/// Protocol errors (RFC 6455 §7.4.1: 1002, 1007, 1009) send their close, end the socket and throw
 /// <see cref="WebSocketException"/> from the receive. One receive and one data send may be in progress at a time.
 /// </remarks>
 internal sealed class PutshWebSocket : WebSocket, IAsyncDisposable
@@ -352,7 +353,7 @@ internal sealed class PutshWebSocket : WebSocket, IAsyncDisposable
                 switch (header.Opcode)
                 {
                     case WsOpcode.Ping:
-                        // Answered now, whatever data is queued: a pong never waits for room (§5.5.2).
+                        // Answered now, whatever data is queued: a pong never waits for room (RFC 6455 §5.5.2).
                         WriteControl(WsOpcode.Pong, payload);
                         continue;
                     case WsOpcode.Pong:
@@ -409,7 +410,8 @@ internal sealed class PutshWebSocket : WebSocket, IAsyncDisposable
         if (payload.Length >= 2)
         {
             var code = BinaryPrimitives.ReadUInt16BigEndian(payload);
-            // §7.4: 1004-1006 and 1015 are never sent; below 1000 and 1012-2999 are not assigned to applications.
+            // RFC 6455 §7.4: 1004-1006 and 1015 are never sent; below 1000 and 1012-2999 are not assigned to
+            // applications.
             if (code is < 1000 or 1004 or 1005 or 1006 or (>= 1012 and < 3000) or >= 5000)
             {
                 return Fail(1002, "a close frame with code " + code);

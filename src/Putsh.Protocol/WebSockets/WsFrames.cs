@@ -43,10 +43,10 @@ internal enum WsReadStatus
 }
 
 /// <summary>
-/// Reads RFC 6455 frame headers in place from a <see cref="SequenceReader{T}"/>, checking what §5 requires of them:
-/// no reserved bits without an extension, no unknown opcode, control frames whole and at most 125 bytes, masking as the
-/// side demands (§5.1: a server refuses unmasked frames, a client masked ones), a 64-bit length with its top bit clear,
-/// and a payload within the endpoint's limit.
+/// Reads WebSocket frame headers in place from a <see cref="SequenceReader{T}"/>, checking what RFC 6455 §5 requires
+/// of them: no reserved bits without an extension, no unknown opcode, control frames whole and at most 125 bytes,
+/// masking as the side demands (RFC 6455 §5.1: a server refuses unmasked frames, a client masked ones), a 64-bit
+/// length with its top bit clear, and a payload within the endpoint's limit.
 /// </summary>
 internal static class WsFrameReader
 {

@@ -5,26 +5,28 @@ using System.Text;
 namespace Putsh.Protocol.WebSockets;
 
 /// <summary>
-/// The client's side of the RFC 6455 opening handshake (§4.1, §4.2.2): the request putsh writes itself, and the checks
-/// a client must make of the answer before it speaks WebSocket: status 101, <c>Upgrade: websocket</c>,
+/// The client's side of the WebSocket opening handshake (RFC 6455 §4.1, §4.2.2): the request putsh writes itself,
+/// and the checks a client must make of the answer before it speaks WebSocket: status 101, <c>Upgrade: websocket</c>,
 /// <c>Connection: Upgrade</c>, the right <c>Sec-WebSocket-Accept</c>, a subprotocol only from those offered, and no
 /// extension (putsh offers none at the WebSocket level).
 /// </summary>
 internal static class WsHandshake
 {
-    /// <summary>The GUID of §1.3 that the accept value is computed with.</summary>
+    /// <summary>The GUID of RFC 6455 §1.3 that the accept value is computed with.</summary>
     private const string AcceptGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-    /// <summary>A fresh <c>Sec-WebSocket-Key</c>: 16 random bytes, base64 (§4.1).</summary>
+    /// <summary>A fresh <c>Sec-WebSocket-Key</c>: 16 random bytes, base64 (RFC 6455 §4.1).</summary>
     public static string CreateKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
 
-    /// <summary>The <c>Sec-WebSocket-Accept</c> a server must answer <paramref name="key"/> with (§1.3, §4.2.2).</summary>
+    /// <summary>
+    /// The <c>Sec-WebSocket-Accept</c> a server must answer <paramref name="key"/> with (RFC 6455 §1.3, §4.2.2).
+    /// </summary>
     /// <remarks>SHA-1 because RFC 6455 fixes it: a proof that the server read the key, not a security measure.</remarks>
 #pragma warning disable CA5350 // The protocol names SHA-1; nothing here relies on its strength.
     public static string ComputeAccept(string key) => Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + AcceptGuid)));
 #pragma warning restore CA5350
 
-    /// <summary>Writes the upgrade request (§4.1) for <paramref name="pathAndQuery"/> on <paramref name="host"/>, with any <paramref name="headers"/> after the required ones.</summary>
+    /// <summary>Writes the upgrade request (RFC 6455 §4.1) for <paramref name="pathAndQuery"/> on <paramref name="host"/>, with any <paramref name="headers"/> after the required ones.</summary>
     public static void WriteRequest(IBufferWriter<byte> output, string host, string pathAndQuery, string key, IReadOnlyList<string> subprotocols, IEnumerable<KeyValuePair<string, string>> headers)
     {
         if (host.AsSpan().IndexOfAny('\r', '\n') >= 0 || pathAndQuery.AsSpan().IndexOfAny('\r', '\n') >= 0)

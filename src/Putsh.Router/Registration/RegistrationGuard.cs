@@ -41,7 +41,7 @@ internal sealed class RegistrationGuard : IDisposable
     private readonly RouterOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly RegistrationTokens _inline;
+    private volatile RegistrationTokens _inline;
     private readonly IPNetwork[] _allow;
     private readonly X509Certificate2Collection? _clientCa;
     private readonly bool _tokensRequired;
@@ -68,6 +68,23 @@ internal sealed class RegistrationGuard : IDisposable
             var interval = _options.RegistrationTokenFileCheckInterval;
             _fileTimer = time.CreateTimer(static state => ((RegistrationGuard)state!).ReloadTokenFile(), this, interval, interval);
         }
+    }
+
+    /// <summary>
+    /// Puts <paramref name="tokens"/> in force in place of the inline tokens (a configuration reload); throws
+    /// <see cref="ArgumentException"/> for a malformed one, never naming it. Returns false, changing nothing, for a
+    /// router that started without tokens: that one needs a restart to begin requiring them.
+    /// </summary>
+    internal bool ReplaceInlineTokens(IEnumerable<string> tokens)
+    {
+        var parsed = RegistrationTokens.Parse(tokens, nameof(RouterOptions.RegistrationTokens));
+        if (!_tokensRequired)
+        {
+            return false;
+        }
+
+        _inline = parsed;
+        return true;
     }
 
     /// <summary>Tokens in force now: inline and from the file.</summary>

@@ -377,6 +377,6 @@ internal sealed class RegistrationDecision
 
     public bool FirstSocket { get; init; }
 
-    /// <summary>The <c>Sec-WebSocket-Extensions</c> answer, if any extension was agreed.</summary>
+    /// <summary>The <c>Putsh-Extensions</c> answer (docs/protocol.md §12.1), if any extension was agreed.</summary>
     public string? ExtensionsAnswer { get; init; }
 }

@@ -6,7 +6,7 @@ namespace Putsh.Router.Registration;
 
 /// <summary>
 /// A set of registration tokens, each optionally bound to routes. Written one per line (or per
-/// <c>--registration-token</c>): <c>token</c> for any route, or <c>orders,payments: token</c> for only those.
+/// <c>--registration-tokens</c>): <c>token</c> for any route, or <c>orders,payments: token</c> for only those.
 /// Blank lines and lines starting with <c>#</c> are ignored. Tokens are kept only as SHA-256 digests and compared in
 /// constant time; they never appear in a log line or an error message.
 /// </summary>

@@ -6,13 +6,13 @@ using Putsh.Protocol.WebSockets;
 namespace Putsh.Router.Registration;
 
 /// <summary>
-/// The server side of the RFC 6455 opening handshake (§4.2) for connector registrations, answered by putsh itself so
-/// that the socket is a <see cref="PutshWebSocket"/> on the upgraded connection rather than .NET's WebSocket.
-/// Registrations are HTTP/1.1 upgrades, as every Cranker connector sends them.
+/// The server side of the WebSocket opening handshake (RFC 6455 §4.2) for connector registrations, answered by putsh
+/// itself so that the socket is a <see cref="PutshWebSocket"/> on the upgraded connection rather than .NET's
+/// WebSocket. Registrations are HTTP/1.1 upgrades, as every Cranker connector sends them.
 /// </summary>
 internal static class WsAccept
 {
-    /// <summary>An HTTP/1.1 GET asking for a version-13 WebSocket with a well-formed key (§4.2.1).</summary>
+    /// <summary>An HTTP/1.1 GET asking for a version-13 WebSocket with a well-formed key (RFC 6455 §4.2.1).</summary>
     public static bool IsWebSocketRequest(HttpContext context) =>
         IsWebSocketRequest(context.Request.Method, context.Request.Headers, context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true });
 
@@ -91,7 +91,7 @@ internal static class WsAccept
         });
     }
 
-    /// <summary>The HTTP/1.1 answer (§4.2.2): 101 with the accept value and the subprotocol, then the upgraded connection.</summary>
+    /// <summary>The HTTP/1.1 answer (RFC 6455 §4.2.2): 101 with the accept value and the subprotocol, then the upgraded connection.</summary>
     private static Task<Stream> UpgradeAsync(HttpContext context, string? subProtocol)
     {
         var headers = context.Response.Headers;

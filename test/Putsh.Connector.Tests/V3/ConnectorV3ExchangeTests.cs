@@ -16,7 +16,7 @@ namespace Putsh.Connector.Tests.V3;
 /// </summary>
 public sealed class ConnectorV3ExchangeTests(ITestOutputHelper output)
 {
-    /// <summary>The §5.9 request HEADER exactly as printed in the specification.</summary>
+    /// <summary>The §5.9 request HEADER exactly as printed in docs/protocol.md.</summary>
     private const string GoldenHeaderHex =
         "01 05 00 00 00 01 47 45 54 20 2F 73 76 63 2F 68 69 20 48 54 54 50 2F 31 2E 31 0A 48 6F 73 74 3A 72 0A"
         + "76 69 61 3A 48 54 54 50 2F 31 2E 31 20 6D 75 63 0A 0A";

@@ -5,7 +5,7 @@ using System.Text;
 namespace Putsh.Connector.Tests.V3;
 
 /// <summary>
-/// cranker_3.0 messages built and read by hand from the specification (§5.1–§5.6), independent of the production
+/// cranker_3.0 messages built and read by hand from docs/protocol.md (§5.1–§5.6), independent of the production
 /// encoder, so an encoding bug on either side cannot hide behind shared code.
 /// </summary>
 internal static class V3Wire

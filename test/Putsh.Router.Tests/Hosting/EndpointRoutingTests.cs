@@ -113,10 +113,14 @@ public sealed class EndpointRoutingTests(ITestOutputHelper output)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["Putsh:SocketAcquireTimeout"] = "00:00:03",
-            ["Putsh:SendLegacyForwardedHeaders"] = "true",
-            ["Putsh:Protocols:0"] = "cranker_3.0",
+            ["Putsh:SocketAcquireTimeout"] = "3s",
+            ["Putsh:IdleTimeout"] = "00:01:30",
+            ["Putsh:SendLegacyForwardedHeaders"] = "yes",
+            ["Putsh:Protocols"] = "cranker_3.0",
+            ["Putsh:TrustedProxies:0"] = "10.0.0.0/8",
             ["Putsh:MaxSocketsPerRoute"] = "7",
+            ["Putsh:MaxSocketsPerSource"] = "unlimited",
+            ["Putsh:RegistrationTokens"] = "orders,payments: s3cret",
         }).Build();
         var services = new ServiceCollection();
         services.AddLogging();
@@ -128,7 +132,37 @@ public sealed class EndpointRoutingTests(ITestOutputHelper output)
         Assert.True(options.SendLegacyForwardedHeaders);
         Assert.Equal(7, options.MaxSocketsPerRoute);
         Assert.Equal("edge", options.ViaName);
-        Assert.Contains("cranker_3.0", options.Protocols);
+        Assert.Equal(TimeSpan.FromSeconds(90), options.IdleTimeout);
+        Assert.Null(options.MaxSocketsPerSource);
+
+        // A list replaces its default rather than adding to it, and a comma splits it unless the value is one entry.
+        Assert.Equal(["cranker_3.0"], options.Protocols);
+        Assert.Equal(["10.0.0.0/8"], options.TrustedProxies);
+        Assert.Equal(["orders,payments: s3cret"], options.RegistrationTokens);
+    }
+
+    [Fact]
+    public async Task An_unknown_key_or_a_malformed_value_in_configuration_stops_the_host_naming_each()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Putsh:Router:SocketAcquireTimout"] = "3s",
+            ["Putsh:Router:IdleTimeout"] = "soon",
+        }).Build();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.Services.AddPutshRouter(configuration.GetSection("Putsh:Router"));
+        await using var app = builder.Build();
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(async () =>
+        {
+            app.MapPutshProxy();
+            await app.StartAsync();
+        }).DefaultTimeout();
+        Assert.Contains("Putsh:Router:SocketAcquireTimout: unknown setting", error.Message);
+        Assert.Contains("Putsh:Router:IdleTimeout: 'soon' is not a duration", error.Message);
+        Assert.DoesNotContain("\n", error.Message);
     }
 
     [Fact]

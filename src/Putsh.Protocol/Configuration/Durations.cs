@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Putsh.Cli.Hosting;
+namespace Putsh.Protocol.Configuration;
 
 /// <summary>Durations as people write them: <c>250ms</c>, <c>5s</c>, <c>2m</c>, <c>1h</c>, or <c>hh:mm:ss</c>.</summary>
 internal static class Durations
