@@ -115,7 +115,7 @@ public static class CrankerProtocol
     /// <param name="requestedSubprotocols">Tokens of <c>Sec-WebSocket-Protocol</c>, in order. May be empty.</param>
     /// <param name="legacyHeader">Value of <c>CrankerProtocol</c>, or null when absent.</param>
     /// <param name="supported">Normalised names the router accepts.</param>
-    public static NegotiationResult Negotiate(IReadOnlyList<string> requestedSubprotocols, string? legacyHeader, IReadOnlyCollection<string> supported)
+    internal static NegotiationResult Negotiate(IReadOnlyList<string> requestedSubprotocols, string? legacyHeader, IReadOnlyCollection<string> supported)
     {
         ArgumentNullException.ThrowIfNull(requestedSubprotocols);
         ArgumentNullException.ThrowIfNull(supported);
@@ -162,7 +162,7 @@ public static class CrankerProtocol
 /// <param name="SubProtocol">The subprotocol to put in the handshake response, or null for none.</param>
 /// <param name="SendLegacyHeader">Whether the response carries <c>CrankerProtocol: 1.0</c>.</param>
 /// <param name="Error">Why the handshake is refused, for the error response; null when accepted.</param>
-public readonly record struct NegotiationResult(string? Version, string? SubProtocol, bool SendLegacyHeader, string? Error)
+internal readonly record struct NegotiationResult(string? Version, string? SubProtocol, bool SendLegacyHeader, string? Error)
 {
     /// <summary>The connector offered neither a subprotocol nor the legacy header.</summary>
     public static NegotiationResult Missing =>

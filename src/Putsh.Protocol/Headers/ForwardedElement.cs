@@ -6,7 +6,7 @@ using System.Text;
 namespace Putsh.Protocol.Headers;
 
 /// <summary>One element of an RFC 7239 <c>Forwarded</c> header: <c>by</c>, <c>for</c>, <c>host</c>, <c>proto</c>.</summary>
-public sealed record ForwardedElement(string? By, string? For, string? Host, string? Proto)
+internal sealed record ForwardedElement(string? By, string? For, string? Host, string? Proto)
 {
     /// <summary>
     /// Serialises the element as mu-cranker-router does (§2.3): parameters in the order by, for, host, proto,

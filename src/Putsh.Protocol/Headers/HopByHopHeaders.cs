@@ -4,7 +4,7 @@ namespace Putsh.Protocol.Headers;
 /// Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1; docs/protocol.md §2.3 and §2.5).
 /// The public form of the hop rule in <see cref="HeaderRules"/>, which the router and the connector use themselves.
 /// </summary>
-public static class HopByHopHeaders
+internal static class HopByHopHeaders
 {
     /// <summary>True when <paramref name="name"/> is hop-by-hop on its own (without looking at <c>Connection</c>).</summary>
     public static bool IsHopByHop(string name) => HeaderRules.IsHopByHop(name);

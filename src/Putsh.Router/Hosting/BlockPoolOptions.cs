@@ -1,7 +1,7 @@
 namespace Putsh.Router.Hosting;
 
 /// <summary>The sizes of the router's I/O buffer pool (<c>AddPutshBlockPool</c>).</summary>
-public sealed class BlockPoolOptions
+internal sealed class BlockPoolOptions
 {
     /// <summary>The smallest block size accepted: Kestrel's own.</summary>
     public const int MinBlockSize = 4096;

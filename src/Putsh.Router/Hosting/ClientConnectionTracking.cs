@@ -8,7 +8,7 @@ namespace Putsh.Router.Hosting;
 /// Lets the router's graceful stop (<see cref="RouterDrain"/>) know when the last client connection of a listener has
 /// gone, and refuse new ones once its drain delay is over. Without it the drain waits only for requests in flight.
 /// </summary>
-public static class ClientConnectionTracking
+internal static class ClientConnectionTracking
 {
     /// <summary>Counts this listener's connections as client connections (a registration on it stops being counted).</summary>
     public static ListenOptions UsePutshClientConnectionTracking(this ListenOptions listen)

@@ -10,7 +10,7 @@ namespace Putsh.Router.Hosting;
 /// <see cref="IConnectionListenerFactorySelector.CanBind">can bind</see> an endpoint.
 /// </summary>
 /// <remarks>Register it with <see cref="H2cHandoffExtensions.AddH2cHandoff"/>. It is stateless: the queue lives in the endpoint.</remarks>
-public sealed class H2cHandoffConnectionListenerFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
+internal sealed class H2cHandoffConnectionListenerFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
     /// <summary>True only for <see cref="H2cHandoffEndPoint"/>.</summary>
     /// <param name="endpoint">The endpoint Kestrel is about to bind.</param>

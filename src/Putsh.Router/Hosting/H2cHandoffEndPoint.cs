@@ -15,7 +15,7 @@ namespace Putsh.Router.Hosting;
 /// further connections. Kestrel lists it among the server addresses as <c>http://h2c-handoff.invalid/{Name}</c>, an
 /// address that cannot be dialled (<c>.invalid</c> never resolves).
 /// </remarks>
-public sealed class H2cHandoffEndPoint : EndPoint
+internal sealed class H2cHandoffEndPoint : EndPoint
 {
     // Created up front, so a connection that arrives before Kestrel has bound this endpoint waits in the queue.
     private readonly Channel<H2cHandoffConnection> _queue = Channel.CreateUnbounded<H2cHandoffConnection>(

@@ -21,7 +21,7 @@ namespace Putsh.Router.Hosting;
 /// builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenHttp1AndH2c(new IPEndPoint(IPAddress.Any, 8080)));
 /// </code>
 /// </remarks>
-public static class H2cHandoffExtensions
+internal static class H2cHandoffExtensions
 {
     /// <summary>
     /// Registers <see cref="H2cHandoffConnectionListenerFactory"/> as an additional Kestrel transport

@@ -9,7 +9,7 @@ namespace Putsh.Router.Hosting;
 /// holds at once, and for a registration listener how many connections may be waiting to become connector sockets
 /// and for how long.
 /// </summary>
-public static class ListenerLimits
+internal static class ListenerLimits
 {
     /// <summary>Closes, at once, connections to this listener beyond <paramref name="maxConnections"/> open at a time.</summary>
     public static ListenOptions UsePutshConnectionLimit(this ListenOptions listen, int maxConnections) =>
@@ -83,7 +83,7 @@ public static class ListenerLimits
 }
 
 /// <summary>A count of open connections with a ceiling, for <see cref="ListenerLimits.UsePutshConnectionLimit(ListenOptions, ConnectionLimiter)"/>.</summary>
-public sealed class ConnectionLimiter
+internal sealed class ConnectionLimiter
 {
     private int _open;
 

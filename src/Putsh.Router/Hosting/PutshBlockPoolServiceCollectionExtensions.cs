@@ -6,7 +6,7 @@ using Putsh.Router.Hosting;
 namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Gives Kestrel large I/O buffers, which a router needs for bulk transfers (<see cref="BlockMemoryPool"/>).</summary>
-public static class PutshBlockPoolServiceCollectionExtensions
+internal static class PutshBlockPoolServiceCollectionExtensions
 {
     /// <summary>
     /// Makes Kestrel's socket transport read and write through a pool of <see cref="BlockPoolOptions.BlockSize"/>
