@@ -205,9 +205,6 @@ internal sealed class CliConfiguration
     {
         public IConfiguration Configuration { get; } = configuration;
 
-        /// <summary>The settings that were given (by any layer), by name.</summary>
-        public IReadOnlyList<string> Given => [.. values.Present, .. values.Nulls];
-
         public void Prepare(object target) => values.Prepare(shape, target);
 
         public void Finish(object target) => values.Finish(shape, target);

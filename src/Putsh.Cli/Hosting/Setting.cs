@@ -57,8 +57,6 @@ internal sealed class Setting
     /// <summary>The key this setting had before one name was used everywhere, so that a file or flag using it is told the new one.</summary>
     public string? Was { get; }
 
-    public string? WasFlag => Was is null ? null : "--" + Kebab(Was);
-
     public bool IsList { get; }
 
     /// <summary>A boolean: the flag alone means true.</summary>
