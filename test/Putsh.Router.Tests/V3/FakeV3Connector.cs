@@ -26,9 +26,14 @@ internal sealed class FakeV3Connector : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _readLoop;
 
-    private FakeV3Connector(ClientWebSocket socket)
+    private readonly HttpMessageInvoker _invoker;
+    private readonly Func<System.Net.Sockets.Socket?> _tcp;
+
+    private FakeV3Connector(ClientWebSocket socket, HttpMessageInvoker invoker, Func<System.Net.Sockets.Socket?> tcp)
     {
         Socket = socket;
+        _invoker = invoker;
+        _tcp = tcp;
         _readLoop = ReadLoopAsync();
     }
 
@@ -58,7 +63,19 @@ internal sealed class FakeV3Connector : IAsyncDisposable
             socket.Options.SetRequestHeader("Domain", domain);
         }
 
-        await socket.ConnectAsync(new Uri(registerUri, $"/register/?connectorInstanceID={Uri.EscapeDataString(instanceId)}&componentName=fake-v3"), TestTimeouts.Token()).DefaultTimeout();
+        // Our own connection, so that LoseAfterSent can end it with a FIN behind everything already sent.
+        System.Net.Sockets.Socket? tcp = null;
+        var invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var connection = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                await connection.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                tcp = connection;
+                return new System.Net.Sockets.NetworkStream(connection, ownsSocket: true);
+            },
+        });
+        await socket.ConnectAsync(new Uri(registerUri, $"/register/?connectorInstanceID={Uri.EscapeDataString(instanceId)}&componentName=fake-v3"), invoker, TestTimeouts.Token()).DefaultTimeout();
         Assert.Equal("cranker_3.0", socket.SubProtocol);
         string? answered = null;
         if (socket.HttpResponseHeaders?.TryGetValue("Putsh-Extensions", out var values) == true)
@@ -67,7 +84,7 @@ internal sealed class FakeV3Connector : IAsyncDisposable
         }
 
         socket.HttpResponseHeaders = null;
-        return new FakeV3Connector(socket) { AnsweredExtensions = answered };
+        return new FakeV3Connector(socket, invoker, () => tcp) { AnsweredExtensions = answered };
     }
 
     /// <summary>Connects and waits until the router put the socket in its cranker_3.0 pool.</summary>
@@ -168,6 +185,13 @@ internal sealed class FakeV3Connector : IAsyncDisposable
     public Task CloseOutputAsync(WebSocketCloseStatus status, string reason) =>
         Socket.CloseOutputAsync(status, reason, TestTimeouts.Token()).DefaultTimeout();
 
+    /// <summary>
+    /// Loses the socket without a close frame, but only after the router can read everything sent so far: the TCP
+    /// connection's send side ends (FIN) instead of being reset, since a reset may discard bytes the router has not read
+    /// yet. (<see cref="ClientWebSocket.Abort"/> is the loss that may take those bytes with it.)
+    /// </summary>
+    public void LoseAfterSent() => _tcp()!.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+
     private async Task ReadLoopAsync()
     {
         var buffer = new byte[V3Bytes.MaxMessage];
@@ -218,6 +242,7 @@ internal sealed class FakeV3Connector : IAsyncDisposable
         }
 
         Socket.Dispose();
+        _invoker.Dispose();
         _stop.Dispose();
     }
 }
