@@ -1,7 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 
 namespace Putsh.Router.Observability;
 
@@ -51,42 +49,5 @@ internal static class Dashboard
 
         var body = html[(open + element.Length + 2)..close];
         return $"'sha256-{Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(body)))}'";
-    }
-}
-
-/// <summary>Serves the dashboard on an application branch (the executable's admin listener).</summary>
-public static class PutshDashboardExtensions
-{
-    /// <summary>
-    /// Answers <c>GET /</c> and <c>GET /index.html</c> with the dashboard page (docs/dashboard.md), which reads
-    /// <c>/api/routes</c> from the same origin: use it together with <see cref="PutshStateApiExtensions.UsePutshStateApi"/>,
-    /// and only where operators, not clients, reach. Other requests go on down the pipeline.
-    /// </summary>
-    public static IApplicationBuilder UsePutshDashboard(this IApplicationBuilder app)
-    {
-        ArgumentNullException.ThrowIfNull(app);
-        return app.Use(async (context, next) =>
-        {
-            var path = context.Request.Path.Value;
-            if (path is not ("/" or "" or "/index.html")
-                || !(HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method)))
-            {
-                await next(context);
-                return;
-            }
-
-            var page = Dashboard.Html;
-            var response = context.Response;
-            response.ContentType = "text/html; charset=utf-8";
-            response.ContentLength = page.Length;
-            response.Headers.CacheControl = "no-store";
-            response.Headers.ContentSecurityPolicy = Dashboard.ContentSecurityPolicy;
-            response.Headers.XContentTypeOptions = "nosniff";
-            response.Headers["Referrer-Policy"] = "no-referrer";
-            if (HttpMethods.IsGet(context.Request.Method))
-            {
-                await response.Body.WriteAsync(page, context.RequestAborted);
-            }
-        });
     }
 }

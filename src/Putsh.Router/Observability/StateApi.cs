@@ -1,6 +1,3 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Putsh.Router.Hosting;
 
 namespace Putsh.Router.Observability;
@@ -65,62 +62,4 @@ internal sealed class StateApi(LiveSockets sockets, RouteStats stats, TimeProvid
     private static RouteTotals Totals(RouteCounters? c) => c is null
         ? new RouteTotals(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         : new RouteTotals(c.Requests, c.Status1xx, c.Status2xx, c.Status3xx, c.Status4xx, c.Status5xx, c.RouterErrors, c.DurationSecondsSum, c.BytesReceived, c.BytesSent);
-}
-
-/// <summary>Serves the state API on an application branch (the executable's admin listener).</summary>
-public static class PutshStateApiExtensions
-{
-    /// <summary>
-    /// Answers <c>GET /api/routes</c> and <c>GET /api/connectors/{instanceId}</c> with the router's live state as JSON
-    /// (docs/state-api.md); other requests go on down the pipeline. Expose it only where operators, not clients, reach.
-    /// </summary>
-    public static IApplicationBuilder UsePutshStateApi(this IApplicationBuilder app)
-    {
-        ArgumentNullException.ThrowIfNull(app);
-        var api = app.ApplicationServices.GetRequiredService<StateApi>();
-        return app.Use(async (context, next) =>
-        {
-            var path = context.Request.Path.Value ?? "";
-            if (!path.StartsWith("/api/", StringComparison.Ordinal))
-            {
-                await next(context);
-                return;
-            }
-
-            context.Response.Headers.CacheControl = "no-store";
-            if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
-            {
-                context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
-                context.Response.Headers.Allow = "GET, HEAD";
-                await context.Response.WriteAsJsonAsync(new StateError("The state API is read-only: GET only."), StateJsonContext.Default.StateError);
-                return;
-            }
-
-            if (path is "/api/routes" or "/api/routes/")
-            {
-                await context.Response.WriteAsJsonAsync(api.Routes(), StateJsonContext.Default.RoutesState);
-                return;
-            }
-
-            const string connectors = "/api/connectors/";
-            if (path.StartsWith(connectors, StringComparison.Ordinal) && path.Length > connectors.Length)
-            {
-                var id = Uri.UnescapeDataString(path[connectors.Length..].TrimEnd('/'));
-                if (api.Connector(id) is { } found)
-                {
-                    await context.Response.WriteAsJsonAsync(found, StateJsonContext.Default.ConnectorState);
-                }
-                else
-                {
-                    context.Response.StatusCode = StatusCodes.Status404NotFound;
-                    await context.Response.WriteAsJsonAsync(new StateError($"No connector instance '{id}' has a socket open on this router."), StateJsonContext.Default.StateError);
-                }
-
-                return;
-            }
-
-            context.Response.StatusCode = StatusCodes.Status404NotFound;
-            await context.Response.WriteAsJsonAsync(new StateError("Not found: the state API serves /api/routes and /api/connectors/{instanceId}."), StateJsonContext.Default.StateError);
-        });
-    }
 }
