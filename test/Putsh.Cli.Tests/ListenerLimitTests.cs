@@ -79,7 +79,7 @@ public sealed class ListenerLimitTests(ITestOutputHelper output)
     [Fact]
     public async Task Request_heads_too_large_or_with_too_many_fields_get_431_while_normal_requests_pass()
     {
-        await using var router = await TestRouter.StartAsync(Settings(s =>
+        await using var router = await CliTestRouter.StartAsync(Settings(s =>
         {
             s.Limits.MaxRequestHeadSize = 4096;
             s.Limits.MaxRequestHeaders = 10;
@@ -137,7 +137,7 @@ public sealed class ListenerLimitTests(ITestOutputHelper output)
     [Fact]
     public async Task A_client_that_sends_its_head_too_slowly_is_disconnected_while_others_are_served()
     {
-        await using var router = await TestRouter.StartAsync(Settings(s => s.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(1)), output);
+        await using var router = await CliTestRouter.StartAsync(Settings(s => s.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(1)), output);
         var (backend, connector) = await ServeAsync(router);
         await using var _b = backend;
         await using var _c = connector;
@@ -154,7 +154,7 @@ public sealed class ListenerLimitTests(ITestOutputHelper output)
     [Fact]
     public async Task An_upload_slower_than_the_minimum_body_rate_is_ended_while_others_are_served()
     {
-        await using var router = await TestRouter.StartAsync(Settings(s => s.Limits.MinRequestBodyRate = 1_000_000), output);
+        await using var router = await CliTestRouter.StartAsync(Settings(s => s.Limits.MinRequestBodyRate = 1_000_000), output);
         var (backend, connector) = await ServeAsync(router);
         await using var _b = backend;
         await using var _c = connector;
@@ -172,7 +172,7 @@ public sealed class ListenerLimitTests(ITestOutputHelper output)
     [Fact]
     public async Task Client_connections_past_the_listener_limit_are_closed_at_once_and_those_within_it_are_served()
     {
-        await using var router = await TestRouter.StartAsync(Settings(s => s.Limits.MaxClientConnections = 3), output);
+        await using var router = await CliTestRouter.StartAsync(Settings(s => s.Limits.MaxClientConnections = 3), output);
         var (backend, connector) = await ServeAsync(router);
         await using var _b = backend;
         await using var _c = connector;
@@ -205,7 +205,7 @@ public sealed class ListenerLimitTests(ITestOutputHelper output)
             {
             }
         }), output);
-        await using var router = await TestRouter.StartAsync(Settings(s => s.Limits.MinResponseRate = 1_000_000), output);
+        await using var router = await CliTestRouter.StartAsync(Settings(s => s.Limits.MinResponseRate = 1_000_000), output);
         await using var connector = await TestConnector.StartAsync(router, "endless", backend, output);
 
         using var stalled = await ConnectAsync(router.ClientUri);
@@ -224,7 +224,7 @@ public sealed class ListenerLimitTests(ITestOutputHelper output)
     public async Task Registrations_that_never_finish_their_handshake_are_bounded_in_number_and_time()
     {
         var time = new FakeTimeProvider();
-        await using var router = await TestRouter.StartAsync(Settings(s =>
+        await using var router = await CliTestRouter.StartAsync(Settings(s =>
         {
             s.Limits.MaxPendingRegistrations = 2;
             s.Limits.RegistrationHandshakeTimeout = TimeSpan.FromSeconds(10);

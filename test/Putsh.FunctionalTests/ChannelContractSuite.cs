@@ -5,6 +5,7 @@ using System.Net.WebSockets;
 using System.Text;
 using Putsh.Connector;
 using Putsh.Protocol.Channels;
+using Putsh.Cli.Tests;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -92,7 +93,7 @@ public sealed class ChannelContractSuite(ITestOutputHelper output)
 
     private async Task<Harness> StartAsync(string kind, Func<ChannelRequest, IChannel, Task> handler)
     {
-        var router = await TestRouter.StartAsync(output);
+        var router = await CliTestRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync([router.RegisterUri], "app", new Uri("http://unused.invalid"), output, o =>
         {
             o.Protocols.Clear();

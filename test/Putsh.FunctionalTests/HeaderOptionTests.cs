@@ -1,3 +1,4 @@
+using Putsh.Cli.Tests;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -9,7 +10,7 @@ public sealed class HeaderOptionTests(ITestOutputHelper output)
     private async Task<string[]> HeadersSeenByBackend(Action<Putsh.Router.RouterOptions> configure, Action<HttpRequestMessage> prepare)
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/opt"), output);
-        await using var router = await TestRouter.StartAsync(output, configure);
+        await using var router = await CliTestRouter.StartAsync(output, configure);
         await using var connector = await TestConnector.StartAsync(router, "opt", backend, output, o => o.PreserveHost = true);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/opt/headers");
         prepare(request);
@@ -88,7 +89,7 @@ public sealed class HeaderOptionTests(ITestOutputHelper output)
     public async Task The_host_header_can_be_withheld_so_the_backend_sees_its_own()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/opt"), output);
-        await using var router = await TestRouter.StartAsync(output, o => o.ProxyHostHeader = false);
+        await using var router = await CliTestRouter.StartAsync(output, o => o.ProxyHostHeader = false);
         await using var connector = await TestConnector.StartAsync(router, "opt", backend, output);
         var lines = (await router.Client.GetStringAsync("/opt/headers").DefaultTimeout()).Split('\n');
 

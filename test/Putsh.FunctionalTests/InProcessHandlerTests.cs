@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using Putsh.Connector;
 using Putsh.Protocol.Channels;
+using Putsh.Cli.Tests;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -12,7 +13,7 @@ public sealed class InProcessHandlerTests(ITestOutputHelper output)
 {
     private async Task<(TestRouter Router, CrankerConnector Connector)> StartAsync(string protocol, Func<ChannelRequest, IChannel, Task> handler)
     {
-        var router = await TestRouter.StartAsync(output);
+        var router = await CliTestRouter.StartAsync(output);
         var connector = await TestConnector.StartAsync([router.RegisterUri], "app", new Uri("http://unused.invalid"), output, o =>
         {
             o.Protocols.Clear();

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Putsh.Cli.Hosting;
+using Putsh.Cli.Tests;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -44,7 +45,7 @@ public sealed class InlineIoTests(ITestOutputHelper output)
     public async Task The_router_lets_kestrel_process_requests_on_the_io_threads_and_proxies()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/inline"), output);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync([router.RegisterUri], "inline", backend.Uri, output, sockets: 2);
 
         Assert.True(router.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.UnsafePreferInlineScheduling);

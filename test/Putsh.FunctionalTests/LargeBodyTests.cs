@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
+using Putsh.Cli.Tests;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -24,7 +25,7 @@ public sealed class LargeBodyTests(ITestOutputHelper output)
     public async Task A_256_MiB_upload_and_download_stream_without_growing_memory()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/big"), output);
-        await using var router = await TestRouter.StartAsync();
+        await using var router = await CliTestRouter.StartAsync();
         await using var connector = await TestConnector.StartAsync(router, "big", backend);
         await WarmUpAsync(router.Client);
 

@@ -1,4 +1,5 @@
 using Putsh.Connector;
+using Putsh.Cli.Tests;
 using Putsh.Tests.Common;
 
 namespace Putsh.FunctionalTests;
@@ -18,7 +19,7 @@ public abstract class ProxyFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Backend = await TestBackend.StartAsync(app => Backends.Map(app));
-        Router = await TestRouter.StartAsync();
+        Router = await CliTestRouter.StartAsync();
         Connector = await TestConnector.StartAsync(Router, "app", Backend, configure: o =>
         {
             o.Protocols.Clear();

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Putsh.Cli.Commands;
+using Putsh.Cli.Tests;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -23,7 +24,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
             await secondEvent.Task;
             await c.Response.WriteAsync("data: second\n\n");
         }), output);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync(router, "sse", backend, output);
 
         using var response = await router.Client.GetAsync("/sse/stream", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
@@ -42,7 +43,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     public async Task A_known_route_without_sockets_waits_then_503()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/gone"), output);
-        await using var router = await TestRouter.StartAsync(output, o => o.SocketAcquireTimeout = TimeSpan.FromMilliseconds(300));
+        await using var router = await CliTestRouter.StartAsync(output, o => o.SocketAcquireTimeout = TimeSpan.FromMilliseconds(300));
         var connector = await TestConnector.StartAsync(router, "gone", backend, output, TestConnector.V1Only);
         Assert.True(await connector.StopAsync().DefaultTimeout());
         await connector.DisposeAsync();
@@ -59,7 +60,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     public async Task Target_down_gives_502_and_the_connector_keeps_serving()
     {
         var deadPort = FreePort();
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync([router.RegisterUri], "down", new Uri($"http://127.0.0.1:{deadPort}"), output, sockets: 2);
 
         for (var i = 0; i < 3; i++)
@@ -86,7 +87,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
             await release.Task;
             return "late";
         }), output);
-        await using var router = await TestRouter.StartAsync(output, o =>
+        await using var router = await CliTestRouter.StartAsync(output, o =>
         {
             o.IdleTimeout = TimeSpan.FromMilliseconds(300);
             o.PingInterval = TimeSpan.FromSeconds(30);
@@ -116,7 +117,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         }), output);
 
         // Pings every 100 ms are answered by the connector, so a 1 s idle timeout never fires however slow the backend.
-        await using var router = await TestRouter.StartAsync(output, o =>
+        await using var router = await CliTestRouter.StartAsync(output, o =>
         {
             o.IdleTimeout = TimeSpan.FromSeconds(1);
             o.PingInterval = TimeSpan.FromMilliseconds(100);
@@ -137,7 +138,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     public async Task Clients_that_leave_while_waiting_never_reach_the_backend()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/wait"), output);
-        await using var router = await TestRouter.StartAsync(output, o => o.SocketAcquireTimeout = TimeSpan.FromSeconds(20));
+        await using var router = await CliTestRouter.StartAsync(output, o => o.SocketAcquireTimeout = TimeSpan.FromSeconds(20));
         var first = await TestConnector.StartAsync(router, "wait", backend, output, TestConnector.V1Only);
         Assert.True(await first.StopAsync().DefaultTimeout());
         await first.DisposeAsync();
@@ -169,7 +170,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     public async Task A_killed_connector_is_dropped_and_a_restarted_one_serves()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/restart"), output);
-        await using var router = await TestRouter.StartAsync(output, o => o.SocketAcquireTimeout = TimeSpan.FromSeconds(10));
+        await using var router = await CliTestRouter.StartAsync(output, o => o.SocketAcquireTimeout = TimeSpan.FromSeconds(10));
         var pool = default(Putsh.Router.Routing.V1RoutePool);
         var first = await TestConnector.StartAsync(router, "restart", backend, output, TestConnector.V1Only, sockets: 3);
         pool = router.V1Pool("restart")!;
@@ -192,7 +193,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     {
         static RouterSettings Settings(int port) => new() { Listen = ["http://127.0.0.1:0"], Register = [$"http://127.0.0.1:{port}"] };
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/again"), output);
-        var router = await TestRouter.StartOnFreePortAsync(Settings, output);
+        var router = await CliTestRouter.StartOnFreePortAsync(Settings, output);
         var port = router.RegisterUri.Port;
         await using var connector = await TestConnector.StartAsync([router.RegisterUri], "again", backend.Uri, output, sockets: 2);
         using (var before = await router.Client.GetAsync("/again/method").DefaultTimeout())
@@ -203,7 +204,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         await router.DisposeAsync();
         await Eventually.True(() => connector.Routers[0].ConsecutiveFailures > 0, "the connector to notice the router is gone");
 
-        await using var restarted = await TestRouter.StartAsync(Settings(port), output, name: "router2");
+        await using var restarted = await CliTestRouter.StartAsync(Settings(port), output, name: "router2");
         await connector.WaitForIdleSocketsAsync(2, TestTimeouts.Token()).DefaultTimeout();
         using var after = await restarted.Client.GetAsync("/again/method").DefaultTimeout();
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
@@ -226,7 +227,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
             app.MapGet("/drain/who", () => "A");
         }, output);
         await using var backendB = await TestBackend.StartAsync(app => app.MapGet("/drain/who", () => "B"), output);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var a = await TestConnector.StartAsync(router, "drain", backendA, output, TestConnector.V1Only, sockets: 2, name: "connectorA");
 
         var inFlight = router.Client.GetAsync("/drain/slow");
@@ -254,7 +255,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     {
         await using var backendA = await TestBackend.StartAsync(app => app.MapGet("/pair/who", () => "A"), output);
         await using var backendB = await TestBackend.StartAsync(app => app.MapGet("/pair/who", () => "B"), output);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var a = await TestConnector.StartAsync(router, "pair", backendA, output, sockets: 2, name: "connectorA");
         await using var b = await TestConnector.StartAsync(router, "pair", backendB, output, sockets: 2, name: "connectorB");
 
@@ -271,8 +272,8 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     public async Task One_connector_serves_through_two_routers()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/both"), output);
-        await using var router1 = await TestRouter.StartAsync(output, name: "router1");
-        await using var router2 = await TestRouter.StartAsync(output, name: "router2");
+        await using var router1 = await CliTestRouter.StartAsync(output, name: "router1");
+        await using var router2 = await CliTestRouter.StartAsync(output, name: "router2");
         await using var connector = await TestConnector.StartAsync([router1.RegisterUri, router2.RegisterUri], "both", backend.Uri, output, sockets: 2);
 
         Assert.Equal(2, connector.Routers.Count);
@@ -285,7 +286,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     public async Task Registration_and_clients_can_share_one_port()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/shared"), output);
-        await using var router = await TestRouter.StartAsync(output, sharedPort: true);
+        await using var router = await CliTestRouter.StartAsync(output, sharedPort: true);
         Assert.Equal(router.ClientUri.Port, router.RegisterUri.Port);
         await using var connector = await TestConnector.StartAsync(router, "shared", backend, output);
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Putsh.Cli.Tests;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -44,7 +45,7 @@ public sealed class StreamingRequestBodyTests(ITestOutputHelper output)
 
             return Results.Text($"{body.Length} {Encoding.ASCII.GetString(body.ToArray())}");
         }), output);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync(router, "stream", backend, output, o =>
         {
             o.Protocols.Clear();

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Putsh.Cli.Tests;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -48,7 +49,7 @@ public sealed class TracingTests(ITestOutputHelper output)
 
         var (backend, seen) = await BackendAsync();
         await using var _ = backend;
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync(router, "svc", backend, output, protocol == "cranker_1.0" ? TestConnector.V1Only : TestConnector.V3Only);
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/svc/1");
@@ -99,7 +100,7 @@ public sealed class TracingTests(ITestOutputHelper output)
     {
         var (backend, seen) = await BackendAsync();
         await using var _ = backend;
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync(router, "svc", backend, output, TestConnector.V3Only);
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/svc/2");

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Putsh.Cli.Commands;
+using Putsh.Cli.Tests;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -29,7 +30,7 @@ public sealed class TransportTests(ITestOutputHelper output) : IDisposable
 
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/tls"), output);
         var settings = new RouterSettings { Listen = ["https://127.0.0.1:0"], Register = ["https://127.0.0.1:0"], TlsCert = certFile, TlsKey = keyFile };
-        await using var router = await TestRouter.StartAsync(settings, output);
+        await using var router = await CliTestRouter.StartAsync(settings, output);
         Assert.Equal("wss", router.RegisterUri.Scheme);
 
         // Without the extra CA the self-signed router is refused, as it must be.
@@ -60,7 +61,7 @@ public sealed class TransportTests(ITestOutputHelper output) : IDisposable
     public async Task A_router_name_with_several_addresses_means_one_router_per_address_re_resolved()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/dns"), output);
-        await using var router = await TestRouter.StartOnFreePortAsync(
+        await using var router = await CliTestRouter.StartOnFreePortAsync(
             port => new RouterSettings { Listen = ["http://127.0.0.1:0"], Register = [$"http://127.0.0.1:{port}", $"http://127.0.0.2:{port}"] }, output);
         var port = router.RegisterUri.Port;
 
@@ -127,7 +128,7 @@ public sealed class TransportTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task A_connector_that_stops_answering_pings_is_removed_by_the_router()
     {
-        await using var router = await TestRouter.StartAsync(output, o =>
+        await using var router = await CliTestRouter.StartAsync(output, o =>
         {
             o.PingInterval = TimeSpan.FromMilliseconds(100);
             o.IdleTimeout = TimeSpan.FromMilliseconds(500);

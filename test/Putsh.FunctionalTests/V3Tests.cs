@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Putsh.Cli.Tests;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -17,7 +18,7 @@ public sealed class V3Tests(ITestOutputHelper output)
     public async Task Ten_concurrent_10_MiB_uploads_and_downloads_share_one_socket_byte_exact()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/many"), output);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync(router, "many", backend, output, TestConnector.V3Only, sockets: 1);
         Assert.Equal(1, router.V3Pool("many")!.Count);
 
@@ -59,7 +60,7 @@ public sealed class V3Tests(ITestOutputHelper output)
                 await Task.Delay(Timeout.Infinite, c.RequestAborted);
             });
         }, output);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync(router, "rst", backend, output, TestConnector.V3Only, sockets: 1);
 
         using (var response = await router.Client.GetAsync("/rst/endless", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout())
@@ -87,7 +88,7 @@ public sealed class V3Tests(ITestOutputHelper output)
                 c.Abort();
             });
         }, output);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync(router, "die", backend, output, TestConnector.V3Only, sockets: 1);
 
         await Assert.ThrowsAnyAsync<Exception>(() => router.Client.GetByteArrayAsync("/die/now")).DefaultTimeout();
@@ -110,7 +111,7 @@ public sealed class V3Tests(ITestOutputHelper output)
             await gate.Task;
             return "done";
         }), output);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync(router, "lose", backend, output, TestConnector.V3Only, sockets: 2);
         var pool = router.V3Pool("lose")!;
         Assert.Equal(2, pool.Count);
@@ -142,7 +143,7 @@ public sealed class V3Tests(ITestOutputHelper output)
     {
         await using var backendA = await TestBackend.StartAsync(app => app.MapGet("/mixed/who", () => "v1"), output);
         await using var backendB = await TestBackend.StartAsync(app => app.MapGet("/mixed/who", () => "v3"), output);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var v1 = await TestConnector.StartAsync(router, "mixed", backendA, output, TestConnector.V1Only, sockets: 3, name: "v1");
         await using var v3 = await TestConnector.StartAsync(router, "mixed", backendB, output, TestConnector.V3Only, sockets: 1, name: "v3");
         Assert.Equal("cranker_1.0", v1.Routers[0].Protocol);
@@ -163,7 +164,7 @@ public sealed class V3Tests(ITestOutputHelper output)
     {
         await using var special = await TestBackend.StartAsync(app => app.MapGet("/dom/who", () => "special"), output);
         await using var general = await TestBackend.StartAsync(app => app.MapGet("/dom/who", () => "general"), output);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var a = await TestConnector.StartAsync(router, "dom", special, output, o =>
         {
             TestConnector.V3Only(o);
@@ -189,7 +190,7 @@ public sealed class V3Tests(ITestOutputHelper output)
     public async Task A_v3_preferring_connector_falls_back_to_v1_against_a_1_0_only_router()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/old"), output);
-        await using var router = await TestRouter.StartAsync(output, o =>
+        await using var router = await CliTestRouter.StartAsync(output, o =>
         {
             o.Protocols.Clear();
             o.Protocols.Add("cranker_1.0");
@@ -205,7 +206,7 @@ public sealed class V3Tests(ITestOutputHelper output)
     public async Task A_3_0_only_router_serves_v3_connectors()
     {
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/new"), output);
-        await using var router = await TestRouter.StartAsync(output, o =>
+        await using var router = await CliTestRouter.StartAsync(output, o =>
         {
             o.Protocols.Clear();
             o.Protocols.Add("cranker_3.0");
@@ -231,7 +232,7 @@ public sealed class V3IsolationTests(ITestOutputHelper output)
     {
         const long big = 256L * 1024 * 1024;
         await using var backend = await TestBackend.StartAsync(app => Backends.Map(app, "/iso"), output);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync(router, "iso", backend, output, TestConnector.V3Only, sockets: 1);
         GC.Collect();
         var before = Process.GetCurrentProcess().WorkingSet64;

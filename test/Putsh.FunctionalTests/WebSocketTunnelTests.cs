@@ -4,6 +4,7 @@ using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Putsh.Protocol.Channels;
+using Putsh.Cli.Tests;
 using Putsh.Tests.Common;
 using Xunit.Abstractions;
 
@@ -129,7 +130,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     [Fact]
     public async Task A_client_WebSocket_over_HTTP2_extended_CONNECT_is_tunnelled_too()
     {
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var backend = await StartBackendAsync();
         await using var connector = await TestConnector.StartAsync(router, "echo", backend, output, TestConnector.V3Only);
 
@@ -156,7 +157,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     [Fact]
     public async Task Text_and_binary_messages_of_every_size_echo_byte_exact_in_order()
     {
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var backend = await StartBackendAsync();
         await using var connector = await TestConnector.StartAsync(router, "echo", backend, output, TestConnector.V3Only);
 
@@ -221,7 +222,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     [Fact]
     public async Task The_clients_keep_alive_pings_are_answered()
     {
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var backend = await StartBackendAsync();
         await using var connector = await TestConnector.StartAsync(router, "echo", backend, output, TestConnector.V3Only);
 
@@ -242,7 +243,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     [Fact]
     public async Task A_close_from_the_client_reaches_the_backend_and_is_echoed()
     {
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var backend = await StartBackendAsync();
         await using var connector = await TestConnector.StartAsync(router, "echo", backend, output, TestConnector.V3Only);
 
@@ -263,7 +264,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     [Fact]
     public async Task A_close_from_the_backend_reaches_the_client()
     {
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var backend = await StartBackendAsync();
         await using var connector = await TestConnector.StartAsync(router, "echo", backend, output, TestConnector.V3Only);
 
@@ -282,7 +283,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     [InlineData(false)]
     public async Task Connectors_without_the_extension_get_no_upgrade_and_the_client_a_502(bool v1Only)
     {
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var backend = await StartBackendAsync();
         await using var connector = await TestConnector.StartAsync(router, "echo", backend, output, o =>
         {
@@ -312,7 +313,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     [Fact]
     public async Task A_backend_that_refuses_the_upgrade_gives_its_status_to_the_client()
     {
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var backend = await StartBackendAsync();
         await using var connector = await TestConnector.StartAsync(router, "echo", backend, output, TestConnector.V3Only);
 
@@ -332,7 +333,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     [Fact]
     public async Task A_client_that_vanishes_gets_the_backend_closed_with_1001()
     {
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var backend = await StartBackendAsync();
         await using var connector = await TestConnector.StartAsync(router, "echo", backend, output, TestConnector.V3Only);
 
@@ -350,7 +351,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     [Fact]
     public async Task A_client_that_stops_reading_stalls_the_backend_instead_of_filling_memory()
     {
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var backend = await StartBackendAsync();
         await using var connector = await TestConnector.StartAsync(router, "echo", backend, output, TestConnector.V3Only);
 
@@ -395,7 +396,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     [InlineData("cranker_1.0", true, false)]
     public async Task The_router_answers_the_extension_only_to_v3_connectors_that_ask(string protocol, bool ask, bool expected)
     {
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         using var ws = new ClientWebSocket();
         ws.Options.CollectHttpResponseDetails = true;
         ws.Options.AddSubProtocol(protocol);
@@ -419,7 +420,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     [Fact]
     public async Task A_router_with_websockets_off_forwards_the_handshake_as_a_plain_request()
     {
-        await using var router = await TestRouter.StartAsync(output, o => o.WebSockets = false);
+        await using var router = await CliTestRouter.StartAsync(output, o => o.WebSockets = false);
         await using var backend = await StartBackendAsync();
         await using var connector = await TestConnector.StartAsync(router, "echo", backend, output, TestConnector.V3Only);
 
@@ -437,7 +438,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     {
         var closed = new TaskCompletionSource<ChannelCloseStatus>(TaskCreationOptions.RunContinuationsAsynchronously);
         var isWebSocket = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync([router.RegisterUri], "app", new Uri("http://unused.invalid"), output, o =>
         {
             TestConnector.V3Only(o);
@@ -476,7 +477,7 @@ public sealed class WebSocketTunnelTests(ITestOutputHelper output)
     [Fact]
     public async Task An_in_process_handler_closes_with_1000()
     {
-        await using var router = await TestRouter.StartAsync(output);
+        await using var router = await CliTestRouter.StartAsync(output);
         await using var connector = await TestConnector.StartAsync([router.RegisterUri], "app", new Uri("http://unused.invalid"), output, o =>
         {
             TestConnector.V3Only(o);

@@ -1,25 +1,31 @@
+using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Putsh.Cli.Commands;
-using Putsh.Cli.Hosting;
 using Putsh.Router;
+using Putsh.Router.Hosting;
 using Xunit.Abstractions;
 
 namespace Putsh.Tests.Common;
 
-/// <summary>A real router (the same composition as <c>putsh router</c>) on 127.0.0.1 with free ports.</summary>
+/// <summary>
+/// A real router on 127.0.0.1 with free ports, composed from the library as an embedder would: <c>AddPutshRouter</c>,
+/// a client listener running the proxy and a registration listener answering registrations below HTTP (or one
+/// listener doing both). The executable's own composition (TLS from PEM files, listener limits, admin) is tested in
+/// Putsh.Cli.Tests, which builds this type from <c>putsh router</c>'s settings.
+/// </summary>
 public sealed class TestRouter : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    internal TestRouter(WebApplication app, BoundListeners listeners)
+    internal TestRouter(WebApplication app, Uri clientUri, Uri registrationUri)
     {
         _app = app;
-        ClientUri = new Uri(listeners.Urls(ListenerRole.Clients)[0]);
-        var registration = listeners.Urls(ListenerRole.Registration)[0];
-        RegisterUri = new Uri("ws" + registration["http".Length..]);
-        Client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, AutomaticDecompression = System.Net.DecompressionMethods.None })
+        ClientUri = clientUri;
+        RegisterUri = new Uri("ws" + registrationUri.ToString()["http".Length..]);
+        Client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, AutomaticDecompression = DecompressionMethods.None })
         {
             BaseAddress = ClientUri,
             Timeout = TestTimeouts.Default,
@@ -36,66 +42,69 @@ public sealed class TestRouter : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    /// <summary>The router's cranker_1.0 pool for <paramref name="route"/>, for tests that watch waiters and idle sockets.</summary>
+    /// <summary>The router's cranker_3.0 pool for <paramref name="route"/>, for tests that watch waiters and idle sockets.</summary>
     internal Putsh.Router.Routing.V3RoutePool? V3Pool(string route, string domain = "*") =>
         _app.Services.GetRequiredService<Putsh.Router.Routing.RouteTable>().V3Pools.FirstOrDefault(p => p.Route == route && p.Domain == domain);
 
+    /// <summary>The router's cranker_1.0 pool for <paramref name="route"/>.</summary>
     internal Putsh.Router.Routing.V1RoutePool? V1Pool(string route) =>
         _app.Services.GetRequiredService<Putsh.Router.Routing.RouteTable>().V1Pools.FirstOrDefault(p => p.Route == route);
 
-    public static async Task<TestRouter> StartAsync(ITestOutputHelper? output = null, Action<RouterOptions>? configure = null, bool sharedPort = false, string name = "router", TimeProvider? time = null)
-    {
-        var settings = new RouterSettings
-        {
-            Listen = ["http://127.0.0.1:0"],
-            Register = ["http://127.0.0.1:0"],
-            Time = time,
-        };
-        configure?.Invoke(settings.Options);
-        return await StartAsync(settings, output, sharedPort, name);
-    }
-
-    internal static Task<TestRouter> StartAsync(RouterSettings settings, ITestOutputHelper? output, bool sharedPort = false, string name = "router") =>
-        sharedPort
-            ? StartOnFreePortAsync(port => { settings.Listen = [$"http://127.0.0.1:{port}"]; settings.Register = [$"http://127.0.0.1:{port}"]; return settings; }, output, name)
-            : StartOnceAsync(settings, output, name);
-
     /// <summary>
-    /// Starts a router on a port number chosen up front (for tests that need the number before the router exists).
-    /// Another test may take a probed port before the router binds it, so a bind that finds it taken tries a fresh one.
+    /// Starts a router. With <paramref name="sharedPort"/> clients and connectors share one listener; with
+    /// <paramref name="registrationPort"/> the registration listener takes that port (a router that comes back where
+    /// its connectors look for it).
     /// </summary>
-    internal static async Task<TestRouter> StartOnFreePortAsync(Func<int, RouterSettings> settings, ITestOutputHelper? output, string name = "router")
+    public static async Task<TestRouter> StartAsync(ITestOutputHelper? output = null, Action<RouterOptions>? configure = null, bool sharedPort = false, string name = "router", TimeProvider? time = null, int registrationPort = 0)
     {
-        for (var attempt = 1; ; attempt++)
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.Sources.Clear();
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        if (output is not null)
         {
-            try
-            {
-                return await StartOnceAsync(settings(FreePort()), output, name);
-            }
-            catch (IOException e) when (attempt < 5 && e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
-            {
-            }
+            builder.Logging.AddProvider(new XunitLoggerProvider(output, name));
         }
-    }
 
-    /// <summary>A port that was free a moment ago on 127.0.0.1.</summary>
-    public static int FreePort()
-    {
-        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        probe.Start();
-        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-    }
-
-    private static async Task<TestRouter> StartOnceAsync(RouterSettings settings, ITestOutputHelper? output, string name)
-    {
-        var app = RouterCommand.Build(settings, LogLevel.Debug, out var listeners, logging =>
+        ListenOptions? clients = null;
+        ListenOptions? registration = null;
+        builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            logging.ClearProviders();
-            if (output is not null)
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(IPAddress.Loopback, sharedPort ? registrationPort : 0, listen =>
             {
-                logging.AddProvider(new XunitLoggerProvider(output, name));
+                listen.Protocols = HttpProtocols.Http1;
+                listen.UsePutshClientConnectionTracking();
+                clients = listen;
+            });
+            if (!sharedPort)
+            {
+                kestrel.Listen(IPAddress.Loopback, registrationPort, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http1;
+                    listen.UsePutshRegistrationConnections();
+                    registration = listen;
+                });
             }
         });
+        if (time is not null)
+        {
+            builder.Services.AddSingleton(time);
+        }
+
+        builder.Services.AddPutshRouter(configure);
+        var app = builder.Build();
+        if (sharedPort)
+        {
+            app.UsePutshRegistration();
+        }
+        else
+        {
+            // Registrations that the connection middleware passed on (not plainly well-formed) reach the pipeline.
+            app.UseWhen(c => c.Connection.LocalPort == registration!.IPEndPoint!.Port, b => b.RunPutshRegistration());
+        }
+
+        app.RunPutshProxy();
         try
         {
             await app.StartAsync().DefaultTimeout();
@@ -106,7 +115,35 @@ public sealed class TestRouter : IAsyncDisposable
             throw;
         }
 
-        return new TestRouter(app, listeners);
+        var clientUri = new Uri($"http://127.0.0.1:{clients!.IPEndPoint!.Port}");
+        return new TestRouter(app, clientUri, sharedPort ? clientUri : new Uri($"http://127.0.0.1:{registration!.IPEndPoint!.Port}"));
+    }
+
+    /// <summary>
+    /// Starts a router on a port number chosen up front, for tests that need the number before the router exists.
+    /// Another test may take a probed port before the router binds it, so a bind that finds it taken tries a fresh one.
+    /// </summary>
+    public static async Task<TestRouter> StartOnFreePortAsync(Func<int, Task<TestRouter>> start)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await start(FreePort());
+            }
+            catch (IOException e) when (attempt < 5 && e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+            {
+            }
+        }
+    }
+
+    /// <summary>A port that was free a moment ago on 127.0.0.1.</summary>
+    public static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     public async ValueTask DisposeAsync()
