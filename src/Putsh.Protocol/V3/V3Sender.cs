@@ -39,6 +39,17 @@ internal sealed class V3Sender(SendGate gate)
     }
 
     /// <summary>
+    /// Ends this direction of a stream with a trailer section (§12.8, only where the peers agreed <c>trailers</c>):
+    /// HEADER pieces cut as a head's are, END_STREAM on the final piece only. <paramref name="text"/> comes from
+    /// <see cref="TrailersExtension.TryAppend"/> and is not empty.
+    /// </summary>
+    public ValueTask SendTrailersAsync(int requestId, string text, FlowWindow window, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(text);
+        return SendHeadAsync(requestId, text, endStream: true, endStreamOnEveryPiece: false, window, cancellationToken);
+    }
+
+    /// <summary>
     /// Sends a DATA message whose payload the caller already put at offset 6 of <paramref name="buffer"/>, so body
     /// bytes are never copied.
     /// </summary>

@@ -19,9 +19,10 @@ internal static class WsFrame
     /// <summary>
     /// The <c>Putsh-Extensions</c> value naming the <c>websocket</c> extension, a <c>flow-window</c> (when above 0)
     /// and, only with a flow-window, <c>no-head-ack</c> or <c>no-response-head-ack</c> for heads that go
-    /// unacknowledged, as a connector offers them and a router answers; null when there is nothing to name.
+    /// unacknowledged, then <c>trailers</c>, as a connector offers them and a router answers; null when there is
+    /// nothing to name.
     /// </summary>
-    public static string? ExtensionsValue(bool webSocket, int flowWindow, HeadAcks headAcks = HeadAcks.Both)
+    public static string? ExtensionsValue(bool webSocket, int flowWindow, HeadAcks headAcks = HeadAcks.Both, bool trailers = false)
     {
         var value = webSocket ? WebSocketExtension : null;
         if (flowWindow > 0)
@@ -33,6 +34,11 @@ internal static class WsFrame
                 HeadAcks.Request => ", " + FlowWindowExtension.NoResponseHeadAck,
                 _ => "",
             };
+        }
+
+        if (trailers)
+        {
+            value = value is null ? TrailersExtension.Name : value + ", " + TrailersExtension.Name;
         }
 
         return value;
