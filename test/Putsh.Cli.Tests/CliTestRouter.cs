@@ -29,27 +29,10 @@ internal static class CliTestRouter
             : StartAsync(Settings("http://127.0.0.1:0", "http://127.0.0.1:0"), output, name);
     }
 
-    public static async Task<TestRouter> StartAsync(RouterSettings settings, ITestOutputHelper? output, string name = "router")
+    public static Task<TestRouter> StartAsync(RouterSettings settings, ITestOutputHelper? output, string name = "router")
     {
-        var app = RouterCommand.Build(settings, LogLevel.Debug, out var listeners, logging =>
-        {
-            logging.ClearProviders();
-            if (output is not null)
-            {
-                logging.AddProvider(new XunitLoggerProvider(output, name));
-            }
-        });
-        try
-        {
-            await app.StartAsync().DefaultTimeout();
-        }
-        catch
-        {
-            await app.DisposeAsync();
-            throw;
-        }
-
-        return new TestRouter(app, new Uri(listeners.Urls(ListenerRole.Clients)[0]), new Uri(listeners.Urls(ListenerRole.Registration)[0]));
+        var app = RouterCommand.Build(settings, LogLevel.Debug, out var listeners, logging => TestRouter.LogTo(logging, output, name));
+        return TestRouter.StartAsync(app, () => (new Uri(listeners.Urls(ListenerRole.Clients)[0]), new Uri(listeners.Urls(ListenerRole.Registration)[0])));
     }
 
     /// <summary>Starts a router whose settings need a port number chosen up front; see <see cref="TestRouter.StartOnFreePortAsync"/>.</summary>

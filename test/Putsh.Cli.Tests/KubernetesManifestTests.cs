@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
 using Putsh.Connector;
-using Putsh.Tests.Common;
 using YamlDotNet.RepresentationModel;
 
 namespace Putsh.Cli.Tests;
@@ -73,13 +71,8 @@ public sealed class KubernetesManifestTests
     {
         var kubectl = new[] { "/usr/bin/kubectl", "/usr/local/bin/kubectl" }.FirstOrDefault(File.Exists);
         Skip.If(kubectl is null, "kubectl is not installed here");
-        var info = new ProcessStartInfo(kubectl!, ["kustomize", Folder()]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().DefaultTimeout();
-        Assert.True(process.ExitCode == 0, await stderr);
-        var rendered = await stdout;
+        var (code, rendered, stderr) = await ShortProcess.RunAsync(kubectl!, ["kustomize", Folder()]);
+        Assert.True(code == 0, stderr);
         Assert.Contains("image: registry.example/putsh:latest", rendered, StringComparison.Ordinal);
         Assert.DoesNotContain("image: putsh\n", rendered, StringComparison.Ordinal);
         Assert.Contains("namespace: putsh", rendered, StringComparison.Ordinal);

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Putsh.Tests.Common;
@@ -18,46 +15,23 @@ public sealed class ProbeCommandTests(ITestOutputHelper output)
         await using var server = await TestBackend.StartAsync(app => app.MapGet("/health/ready", () => ready ? Results.Ok("ready") : Results.StatusCode(503)), output);
         var url = new Uri(server.Uri, "/health/ready").ToString();
 
-        var (code, stdout, _) = await RunAsync("probe", url);
+        var (code, stdout, _) = await ShortProcess.RunPutshAsync("probe", url);
         Assert.Equal(0, code);
         Assert.Contains("answered 200", stdout);
 
         ready = false;
-        var (unhealthy, _, stderr) = await RunAsync("probe", url);
+        var (unhealthy, _, stderr) = await ShortProcess.RunPutshAsync("probe", url);
         Assert.Equal(1, unhealthy);
         Assert.Equal($"putsh probe: {url} answered 503 Service Unavailable", stderr.Trim());
 
         // Nothing listens on a port we had and gave back: refused, one line, exit 1.
-        var closed = FreePort();
-        var (refused, _, refusal) = await RunAsync("probe", $"http://127.0.0.1:{closed}/health/ready");
+        var closed = TestRouter.FreePort();
+        var (refused, _, refusal) = await ShortProcess.RunPutshAsync("probe", $"http://127.0.0.1:{closed}/health/ready");
         Assert.Equal(1, refused);
         Assert.Single(refusal.Trim().Split('\n'));
 
-        var (usage, _, bad) = await RunAsync("probe", "ftp://127.0.0.1/x");
+        var (usage, _, bad) = await ShortProcess.RunPutshAsync("probe", "ftp://127.0.0.1/x");
         Assert.Equal(2, usage);
         Assert.StartsWith("putsh: probe: 'ftp://127.0.0.1/x' is not an http:// or https:// URL.", bad);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "putsh.dll"));
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().DefaultTimeout();
-        return (process.ExitCode, await stdout, await stderr);
     }
 }

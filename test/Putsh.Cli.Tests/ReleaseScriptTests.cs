@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using Putsh.Tests.Common;
-
 namespace Putsh.Cli.Tests;
 
 /// <summary>
@@ -14,7 +11,7 @@ public sealed class ReleaseScriptTests
     [Fact]
     public async Task The_release_script_is_valid_bash_and_builds_both_architectures_with_checksums()
     {
-        var (code, output) = await RunAsync("bash", ["-n", Script]);
+        var (code, output) = await ShortProcess.RunAsync("bash", ["-n", Script]);
         Assert.True(code == 0, $"bash -n deploy/release.sh exited {code}:\n{output}");
 
         var text = File.ReadAllText(Script);
@@ -32,12 +29,12 @@ public sealed class ReleaseScriptTests
     [Fact]
     public async Task The_release_script_answers_help_and_refuses_an_unknown_architecture_before_building()
     {
-        var (help, helpText) = await RunAsync("bash", [Script, "--help"]);
+        var (help, helpText) = await ShortProcess.RunAsync("bash", [Script, "--help"]);
         Assert.Equal(0, help);
         Assert.Contains("--arch x64|arm64|all", helpText, StringComparison.Ordinal);
         Assert.Contains("SHA256SUMS", helpText, StringComparison.Ordinal);
 
-        var (bad, badText) = await RunAsync("bash", [Script, "--arch", "riscv64"]);
+        var (bad, badText) = await ShortProcess.RunAsync("bash", [Script, "--arch", "riscv64"]);
         Assert.Equal(2, bad);
         Assert.Contains("--arch takes x64, arm64 or all", badText, StringComparison.Ordinal);
     }
@@ -47,22 +44,7 @@ public sealed class ReleaseScriptTests
     {
         var shellcheck = new[] { "/usr/bin/shellcheck", "/bin/shellcheck", "/usr/local/bin/shellcheck" }.FirstOrDefault(File.Exists);
         Skip.If(shellcheck is null, "shellcheck is not installed here");
-        var (code, output) = await RunAsync(shellcheck!, [Script]);
+        var (code, output) = await ShortProcess.RunAsync(shellcheck!, [Script]);
         Assert.True(code == 0, $"shellcheck deploy/release.sh exited {code}:\n{output}");
-    }
-
-    private static async Task<(int Code, string Output)> RunAsync(string file, string[] args)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().DefaultTimeout();
-        return (process.ExitCode, (await stdout + await stderr).Trim());
     }
 }

@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Putsh.Connector;
 using Putsh.Router;
-using Putsh.Tests.Common;
 
 namespace Putsh.Cli.Tests;
 
@@ -20,7 +18,7 @@ public sealed partial class SystemdUnitTests
     {
         Skip.If(SystemdAnalyze() is null, "systemd-analyze is not installed here");
         var dir = InstantiatedUnits();
-        var (code, output) = await RunAsync(SystemdAnalyze()!, ["verify", .. Directory.GetFiles(dir)]);
+        var (code, output) = await ShortProcess.RunAsync(SystemdAnalyze()!, ["verify", .. Directory.GetFiles(dir)]);
         Assert.True(code == 0 && output.Length == 0, $"systemd-analyze verify exited {code}:\n{output}");
     }
 
@@ -31,7 +29,7 @@ public sealed partial class SystemdUnitTests
         foreach (var unit in Directory.GetFiles(InstantiatedUnits()))
         {
             // The threshold is in tenths: 20 is an exposure of 2.0 ("OK"; an unhardened service scores 9.6).
-            var (code, output) = await RunAsync(SystemdAnalyze()!, ["security", "--offline=yes", "--threshold=20", unit]);
+            var (code, output) = await ShortProcess.RunAsync(SystemdAnalyze()!, ["security", "--offline=yes", "--threshold=20", unit]);
             Assert.True(code == 0, $"{Path.GetFileName(unit)} is exposed above 2.0:\n{output}");
             Assert.Contains("Overall exposure level", output);
         }
@@ -95,19 +93,4 @@ public sealed partial class SystemdUnitTests
 
     private static string? SystemdAnalyze() =>
         new[] { "/usr/bin/systemd-analyze", "/bin/systemd-analyze" }.FirstOrDefault(File.Exists);
-
-    private static async Task<(int Code, string Output)> RunAsync(string file, string[] args)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().DefaultTimeout();
-        return (process.ExitCode, (await stdout + await stderr).Trim());
-    }
 }

@@ -59,12 +59,8 @@ public sealed class TestRouter : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.Sources.Clear();
-        builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Debug);
-        if (output is not null)
-        {
-            builder.Logging.AddProvider(new XunitLoggerProvider(output, name));
-        }
+        LogTo(builder.Logging, output, name);
 
         ListenOptions? clients = null;
         ListenOptions? registration = null;
@@ -105,6 +101,19 @@ public sealed class TestRouter : IAsyncDisposable
         }
 
         app.RunPutshProxy();
+        return await StartAsync(app, () =>
+        {
+            var clientUri = new Uri($"http://127.0.0.1:{clients!.IPEndPoint!.Port}");
+            return (clientUri, sharedPort ? clientUri : new Uri($"http://127.0.0.1:{registration!.IPEndPoint!.Port}"));
+        });
+    }
+
+    /// <summary>
+    /// Starts a router <paramref name="app"/> however it was composed; <paramref name="addresses"/>, asked once it has
+    /// started, gives its client and registration addresses (http://). A start that fails disposes the app.
+    /// </summary>
+    internal static async Task<TestRouter> StartAsync(WebApplication app, Func<(Uri Clients, Uri Registration)> addresses)
+    {
         try
         {
             await app.StartAsync().DefaultTimeout();
@@ -115,8 +124,18 @@ public sealed class TestRouter : IAsyncDisposable
             throw;
         }
 
-        var clientUri = new Uri($"http://127.0.0.1:{clients!.IPEndPoint!.Port}");
-        return new TestRouter(app, clientUri, sharedPort ? clientUri : new Uri($"http://127.0.0.1:{registration!.IPEndPoint!.Port}"));
+        var (clients, registration) = addresses();
+        return new TestRouter(app, clients, registration);
+    }
+
+    /// <summary>Sends a router's log to the test's output (nowhere without one), each line marked with <paramref name="name"/>.</summary>
+    internal static void LogTo(ILoggingBuilder logging, ITestOutputHelper? output, string name)
+    {
+        logging.ClearProviders();
+        if (output is not null)
+        {
+            logging.AddProvider(new XunitLoggerProvider(output, name));
+        }
     }
 
     /// <summary>
