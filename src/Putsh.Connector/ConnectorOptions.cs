@@ -52,6 +52,13 @@ public sealed class ConnectorOptions
     /// </summary>
     public bool WebSockets { get; set; } = true;
 
+    /// <summary>
+    /// Offer the putsh <c>trailers</c> extension (docs/protocol.md §12.8) over cranker_3.0: where a router agrees,
+    /// <c>te: trailers</c> reaches the backend and the backend's response trailers (gRPC's <c>grpc-status</c>) reach the
+    /// client. Default true.
+    /// </summary>
+    public bool Trailers { get; set; } = true;
+
     /// <summary>WebSocket ping interval towards routers (§1.6). Default 5 s.</summary>
     public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -80,7 +87,7 @@ public sealed class ConnectorOptions
     /// <summary>On stop, how long in-flight requests may take to finish before their sockets are closed. Default 1 min.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>A PEM file of extra CA certificates trusted for <c>wss://</c> routers, besides the system's.</summary>
+    /// <summary>A PEM file of extra CA certificates trusted for <c>wss://</c> routers and an <c>https://</c> target, besides the system's.</summary>
     public string? TrustedCaFile { get; set; }
 
     /// <summary>
@@ -103,6 +110,13 @@ public sealed class ConnectorOptions
 
     /// <summary>Send the client's <c>Host</c> header to the backend (as jconn does); false sends the backend's own authority. Default true.</summary>
     public bool PreserveHost { get; set; } = true;
+
+    /// <summary>
+    /// The HTTP version spoken to the backend: <c>auto</c> (the default) uses HTTP/2 with an <c>https://</c> target that
+    /// offers it by ALPN, HTTP/1.1 otherwise; <c>http1</c> always HTTP/1.1; <c>http2</c> always HTTP/2, by ALPN with
+    /// <c>https://</c> and with prior knowledge (h2c) with <c>http://</c>, which a gRPC backend without TLS needs.
+    /// </summary>
+    public string TargetProtocol { get; set; } = "auto";
 
     /// <summary>Time allowed to connect to the backend. Default 10 s.</summary>
     public TimeSpan TargetConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
@@ -178,6 +192,11 @@ public sealed class ConnectorOptions
         if (Handler is null && (!Uri.TryCreate(Target, UriKind.Absolute, out var t) || (t.Scheme != "http" && t.Scheme != "https")))
         {
             Fail($"Target '{Target}' is not an http:// or https:// address.");
+        }
+
+        if (TargetProtocol is not ("auto" or "http1" or "http2"))
+        {
+            Fail($"TargetProtocol '{TargetProtocol}' is not one of auto, http1, http2.");
         }
 
         if (Sockets is < 1 or > 1000)

@@ -52,12 +52,13 @@ public sealed class CrankerConnector : IAsyncDisposable
         _options = options;
         _time = timeProvider ?? TimeProvider.System;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Putsh.Connector");
-        _target = new TargetClient(options);
-        Metrics = new ConnectorMetrics(meterFactory, _time, ObserveSockets);
         if (options.TrustedCaFile is not null)
         {
             _extraRoots = ConnectorOptions.LoadTrustedCa(options.TrustedCaFile);
         }
+
+        _target = new TargetClient(options, extraRoots: _extraRoots);
+        Metrics = new ConnectorMetrics(meterFactory, _time, ObserveSockets);
 
         _credentials = new RegistrationCredentials(options, _time, _logger);
     }

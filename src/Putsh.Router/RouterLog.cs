@@ -63,6 +63,9 @@ internal static partial class RouterLog
     [LoggerMessage(1021, LogLevel.Warning, "Connector {InstanceId} (route '{Route}') broke the protocol on socket {SocketId}: {Detail}. The socket is closed; its requests get 502.")]
     public static partial void ConnectorProtocolViolation(ILogger logger, string instanceId, string route, string socketId, string detail);
 
+    [LoggerMessage(1022, LogLevel.Debug, "Route '{Route}': {Count} response trailers dropped; a {Protocol} client cannot be sent trailers.")]
+    public static partial void TrailersDropped(ILogger logger, string route, int count, string protocol);
+
     /// <summary>The category of the access log (<see cref="RouterOptions.AccessLog"/>), so that it can be filtered or routed on its own.</summary>
     public const string AccessCategory = "Putsh.Router.Access";
 

@@ -20,6 +20,13 @@ public sealed class RouterOptions
     /// </summary>
     public bool WebSockets { get; set; } = true;
 
+    /// <summary>
+    /// Agree the putsh <c>trailers</c> extension (docs/protocol.md §12.8) with cranker_3.0 connectors that offer it:
+    /// <c>te: trailers</c> and request trailers go to the connector, and response trailers (gRPC's <c>grpc-status</c>)
+    /// reach HTTP/2 clients. Default true; when false, trailers are dropped both ways, as a Cranker router does.
+    /// </summary>
+    public bool Trailers { get; set; } = true;
+
     /// <summary>How long a request waits for a free connector socket before a 503 (mu's maxWait, §3.3). Default 5 s.</summary>
     public TimeSpan SocketAcquireTimeout { get; set; } = TimeSpan.FromSeconds(5);
 

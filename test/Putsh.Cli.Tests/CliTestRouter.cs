@@ -10,7 +10,7 @@ namespace Putsh.Cli.Tests;
 /// <summary>
 /// A router composed exactly as <c>putsh router</c> composes it (<see cref="RouterCommand.Build"/>: TLS from PEM files,
 /// several addresses per role, listener limits), in process, for tests of that composition. Tests of the router
-/// library use <see cref="TestRouter.StartAsync(ITestOutputHelper?, Action{Putsh.Router.RouterOptions}?, bool, string, TimeProvider?, int)"/>.
+/// library use <see cref="TestRouter.StartAsync(ITestOutputHelper?, Action{Putsh.Router.RouterOptions}?, bool, string, TimeProvider?, int, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols)"/>.
 /// </summary>
 internal static class CliTestRouter
 {

@@ -26,7 +26,8 @@ public sealed class TestBackend : IAsyncDisposable
 
     private int _requests;
 
-    public static async Task<TestBackend> StartAsync(Action<WebApplication> map, ITestOutputHelper? output = null, int port = 0)
+    /// <summary>Starts a backend on 127.0.0.1; <paramref name="protocols"/> <see cref="Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2"/> alone makes it an h2c (prior knowledge) server.</summary>
+    public static async Task<TestBackend> StartAsync(Action<WebApplication> map, ITestOutputHelper? output = null, int port = 0, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols? protocols = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.Sources.Clear();
@@ -41,7 +42,13 @@ public sealed class TestBackend : IAsyncDisposable
         {
             k.AddServerHeader = true;
             k.Limits.MaxRequestBodySize = null;
-            k.Listen(System.Net.IPAddress.Loopback, port);
+            k.Listen(System.Net.IPAddress.Loopback, port, listen =>
+            {
+                if (protocols is { } chosen)
+                {
+                    listen.Protocols = chosen;
+                }
+            });
         });
         var app = builder.Build();
         TestBackend? self = null;

@@ -53,9 +53,10 @@ public sealed class TestRouter : IAsyncDisposable
     /// <summary>
     /// Starts a router. With <paramref name="sharedPort"/> clients and connectors share one listener; with
     /// <paramref name="registrationPort"/> the registration listener takes that port (a router that comes back where
-    /// its connectors look for it).
+    /// its connectors look for it). The client listener speaks <paramref name="clientProtocols"/>: HTTP/2 alone is
+    /// HTTP/2 with prior knowledge (h2c).
     /// </summary>
-    public static async Task<TestRouter> StartAsync(ITestOutputHelper? output = null, Action<RouterOptions>? configure = null, bool sharedPort = false, string name = "router", TimeProvider? time = null, int registrationPort = 0)
+    public static async Task<TestRouter> StartAsync(ITestOutputHelper? output = null, Action<RouterOptions>? configure = null, bool sharedPort = false, string name = "router", TimeProvider? time = null, int registrationPort = 0, HttpProtocols clientProtocols = HttpProtocols.Http1)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.Sources.Clear();
@@ -69,7 +70,7 @@ public sealed class TestRouter : IAsyncDisposable
             kestrel.AddServerHeader = false;
             kestrel.Listen(IPAddress.Loopback, sharedPort ? registrationPort : 0, listen =>
             {
-                listen.Protocols = HttpProtocols.Http1;
+                listen.Protocols = clientProtocols;
                 listen.UsePutshClientConnectionTracking();
                 clients = listen;
             });

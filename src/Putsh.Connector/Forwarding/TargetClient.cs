@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Putsh.Protocol.Headers;
+using Putsh.Protocol.V3;
 
 namespace Putsh.Connector.Forwarding;
 
@@ -14,11 +15,21 @@ internal sealed class TargetClient : IDisposable
     private readonly HttpMessageInvoker _invoker;
     private readonly string _targetBase;
     private readonly bool _preserveHost;
+    private readonly Version _version;
+    private readonly HttpVersionPolicy _versionPolicy;
 
-    public TargetClient(ConnectorOptions options, HttpMessageHandler? handler = null)
+    public TargetClient(ConnectorOptions options, HttpMessageHandler? handler = null, System.Security.Cryptography.X509Certificates.X509Certificate2Collection? extraRoots = null)
     {
         _targetBase = Uri.TryCreate(options.Target, UriKind.Absolute, out var target) ? target.GetLeftPart(UriPartial.Authority) : "http://in-process.invalid";
         _preserveHost = options.PreserveHost;
+        var https = _targetBase.StartsWith("https:", StringComparison.OrdinalIgnoreCase);
+        (_version, _versionPolicy) = options.TargetProtocol switch
+        {
+            "http2" => (HttpVersion.Version20, HttpVersionPolicy.RequestVersionExact),
+            "http1" => (HttpVersion.Version11, HttpVersionPolicy.RequestVersionExact),
+            _ when https => (HttpVersion.Version20, HttpVersionPolicy.RequestVersionOrLower),
+            _ => (HttpVersion.Version11, HttpVersionPolicy.RequestVersionExact),
+        };
         handler ??= new SocketsHttpHandler
         {
             AllowAutoRedirect = false,
@@ -31,6 +42,8 @@ internal sealed class TargetClient : IDisposable
             // Trace context from the span that is current, if any: the connector's (docs/tracing.md). With no span,
             // HttpClient adds nothing and the client's traceparent, if any, passes through untouched.
             ActivityHeadersPropagator = System.Diagnostics.DistributedContextPropagator.Current,
+            // An https target may be signed by one of the extra CAs trusted for routers (TrustedCaFile).
+            SslOptions = new System.Net.Security.SslClientAuthenticationOptions { RemoteCertificateValidationCallback = Pool.RouterRegistration.CertificateCheck(extraRoots) },
         };
         _invoker = new HttpMessageInvoker(handler, disposeHandler: true);
     }
@@ -38,11 +51,12 @@ internal sealed class TargetClient : IDisposable
     /// <summary>
     /// Builds the backend request from a Cranker request head (§2.6); <paramref name="content"/> is the body, if any
     /// (a <see cref="StreamingRequestContent"/>, so that each piece reaches the backend as it arrives). The request owns it.
+    /// With <paramref name="trailers"/> (the extension agreed with the router) a <c>te: trailers</c> goes on.
     /// </summary>
-    public HttpRequestMessage CreateRequest(ParsedRequestHead head, HttpContent? content)
+    public HttpRequestMessage CreateRequest(ParsedRequestHead head, HttpContent? content, bool trailers = false)
     {
         var uri = new Uri(_targetBase + head.Target, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
-        var request = new HttpRequestMessage(new HttpMethod(head.Method), uri) { Version = HttpVersion.Version11 };
+        var request = new HttpRequestMessage(new HttpMethod(head.Method), uri) { Version = _version, VersionPolicy = _versionPolicy };
         var connection = HeaderRules.ConnectionOf(head.Headers);
         request.Content = content;
 
@@ -50,6 +64,12 @@ internal sealed class TargetClient : IDisposable
         var traced = ConnectorTracing.HasCurrent;
         foreach (var (name, value) in head.Headers)
         {
+            if (trailers && RequestHeaderRules.IsTeTrailers(name, value))
+            {
+                request.Headers.TryAddWithoutValidation("te", "trailers");
+                continue;
+            }
+
             if (RequestHeaderRules.IsDroppedByConnector(name, connection, traced))
             {
                 continue;
@@ -143,6 +163,34 @@ internal sealed class TargetClient : IDisposable
         AddAll(head, response.Headers.NonValidated, connection);
         AddAll(head, response.Content.Headers.NonValidated, connection);
         return head.ToResponseString();
+    }
+
+    /// <summary>
+    /// Whether the body of <paramref name="response"/> can end with trailers: HTTP/2 and later, or chunked HTTP/1.1.
+    /// Only then is the body read to its end before it is ended (§12.8); a body of known length ends with its last DATA.
+    /// </summary>
+    public static bool MayHaveTrailers(HttpResponseMessage response) =>
+        response.Version.Major >= 2 || response.Headers.TransferEncodingChunked == true;
+
+    /// <summary>The backend's response trailers as a trailer section's text (§12.8), or null when it sent none. Call once the body is read to its end.</summary>
+    public static string? TrailersText(HttpResponseMessage response)
+    {
+        var trailing = response.TrailingHeaders.NonValidated;
+        if (trailing.Count == 0)
+        {
+            return null;
+        }
+
+        var text = new System.Text.StringBuilder();
+        foreach (var (name, values) in trailing)
+        {
+            foreach (var value in values)
+            {
+                TrailersExtension.TryAppend(text, name, value);
+            }
+        }
+
+        return text.Length == 0 ? null : text.ToString();
     }
 
     // Allocates nothing but the head text: the Connection tokens are matched in place, names lowercased as appended.

@@ -132,7 +132,8 @@ internal sealed class RouterRegistration : IDisposable
             var offersV3 = _options.Protocols.Any(p => CrankerProtocol.Normalize(p) == CrankerProtocol.V3);
             var offerWebSockets = _options.WebSockets && offersV3;
             var offerWindow = offersV3 && _options.FlowWindow > V3Frame.HighWatermark;
-            if (WsFrame.ExtensionsValue(offerWebSockets, offerWindow ? _options.FlowWindow : 0, _options.AcknowledgeHeads ? HeadAcks.Request : HeadAcks.None) is { } offer)
+            var offerTrailers = offersV3 && _options.Trailers;
+            if (WsFrame.ExtensionsValue(offerWebSockets, offerWindow ? _options.FlowWindow : 0, _options.AcknowledgeHeads ? HeadAcks.Request : HeadAcks.None, offerTrailers) is { } offer)
             {
                 headers.Add(new(WsFrame.ExtensionsHeaderName, offer));
             }
@@ -154,6 +155,7 @@ internal sealed class RouterRegistration : IDisposable
             var webSockets = offerWebSockets && WsFrame.Names(extensions, WsFrame.WebSocketExtension);
             var flowWindow = offerWindow ? Math.Min(FlowWindowExtension.Parse(extensions), _options.FlowWindow) : 0;
             var headAcks = FlowWindowExtension.ParseHeadAcks(extensions, flowWindow);
+            var trailers = offerTrailers && TrailersExtension.IsNamed(extensions);
             var hadFailures = Interlocked.Exchange(ref _failures, 0) > 0;
             _metrics.Registration(Endpoint.Name, ConnectorMetrics.Accepted, null);
             // A reconnect replaces a lost socket or ends a run of failures; both take one lost socket, if any.
@@ -171,7 +173,7 @@ internal sealed class RouterRegistration : IDisposable
             }
 
             IConnectorSocket socket = Protocol == CrankerProtocol.V3
-                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name, _metrics, webSockets, flowWindow, headAcks)
+                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name, _metrics, webSockets, flowWindow, headAcks, trailers)
                 : new ConnectorSocketV1(ws, _target, _options, _time, _logger, Endpoint.Name, _metrics);
             ws = null;
             Interlocked.Increment(ref _idle);
@@ -401,8 +403,8 @@ internal sealed class RouterRegistration : IDisposable
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    /// <summary>With extra CAs, a check of the router's certificate that also trusts chains ending at one of them; else the system's.</summary>
-    private static RemoteCertificateValidationCallback? CertificateCheck(X509Certificate2Collection? extraRoots)
+    /// <summary>With extra CAs, a check of a router's (or an https target's) certificate that also trusts chains ending at one of them; else the system's.</summary>
+    internal static RemoteCertificateValidationCallback? CertificateCheck(X509Certificate2Collection? extraRoots)
     {
         if (extraRoots is not { Count: > 0 })
         {

@@ -22,11 +22,12 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
     private readonly ConnectorMetrics _metrics;
     private readonly bool _webSockets;
 
-    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, ConnectorMetrics metrics, bool webSockets = false, int flowWindow = 0, HeadAcks headAcks = HeadAcks.Both)
+    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, ConnectorMetrics metrics, bool webSockets = false, int flowWindow = 0, HeadAcks headAcks = HeadAcks.Both, bool trailers = false)
         : base(socket, V3Role.Connector, new V3SessionSettings
         {
             FlowWindow = flowWindow > 0 ? flowWindow : V3Frame.HighWatermark,
             HeadAcks = headAcks,
+            Trailers = trailers,
             MaxMessage = options.MaxRouterMessageSize,
             MaxStrays = options.MaxStrayMessages,
         }, time)
@@ -117,7 +118,8 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
         {
             if (_headDone)
             {
-                return; // a HEADER after the head: ignored
+                OnTrailerPiece(flags);
+                return;
             }
 
             // Each piece is decoded straight into one pooled character buffer (§5.3: pieces never split a character),
@@ -142,6 +144,19 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
 
             ReleaseHead();
             owner.Start(this, head!, (flags & V3Flags.EndStream) != 0);
+        }
+
+        /// <summary>
+        /// A HEADER after the request head. With the trailers extension it is the request's trailer section (§12.8),
+        /// whose last piece ends the body; the backend call has no way to send request trailers (HttpClient writes
+        /// none), so their text is not kept. Without the extension it is ignored.
+        /// </summary>
+        private void OnTrailerPiece(byte flags)
+        {
+            if (owner.Trailers && (flags & V3Flags.EndStream) != 0)
+            {
+                _body?.Inbound.End(V3InboundEnd.EndStream);
+            }
         }
 
         /// <summary>A head that cannot be served resets its stream (1011, §5.5) without reaching the target.</summary>
@@ -306,7 +321,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
             using var span = ConnectorTracing.Start(head, CrankerProtocol.V3);
             try
             {
-                using var request = owner._target.CreateRequest(head, _body is null ? null : new StreamingRequestContent(_body));
+                using var request = owner._target.CreateRequest(head, _body is null ? null : new StreamingRequestContent(_body), owner.Trailers);
                 backendStart = owner.Time.GetTimestamp();
                 response = await owner._target.SendAsync(request, token).ConfigureAwait(false);
                 owner._metrics.BackendEnded(backendStart, head.Method, (int)response.StatusCode, null);
@@ -318,7 +333,10 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
                 var stream = await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
 
                 // Ask the target for more only while the router keeps up (§5.6).
-                await sender.SendBodyAsync(stream, response.Content.Headers.ContentLength, owner._options.BodyBufferSize, Id, Window, token).ConfigureAwait(false);
+                // With the trailers extension a body that can have trailers (gRPC's status) ends with them (§12.8).
+                var received = response;
+                await sender.SendBodyAsync(stream, response.Content.Headers.ContentLength, owner._options.BodyBufferSize, Id, Window, token,
+                    owner.Trailers && TargetClient.MayHaveTrailers(response) ? () => TargetClient.TrailersText(received) : null).ConfigureAwait(false);
             }
             catch (Exception) when (token.IsCancellationRequested)
             {

@@ -25,6 +25,14 @@ internal static class RequestHeaderRules
     /// True for <c>expect</c> (RFC 9110 §10.1.1): the router answers <c>100-continue</c> itself (§2.3), and the
     /// connector never sends it on (§2.6).
     /// </summary>
+    /// <summary>
+    /// A <c>te</c> field that asks for trailers: with the <c>trailers</c> extension (docs/protocol.md §12.8) the
+    /// router and the connector pass it on as <c>te: trailers</c>, the one value HTTP/2 allows; otherwise <c>te</c> is
+    /// hop-by-hop and ends at each hop.
+    /// </summary>
+    public static bool IsTeTrailers(string name, string? value) =>
+        name.Equals("te", StringComparison.OrdinalIgnoreCase) && WebSockets.WsHandshake.HasToken(value, "trailers");
+
     public static bool IsExpect(string name) => name.Equals("expect", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>

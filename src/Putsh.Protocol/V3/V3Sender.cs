@@ -64,11 +64,19 @@ internal sealed class V3Sender(SendGate gate)
     /// Sends a whole body from <paramref name="source"/> as DATA of up to <paramref name="chunkSize"/> bytes, reading
     /// on only while <paramref name="window"/> is writable (§5.6), and ends it (§5.4): a body of known
     /// <paramref name="length"/> with END_STREAM on the DATA carrying its last bytes, which every peer accepts, any
-    /// other with an empty DATA+END_STREAM. Read failures are the caller's to report; a failure to send is a
-    /// <see cref="V3SendFailedException"/>, so that the caller can tell the two apart. Returns the body bytes sent.
+    /// other with an empty DATA+END_STREAM. With <paramref name="trailers"/> (the <c>trailers</c> extension, §12.8) the
+    /// source is read to its end whatever its length, and the body ends with the trailer section that function then
+    /// gives (<see cref="TrailersExtension.TryAppend"/> text), or as above when it gives none. Read failures are the
+    /// caller's to report; a failure to send is a <see cref="V3SendFailedException"/>, so that the caller can tell the
+    /// two apart. Returns the body bytes sent.
     /// </summary>
-    public async Task<long> SendBodyAsync(Stream source, long? length, int chunkSize, int requestId, FlowWindow window, CancellationToken cancellationToken)
+    public async Task<long> SendBodyAsync(Stream source, long? length, int chunkSize, int requestId, FlowWindow window, CancellationToken cancellationToken, Func<string?>? trailers = null)
     {
+        if (trailers is not null)
+        {
+            length = null; // the end waits for the source's end, which is when its trailers are known
+        }
+
         var size = Math.Min(chunkSize, V3Frame.MaxPayload);
         var remaining = length ?? -1;
         long sent = 0;
@@ -106,9 +114,17 @@ internal sealed class V3Sender(SendGate gate)
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
+        var text = trailers?.Invoke();
         try
         {
-            await SendEndAsync(requestId, cancellationToken).ConfigureAwait(false);
+            if (string.IsNullOrEmpty(text))
+            {
+                await SendEndAsync(requestId, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await SendTrailersAsync(requestId, text, window, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {

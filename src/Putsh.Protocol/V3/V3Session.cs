@@ -58,6 +58,9 @@ internal sealed class V3SessionSettings
     /// <summary>Which HEADER messages are acknowledged and counted (§5.3, §5.6).</summary>
     public HeadAcks HeadAcks { get; init; } = HeadAcks.Both;
 
+    /// <summary>The <c>trailers</c> extension was agreed (docs/protocol.md §12.8): a HEADER after a complete head is a trailer section.</summary>
+    public bool Trailers { get; init; }
+
     /// <summary>Streams this end opens at once (<see cref="V3Session.TryOpen"/>); the router's limit. A connector takes what the router sends.</summary>
     public int MaxStreams { get; init; } = 1000;
 
@@ -113,6 +116,9 @@ internal abstract class V3Session : IDisposable
 
     /// <summary>Which HEADER messages are acknowledged and counted (§5.3, §5.6).</summary>
     public HeadAcks HeadAcks => Settings.HeadAcks;
+
+    /// <summary>True when the <c>trailers</c> extension was agreed on this socket (docs/protocol.md §12.8).</summary>
+    public bool Trailers => Settings.Trailers;
 
     /// <summary>This end's clock.</summary>
     public TimeProvider Time { get; }

@@ -77,6 +77,11 @@ internal sealed class LiveSocket(string id, ConnectorInfo connector, DateTimeOff
                 }
             }
 
+            if (v3.Trailers)
+            {
+                names.Add(Protocol.V3.TrailersExtension.Name);
+            }
+
             return names;
         }
     }

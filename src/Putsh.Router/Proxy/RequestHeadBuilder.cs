@@ -34,8 +34,10 @@ internal static class RequestHeadBuilder
     /// A <paramref name="webSocket"/> head (the putsh websocket extension) is a GET that keeps <c>upgrade: websocket</c>
     /// and <c>connection: Upgrade</c> and the <c>sec-websocket-protocol</c> and <c>sec-websocket-version</c> headers,
     /// without <c>sec-websocket-key</c> and <c>sec-websocket-extensions</c> (each hop makes its own handshake).
+    /// <para>With <paramref name="trailers"/> (the <c>trailers</c> extension agreed), a <c>te</c> that asks for trailers
+    /// goes on as <c>te: trailers</c>.</para>
     /// </remarks>
-    public static string Build(HttpContext context, RouterOptions options, string? v1Marker, bool webSocket = false)
+    public static string Build(HttpContext context, RouterOptions options, string? v1Marker, bool webSocket = false, bool trailers = false)
     {
         var request = context.Request;
         var head = HeadText.ForRequest(webSocket ? "GET" : request.Method, RawTarget(context));
@@ -47,6 +49,12 @@ internal static class RequestHeadBuilder
         var span = Observability.RouterTracing.Current;
         foreach (var (name, values) in headers)
         {
+            if (trailers && RequestHeaderRules.IsTeTrailers(name, values))
+            {
+                head.Add("te", "trailers");
+                continue;
+            }
+
             if (RequestHeaderRules.IsDroppedByRouter(name, connection, traced: span is not null, keepHost: options.ProxyHostHeader, webSocket))
             {
                 continue;

@@ -21,6 +21,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     private readonly V3Inbound _inbound = new(socket.FlowWindow, options.ResponseBudget);
     private readonly FlowWindow _window = new(socket.FlowWindow, (socket.HeadAcks & HeadAcks.Request) != 0);
     private V3HeadBuffer? _head;
+    private V3HeadBuffer? _trailers;
     private long _received;
     private long _acked;
     private long _deferred;
@@ -73,7 +74,7 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
         try
         {
-            var head = RequestHeadBuilder.Build(context, options, v1Marker: null, webSocket);
+            var head = RequestHeadBuilder.Build(context, options, v1Marker: null, webSocket, socket.Trailers);
             await socket.Sender.SendHeadAsync(_id, head, endStream: !hasBody && !webSocket, endStreamOnEveryPiece: true, _window, context.RequestAborted);
             if (hasBody)
             {
@@ -146,6 +147,19 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
 
             switch (item.Head is not null)
             {
+                case true when headSeen && socket.Trailers:
+                    // A trailer section (§12.8): the response ends with it.
+                    var trailers = new List<KeyValuePair<string, string>>();
+                    TrailersExtension.Read(item.Head!.Text, trailers);
+                    inbound.Release(item);
+                    if (expectedLength is { } declared && written < declared)
+                    {
+                        await ResetAsync(1, "Body length does not match content-length");
+                        return (SocketEnd.ProtocolError, $"the response ended {declared - written} bytes short of its content-length", started);
+                    }
+
+                    WriteTrailers(response, trailers);
+                    return (SocketEnd.Completed, null, started);
                 case true:
                     var headers = new List<KeyValuePair<string, string>>();
                     var parsed = Putsh.Protocol.Headers.HeadParser.TryParseResponse(item.Head!.Text, out var status, headers);
@@ -301,6 +315,29 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         };
     }
 
+    /// <summary>
+    /// Gives the client the response trailers: HTTP/2 and HTTP/3 clients get them after the body; HTTP/1.1 has no
+    /// way to send them here (Kestrel writes none after a chunked body), so they are dropped, as HTTP/1.1 proxies do.
+    /// </summary>
+    private void WriteTrailers(HttpResponse response, List<KeyValuePair<string, string>> trailers)
+    {
+        if (trailers.Count == 0)
+        {
+            return;
+        }
+
+        if (!response.SupportsTrailers())
+        {
+            RouterLog.TrailersDropped(logger, route, trailers.Count, context.Request.Protocol);
+            return;
+        }
+
+        foreach (var (name, value) in trailers)
+        {
+            response.AppendTrailer(name, value);
+        }
+    }
+
     /// <summary>The connector accepted the WebSocket: accept the client's and relay until both are closed.</summary>
     private async Task<(SocketEnd End, string? Detail, bool Started)> RunWebSocketAsync(WsTunnel tunnel, List<KeyValuePair<string, string>> headers)
     {
@@ -351,7 +388,10 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
         try
         {
             // Read more from the client only while the connector keeps up (§5.6).
-            BytesReceived = await socket.Sender.SendBodyAsync(context.Request.Body, context.Request.ContentLength, options.BodyBufferSize, _id, _window, cancellationToken);
+            // With the trailers extension, a body of unknown length (chunked, or HTTP/2 and later) may end with trailers.
+            var trailers = socket.Trailers && context.Request.ContentLength is null ? context.Features.Get<IHttpRequestTrailersFeature>() : null;
+            BytesReceived = await socket.Sender.SendBodyAsync(context.Request.Body, context.Request.ContentLength, options.BodyBufferSize, _id, _window, cancellationToken,
+                trailers is null ? null : () => RequestTrailersText(trailers));
         }
         catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
@@ -367,6 +407,26 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             _clientGone = true;
             _inbound.End(V3InboundEnd.Abandoned);
         }
+    }
+
+    /// <summary>The client's request trailers as a trailer section's text (§12.8), or null when it sent none.</summary>
+    private static string? RequestTrailersText(IHttpRequestTrailersFeature feature)
+    {
+        if (!feature.Available || feature.Trailers.Count == 0)
+        {
+            return null;
+        }
+
+        var text = new System.Text.StringBuilder();
+        foreach (var (name, values) in feature.Trailers)
+        {
+            foreach (var value in values)
+            {
+                TrailersExtension.TryAppend(text, name, value);
+            }
+        }
+
+        return text.Length == 0 ? null : text.ToString();
     }
 
     private void OnHeadTimeout()
@@ -420,6 +480,12 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             return;
         }
 
+        if (_headArrived)
+        {
+            OnTrailerPiece(utf8Piece, flags);
+            return;
+        }
+
         _head ??= new V3HeadBuffer(Math.Min(Math.Max(512, utf8Piece.Length), options.MaxResponseHeadSize));
         if (!_head.TryAppend(utf8Piece, options.MaxResponseHeadSize))
         {
@@ -437,6 +503,32 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
             var head = _head;
             _head = null;
             OnHead(head, flags);
+        }
+    }
+
+    /// <summary>
+    /// A HEADER after the response head: with the trailers extension, a piece of the trailer section that ends the
+    /// response (§12.8), held to the response head's size limit; without it, queued as the second head it is, which
+    /// ends the exchange as a protocol error.
+    /// </summary>
+    private void OnTrailerPiece(ReadOnlySpan<byte> utf8Piece, byte flags)
+    {
+        _trailers ??= new V3HeadBuffer(Math.Min(Math.Max(256, utf8Piece.Length), options.MaxResponseHeadSize));
+        if (!_trailers.TryAppend(utf8Piece, options.MaxResponseHeadSize))
+        {
+            _headRefused = true;
+            _trailers.Dispose();
+            _trailers = null;
+            _ = ResetAsync(1, "Response trailers too large");
+            Ended(SocketEnd.ProtocolError, $"response trailers longer than {options.MaxResponseHeadSize} characters");
+            return;
+        }
+
+        if ((flags & V3Flags.EndHeader) != 0 || !socket.Trailers)
+        {
+            var trailers = _trailers;
+            _trailers = null;
+            _inbound.EnqueueHead(trailers, endStream: true);
         }
     }
 
@@ -522,5 +614,9 @@ internal sealed class V3ProxyExchange(HttpContext context, RouterSocketV3 socket
     /// <summary>The stream ends as <paramref name="end"/> (a connector that sends far beyond its window among others), after whatever is queued.</summary>
     private void Ended(SocketEnd end, string? detail) => _inbound.End(V3InboundEnd.SessionEnded, (int)end, detail);
 
-    private void DrainQueue() => _inbound.Dispose();
+    private void DrainQueue()
+    {
+        _inbound.Dispose();
+        Interlocked.Exchange(ref _trailers, null)?.Dispose();
+    }
 }

@@ -149,6 +149,7 @@ internal sealed class RegistrationHandler
             ? FlowWindowExtension.Agree(FlowWindowExtension.Parse(offered), _options.MaxFlowWindow)
             : 0;
         var headAcks = FlowWindowExtension.ParseHeadAcks(offered, flowWindow);
+        var trailers = negotiation.Version == CrankerProtocol.V3 && _options.Trailers && TrailersExtension.IsNamed(offered);
 
         var admitted = instanceId ?? "unknown-" + remote;
         if (_limits.TryAdmit(remote, route, admitted, out var first) is { } full)
@@ -168,8 +169,9 @@ internal sealed class RegistrationHandler
             WebSockets = webSockets,
             FlowWindow = flowWindow,
             HeadAcks = headAcks,
+            Trailers = trailers,
             FirstSocket = first,
-            ExtensionsAnswer = WsFrame.ExtensionsValue(webSockets, flowWindow, headAcks),
+            ExtensionsAnswer = WsFrame.ExtensionsValue(webSockets, flowWindow, headAcks, trailers),
         };
     }
 
@@ -226,6 +228,7 @@ internal sealed class RegistrationHandler
             {
                 FlowWindow = decision.FlowWindow > 0 ? decision.FlowWindow : V3Frame.HighWatermark,
                 HeadAcks = decision.HeadAcks,
+                Trailers = decision.Trailers,
                 MaxStreams = _options.MaxStreamsPerSocket,
                 MaxMessage = _options.MaxConnectorMessageSize,
                 MaxStrays = _options.MaxStrayMessages,
@@ -374,6 +377,8 @@ internal sealed class RegistrationDecision
     public int FlowWindow { get; init; }
 
     public HeadAcks HeadAcks { get; init; }
+
+    public bool Trailers { get; init; }
 
     public bool FirstSocket { get; init; }
 
