@@ -49,4 +49,10 @@ internal static partial class ConnectorLog
 
     [LoggerMessage(2015, LogLevel.Warning, "Stop timed out with {InFlight} requests still in flight; their sockets were closed.")]
     public static partial void StopTimedOut(ILogger logger, int inFlight);
+
+    [LoggerMessage(2016, LogLevel.Warning, "TCP route '{Route}': could not connect to {Target}: {Error}.")]
+    public static partial void TcpTargetFailed(ILogger logger, string route, string target, string error);
+
+    [LoggerMessage(2017, LogLevel.Debug, "TCP route '{Route}': a connection to {Target} ended abnormally: {Reason}.")]
+    public static partial void TcpRelayFailed(ILogger logger, string route, string target, string reason);
 }

@@ -25,6 +25,19 @@ public sealed class ConnectorOptions
     public string Target { get; set; } = "";
 
     /// <summary>
+    /// TCP routes served (the putsh <c>tcp</c> extension over cranker_3.0, docs/protocol.md §12.9), each reached by
+    /// routers' <c>--tcp-listen</c> ports; the <i>n</i>th is served from the <i>n</i>th of <see cref="TcpTarget"/>. With
+    /// any, <see cref="Route"/> and <see cref="Target"/> may be left empty: the connector then serves no HTTP route.
+    /// </summary>
+    public IList<string> TcpRoute { get; } = [];
+
+    /// <summary>The TCP targets, <c>host:port</c> each, of <see cref="TcpRoute"/> in the same order.</summary>
+    public IList<string> TcpTarget { get; } = [];
+
+    /// <summary>True when an HTTP route is served: a <see cref="Route"/>, or no TCP route at all (which then needs one).</summary>
+    internal bool ServesHttp => Route.Length > 0 || TcpRoute.Count == 0;
+
+    /// <summary>
     /// An in-process handler that answers every request instead of a backend (<see cref="Target"/> is then not
     /// needed): it gets the request and a channel, answers with <see cref="Putsh.Protocol.Channels.IChannel.Send"/>,
     /// and the response is complete when its task completes (or when it closes the channel).
@@ -179,7 +192,34 @@ public sealed class ConnectorOptions
             }
         }
 
-        if (!IsValidRoute(Route))
+        if (TcpRoute.Count != TcpTarget.Count)
+        {
+            Fail($"Each TCP route needs its target: {TcpRoute.Count} TcpRoute but {TcpTarget.Count} TcpTarget (--tcp-route name --tcp-target host:port, in pairs).");
+        }
+
+        for (var i = 0; i < TcpRoute.Count; i++)
+        {
+            if (!IsValidRoute(TcpRoute[i]) || TcpRoute[i] == CrankerProtocol.CatchAll)
+            {
+                Fail($"TCP route '{TcpRoute[i]}' is invalid: use letters, digits, '/', '_', '.', '-'.");
+            }
+
+            if (!TryParseTcpTarget(TcpTarget[i], out _, out _))
+            {
+                Fail($"TCP target '{TcpTarget[i]}' is not host:port.");
+            }
+        }
+
+        if (TcpRoute.Count > 0 && !Protocols.Any(p => CrankerProtocol.Normalize(p) == CrankerProtocol.V3))
+        {
+            Fail("TCP routes need cranker_3.0 among Protocols.");
+        }
+
+        if (!ServesHttp)
+        {
+            // TCP routes only: nothing below concerns HTTP.
+        }
+        else if (!IsValidRoute(Route))
         {
             Fail($"Route '{Route}' is invalid: use '*' or letters, digits, '/', '_', '.', '-' with no segment ending in '.' or containing '..'.");
         }
@@ -189,7 +229,7 @@ public sealed class ConnectorOptions
             Fail("Domain must not be empty (use '*' for any).");
         }
 
-        if (Handler is null && (!Uri.TryCreate(Target, UriKind.Absolute, out var t) || (t.Scheme != "http" && t.Scheme != "https")))
+        if (ServesHttp && Handler is null && (!Uri.TryCreate(Target, UriKind.Absolute, out var t) || (t.Scheme != "http" && t.Scheme != "https")))
         {
             Fail($"Target '{Target}' is not an http:// or https:// address.");
         }
@@ -313,6 +353,21 @@ public sealed class ConnectorOptions
     }
 
     /// <summary>jconn's route rule (§1.5): <c>*</c>, or <c>[A-Za-z0-9/_.-]+</c> with no segment ending in '.' or containing "..".</summary>
+    /// <summary>Reads a TCP target, <c>host:port</c> (an IPv6 address in brackets).</summary>
+    internal static bool TryParseTcpTarget(string? value, out string host, out int port)
+    {
+        host = "";
+        port = 0;
+        var colon = value?.LastIndexOf(':') ?? -1;
+        if (colon <= 0 || !int.TryParse(value.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port) || port is < 1 or > 65535)
+        {
+            return false;
+        }
+
+        host = value![..colon].Trim('[', ']');
+        return host.Length > 0;
+    }
+
     internal static bool IsValidRoute(string? route)
     {
         if (string.IsNullOrEmpty(route))

@@ -32,6 +32,7 @@ public sealed class CrankerConnector : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly X509Certificate2Collection? _extraRoots;
     private readonly RegistrationCredentials _credentials;
+    private readonly TcpService[] _tcp;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _refreshLoop = Task.CompletedTask;
     private int _started;
@@ -61,6 +62,16 @@ public sealed class CrankerConnector : IAsyncDisposable
         Metrics = new ConnectorMetrics(meterFactory, _time, ObserveSockets);
 
         _credentials = new RegistrationCredentials(options, _time, _logger);
+        _tcp = new TcpService[options.TcpRoute.Count];
+        for (var i = 0; i < _tcp.Length; i++)
+        {
+            if (!ConnectorOptions.TryParseTcpTarget(options.TcpTarget[i], out var host, out var port))
+            {
+                throw new ArgumentException($"TCP target '{options.TcpTarget[i]}' is not host:port.");
+            }
+
+            _tcp[i] = new TcpService(options.TcpRoute[i], host, port);
+        }
     }
 
     /// <summary>How router host names are resolved (§1.10); tests replace it to simulate DNS changes.</summary>
@@ -214,23 +225,30 @@ public sealed class CrankerConnector : IAsyncDisposable
 
             foreach (var (name, (endpoint, configured)) in wanted)
             {
-                if (!_registrations.ContainsKey(name))
+                if (!_registrations.ContainsKey(name) && !_registrations.ContainsKey(TcpKey(name, 0)))
                 {
                     if (endpoint.PinnedAddress is not null)
                     {
                         ConnectorLog.RouterAdded(_logger, endpoint.Name, configured);
                     }
 
-                    var registration = new RouterRegistration(endpoint, _options, _target, _extraRoots, _credentials, _time, _logger, Metrics, OnChanged);
-                    _registrations[name] = registration;
-                    registration.Start();
+                    // One registration per route served at each router: the HTTP route, then each TCP route.
+                    if (_options.ServesHttp)
+                    {
+                        Add(name, new RouterRegistration(endpoint, _options, _target, _extraRoots, _credentials, _time, _logger, Metrics, OnChanged));
+                    }
+
+                    for (var i = 0; i < _tcp.Length; i++)
+                    {
+                        Add(TcpKey(name, i), new RouterRegistration(endpoint, _options, _target, _extraRoots, _credentials, _time, _logger, Metrics, OnChanged, _tcp[i]));
+                    }
                 }
             }
 
             foreach (var (name, registration) in _registrations.ToList())
             {
                 // A host that failed to resolve keeps its routers: a DNS hiccup must not take us offline.
-                if (!wanted.ContainsKey(name) && !failedHosts.Contains(registration.Endpoint.BaseUri.IdnHost))
+                if (!wanted.ContainsKey(registration.Endpoint.Name) && !failedHosts.Contains(registration.Endpoint.BaseUri.IdnHost))
                 {
                     ConnectorLog.RouterRemoved(_logger, registration.Endpoint.Name, registration.Endpoint.BaseUri.ToString());
                     _registrations.Remove(name);
@@ -246,6 +264,14 @@ public sealed class CrankerConnector : IAsyncDisposable
 
         OnChanged();
     }
+
+    private void Add(string key, RouterRegistration registration)
+    {
+        _registrations[key] = registration;
+        registration.Start();
+    }
+
+    private static string TcpKey(string endpointName, int index) => endpointName + "\ntcp " + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private async Task StopRemovedAsync(RouterRegistration registration)
     {

@@ -67,6 +67,7 @@ namespace Microsoft.Extensions.DependencyInjection
             services.TryAddSingleton<RegistrationGuard>();
             services.TryAddSingleton<RegistrationHandler>();
             services.TryAddSingleton<CrankerProxy>();
+            services.TryAddSingleton<TcpRouteProxy>();
             services.AddMetrics();
             services.TryAddSingleton<Putsh.Router.Observability.LiveSockets>();
             services.TryAddSingleton<Putsh.Router.Observability.RouteStats>();

@@ -66,6 +66,12 @@ internal static partial class RouterLog
     [LoggerMessage(1022, LogLevel.Debug, "Route '{Route}': {Count} response trailers dropped; a {Protocol} client cannot be sent trailers.")]
     public static partial void TrailersDropped(ILogger logger, string route, int count, string protocol);
 
+    [LoggerMessage(1023, LogLevel.Warning, "TCP route '{Route}': no connector serves it; the connection from {Client} is closed.")]
+    public static partial void TcpNoConnector(ILogger logger, string route, string client);
+
+    [LoggerMessage(1024, LogLevel.Debug, "TCP route '{Route}': the connection from {Client} ended abnormally: {Reason}.")]
+    public static partial void TcpFailed(ILogger logger, string route, string client, string reason);
+
     /// <summary>The category of the access log (<see cref="RouterOptions.AccessLog"/>), so that it can be filtered or routed on its own.</summary>
     public const string AccessCategory = "Putsh.Router.Access";
 

@@ -33,6 +33,21 @@ public sealed class ProcessTests(ITestOutputHelper output)
         Assert.StartsWith("putsh: ", err);
     }
 
+    [Theory]
+    [InlineData("router", "--tcp-listen 127.0.0.1:6380", "--tcp-listen '127.0.0.1:6380': give address:port=route")]
+    [InlineData("router", "--tcp-listen redis.local:6380=redis", "is not an IP address and port")]
+    [InlineData("connector", "--routers ws://127.0.0.1:1 --tcp-route redis", "Each TCP route needs its target")]
+    [InlineData("connector", "--routers ws://127.0.0.1:1 --tcp-route redis --tcp-target nowhere", "TCP target 'nowhere' is not host:port.")]
+    public async Task A_bad_TCP_route_setting_is_one_line_and_code_2(string command, string flags, string message)
+    {
+        var result = await ShortProcess.RunPutshAsync([command, .. flags.Split(' ')]);
+
+        Assert.Equal(2, result.Code);
+        var line = Assert.Single(result.Stderr.Trim().Split('\n'));
+        Assert.StartsWith("putsh: ", line);
+        Assert.Contains(message, line, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_connector_stops_on_SIGTERM_by_deregistering_and_exits_0()
     {

@@ -20,8 +20,10 @@ internal static class ConnectorCommand
     public static SettingTable Settings() =>
         new SettingTable("Connector", Shape, new ConnectorOptions(), new ConnectorHostSettings())
             .Add("Routers", "o: router registration address(es), ws://host:port or wss://host:port; repeat for several routers", defaultText: "required", was: "Router")
-            .Add("Route", "route served: the first path segment of its requests, or * for everything", defaultText: "required")
-            .Add("Target", "p: the backend, http://host:port or https://host:port", defaultText: "required")
+            .Add("Route", "route served: the first path segment of its requests, or * for everything", defaultText: "required unless --tcp-route")
+            .Add("Target", "p: the backend, http://host:port or https://host:port", defaultText: "required with --route")
+            .Add("TcpRoute", "TCP route served (putsh tcp extension, cranker_3.0): a router's --tcp-listen name; repeat for several, each with its --tcp-target")
+            .Add("TcpTarget", "host:port the TCP route of the same position connects each of its connections to")
             .Add("Domain", "host name served (cranker_3.0 routers only)")
             .Add("Protocols", "Cranker versions offered, most preferred first; the router picks")
             .Add("Sockets", "idle sockets kept open to each router")

@@ -23,6 +23,9 @@ internal sealed class RouterSettings
 
     public List<string> Admin { get; set; } = [];
 
+    /// <summary>TCP listeners, <c>address:port=route</c> each: every connection goes to a connector of that TCP route (docs/protocol.md §12.9).</summary>
+    public List<string> TcpListen { get; set; } = [];
+
     /// <summary>Bearer token the admin listener requires (health probes excepted); required where it is not loopback.</summary>
     public string? AdminToken { get; set; }
 
@@ -68,6 +71,11 @@ internal sealed class RouterSettings
         }
 
         Range(nameof(IoPoolMax), IoPoolMax, 0, long.MaxValue);
+        foreach (var entry in TcpListen)
+        {
+            _ = ParseTcpListen(entry);
+        }
+
         Range(nameof(Limits.MaxClientConnections), Limits.MaxClientConnections ?? 1, 1, int.MaxValue);
         Range(nameof(Limits.MaxRequestHeadSize), Limits.MaxRequestHeadSize, 1024, 1024 * 1024);
         Range(nameof(Limits.MaxRequestHeaders), Limits.MaxRequestHeaders, 1, 10_000);
@@ -78,6 +86,25 @@ internal sealed class RouterSettings
         {
             throw new UsageException("Router:RequestHeadersTimeout and Router:RegistrationHandshakeTimeout must be positive.");
         }
+    }
+
+    /// <summary>Reads one <see cref="TcpListen"/> entry, <c>address:port=route</c>; throws <see cref="UsageException"/> saying what is wrong.</summary>
+    public static (System.Net.IPEndPoint EndPoint, string Route) ParseTcpListen(string entry)
+    {
+        var equals = entry.LastIndexOf('=');
+        var route = equals < 0 ? "" : entry[(equals + 1)..].Trim();
+        var address = equals < 0 ? entry : entry[..equals].Trim();
+        if (route.Length == 0 || !Putsh.Protocol.CrankerProtocol.IsValidRoute(route, multiSegment: true))
+        {
+            throw new UsageException($"--tcp-listen '{entry}': give address:port=route, with a route name of letters, digits, '_', '.', '-'.");
+        }
+
+        if (!System.Net.IPEndPoint.TryParse(address, out var endPoint) || endPoint.Port == 0 && !address.EndsWith(":0", StringComparison.Ordinal))
+        {
+            throw new UsageException($"--tcp-listen '{entry}': '{address}' is not an IP address and port (0.0.0.0:5432, [::]:5432, 127.0.0.1:5432).");
+        }
+
+        return (endPoint, route);
     }
 }
 
@@ -91,6 +118,7 @@ internal static class RouterCommand
         new SettingTable("Router", Shape, new RouterOptions(), new RouterSettings { Listen = [listenDefault], Register = [registerDefault] }, new ListenerLimitSettings())
             .Add("Listen", "x: address(es) where clients send HTTP/1.1 and HTTP/2 requests")
             .Add("Register", "y: address(es) where connectors register (may equal --listen)")
+            .Add("TcpListen", "TCP listener address:port=route, e.g. 0.0.0.0:5432=postgres: its connections go, as raw bytes, to connectors serving that TCP route (--tcp-route); repeat for several")
             .Add("Admin", "address(es) serving the dashboard (/), /api/routes, /metrics (Prometheus), /health/live and /health/ready (not ready while stopping), e.g. http://127.0.0.1:9091; other than loopback only with --admin-token")
             .Add("AdminToken", "bearer token the admin listener requires of everything but /health/* (prefer PUTSH_Router__AdminToken: arguments are visible to other users)")
             .Add("AccessLog", "one Information line per proxied request (category Putsh.Router.Access): method, path, status, duration, route, connector, bytes, error, trace id")
@@ -290,6 +318,15 @@ internal static class RouterCommand
             kestrel.Limits.MaxRequestBodySize = settings.Options.MaxRequestBodySize;
             settings.Limits.ApplyTo(kestrel.Limits);
             bound = Listeners.Configure(kestrel, settings.Listen, settings.Register, certificate, settings.Admin, askClientCertificates: settings.Options.RegistrationClientCa is not null, settings.Limits);
+            foreach (var entry in settings.TcpListen)
+            {
+                var (endPoint, route) = RouterSettings.ParseTcpListen(entry);
+                kestrel.Listen(endPoint, listen =>
+                {
+                    listen.RunPutshTcpRoute(route);
+                    bound.AddTcp(route, listen);
+                });
+            }
         });
         builder.Services.AddH2cHandoff();
         if (certificate is not null)

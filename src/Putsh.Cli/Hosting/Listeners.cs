@@ -204,6 +204,14 @@ internal sealed class BoundListeners
 
     public void Add(ListenerRole role, string scheme, ListenOptions options) => _all.Add((role, scheme, options));
 
+    private readonly List<(string Route, ListenOptions Options)> _tcp = [];
+
+    /// <summary>A <c>--tcp-listen</c> listener of the TCP route <paramref name="route"/>.</summary>
+    public void AddTcp(string route, ListenOptions options) => _tcp.Add((route, options));
+
+    /// <summary>Where the first <c>--tcp-listen</c> listener of <paramref name="route"/> is bound (its real port once started).</summary>
+    public IPEndPoint? TcpEndPoint(string route) => _tcp.FirstOrDefault(t => t.Route == route).Options?.IPEndPoint;
+
     /// <summary>The address given for <paramref name="endpoint"/> and the flags that gave it, e.g. <c>http://127.0.0.1:8080 (--listen)</c>.</summary>
     public string Describe(EndPoint endpoint)
     {

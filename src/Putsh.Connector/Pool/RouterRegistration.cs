@@ -45,8 +45,10 @@ internal sealed class RouterRegistration : IDisposable
     private bool _refused;
     private Task _loop = Task.CompletedTask;
 
-    public RouterRegistration(RouterEndpoint endpoint, ConnectorOptions options, TargetClient target, X509Certificate2Collection? extraRoots, RegistrationCredentials credentials, TimeProvider time, ILogger logger, ConnectorMetrics metrics, Action changed)
+    public RouterRegistration(RouterEndpoint endpoint, ConnectorOptions options, TargetClient target, X509Certificate2Collection? extraRoots, RegistrationCredentials credentials, TimeProvider time, ILogger logger, ConnectorMetrics metrics, Action changed, TcpService? tcp = null)
     {
+        Tcp = tcp;
+        Route = tcp?.Route ?? options.Route;
         _metrics = metrics;
         _credentials = credentials;
         Endpoint = endpoint;
@@ -60,6 +62,12 @@ internal sealed class RouterRegistration : IDisposable
     }
 
     public RouterEndpoint Endpoint { get; }
+
+    /// <summary>The route registered: the HTTP route, or the TCP route of <see cref="Tcp"/>.</summary>
+    public string Route { get; }
+
+    /// <summary>The TCP route this registration serves (the <c>tcp</c> extension), or null for the HTTP route.</summary>
+    public TcpService? Tcp { get; }
 
     public int IdleSockets => Volatile.Read(ref _idle);
 
@@ -132,8 +140,13 @@ internal sealed class RouterRegistration : IDisposable
             var offersV3 = _options.Protocols.Any(p => CrankerProtocol.Normalize(p) == CrankerProtocol.V3);
             var offerWebSockets = _options.WebSockets && offersV3;
             var offerWindow = offersV3 && _options.FlowWindow > V3Frame.HighWatermark;
-            var offerTrailers = offersV3 && _options.Trailers;
-            if (WsFrame.ExtensionsValue(offerWebSockets, offerWindow ? _options.FlowWindow : 0, _options.AcknowledgeHeads ? HeadAcks.Request : HeadAcks.None, offerTrailers) is { } offer)
+            var offerTrailers = offersV3 && _options.Trailers && Tcp is null;
+            if (Tcp is not null)
+            {
+                offerWebSockets = false;
+            }
+
+            if (WsFrame.ExtensionsValue(offerWebSockets, offerWindow ? _options.FlowWindow : 0, _options.AcknowledgeHeads ? HeadAcks.Request : HeadAcks.None, offerTrailers, tcp: Tcp is not null) is { } offer)
             {
                 headers.Add(new(WsFrame.ExtensionsHeaderName, offer));
             }
@@ -156,6 +169,11 @@ internal sealed class RouterRegistration : IDisposable
             var flowWindow = offerWindow ? Math.Min(FlowWindowExtension.Parse(extensions), _options.FlowWindow) : 0;
             var headAcks = FlowWindowExtension.ParseHeadAcks(extensions, flowWindow);
             var trailers = offerTrailers && TrailersExtension.IsNamed(extensions);
+            if (Tcp is not null && !TcpExtension.IsNamed(extensions))
+            {
+                // A router without the extension would take this socket for an HTTP route of that name.
+                throw new InvalidOperationException($"the router does not carry TCP routes (it did not agree the putsh tcp extension over cranker_3.0), so TCP route '{Route}' cannot register there");
+            }
             var hadFailures = Interlocked.Exchange(ref _failures, 0) > 0;
             _metrics.Registration(Endpoint.Name, ConnectorMetrics.Accepted, null);
             // A reconnect replaces a lost socket or ends a run of failures; both take one lost socket, if any.
@@ -169,11 +187,11 @@ internal sealed class RouterRegistration : IDisposable
             if (!_announced || hadFailures)
             {
                 _announced = true;
-                ConnectorLog.Registered(_logger, Endpoint.Name, _options.Route, Protocol, _options.Sockets);
+                ConnectorLog.Registered(_logger, Endpoint.Name, Route, Protocol, _options.Sockets);
             }
 
             IConnectorSocket socket = Protocol == CrankerProtocol.V3
-                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name, _metrics, webSockets, flowWindow, headAcks, trailers)
+                ? new ConnectorSocketV3(ws, _target, _options, _time, _logger, Endpoint.Name, _metrics, webSockets, flowWindow, headAcks, trailers, Tcp)
                 : new ConnectorSocketV1(ws, _target, _options, _time, _logger, Endpoint.Name, _metrics);
             ws = null;
             Interlocked.Increment(ref _idle);
@@ -218,7 +236,7 @@ internal sealed class RouterRegistration : IDisposable
         var headers = new List<KeyValuePair<string, string>>
         {
             new(CrankerProtocol.LegacyHeaderName, CrankerProtocol.LegacyHeaderValue),
-            new(CrankerProtocol.RouteHeaderName, _options.Route),
+            new(CrankerProtocol.RouteHeaderName, Route),
             new(CrankerProtocol.DomainHeaderName, _options.Domain),
         };
         if (_credentials.AuthorizationHeader is { } authorization)

@@ -21,8 +21,9 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
     private readonly string _routerName;
     private readonly ConnectorMetrics _metrics;
     private readonly bool _webSockets;
+    private readonly Pool.TcpService? _tcp;
 
-    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, ConnectorMetrics metrics, bool webSockets = false, int flowWindow = 0, HeadAcks headAcks = HeadAcks.Both, bool trailers = false)
+    public ConnectorSocketV3(WebSocket socket, TargetClient target, ConnectorOptions options, TimeProvider time, ILogger logger, string routerName, ConnectorMetrics metrics, bool webSockets = false, int flowWindow = 0, HeadAcks headAcks = HeadAcks.Both, bool trailers = false, Pool.TcpService? tcp = null)
         : base(socket, V3Role.Connector, new V3SessionSettings
         {
             FlowWindow = flowWindow > 0 ? flowWindow : V3Frame.HighWatermark,
@@ -33,6 +34,7 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
         }, time)
     {
         _metrics = metrics;
+        _tcp = tcp;
         _webSockets = webSockets;
         _target = target;
         _options = options;
@@ -51,7 +53,8 @@ internal sealed class ConnectorSocketV3 : V3Session, IConnectorSocket
     public bool IsBusy => InFlight > 0;
 
     /// <summary>A HEADER for an unknown id opens a stream (§5.2): a request to the target.</summary>
-    protected override IV3Stream? OpenInbound(int id) => new TargetStream(this, id);
+    protected override IV3Stream? OpenInbound(int id) =>
+        _tcp is { } tcp ? new TcpTargetStream(this, id, tcp, _options, _logger) : new TargetStream(this, id);
 
     /// <summary>An upgrade to websocket (the putsh websocket extension, docs/websocket-extension.md).</summary>
     private static bool IsWebSocketUpgrade(ParsedRequestHead head)

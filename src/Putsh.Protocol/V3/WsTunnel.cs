@@ -22,7 +22,7 @@ internal static class WsFrame
     /// unacknowledged, then <c>trailers</c>, as a connector offers them and a router answers; null when there is
     /// nothing to name.
     /// </summary>
-    public static string? ExtensionsValue(bool webSocket, int flowWindow, HeadAcks headAcks = HeadAcks.Both, bool trailers = false)
+    public static string? ExtensionsValue(bool webSocket, int flowWindow, HeadAcks headAcks = HeadAcks.Both, bool trailers = false, bool tcp = false)
     {
         var value = webSocket ? WebSocketExtension : null;
         if (flowWindow > 0)
@@ -39,6 +39,11 @@ internal static class WsFrame
         if (trailers)
         {
             value = value is null ? TrailersExtension.Name : value + ", " + TrailersExtension.Name;
+        }
+
+        if (tcp)
+        {
+            value = value is null ? TcpExtension.Name : value + ", " + TcpExtension.Name;
         }
 
         return value;

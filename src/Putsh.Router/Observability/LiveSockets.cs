@@ -82,6 +82,11 @@ internal sealed class LiveSocket(string id, ConnectorInfo connector, DateTimeOff
                 names.Add(Protocol.V3.TrailersExtension.Name);
             }
 
+            if (v3.IsTcp)
+            {
+                names.Add(Protocol.V3.TcpExtension.Name);
+            }
+
             return names;
         }
     }

@@ -25,6 +25,7 @@ internal sealed class RouterMetrics
     private readonly Counter<long> _errors;
     private readonly Counter<long> _registrations;
     private readonly Counter<long> _deregistrations;
+    private readonly Counter<long> _tcpConnections;
     // Open v3 streams, counted always and reported only when a collector asks, as are the bytes (from RouteStats):
     // an observable instrument costs an exporter nothing per request.
     private long _streams;
@@ -41,6 +42,7 @@ internal sealed class RouterMetrics
         _errors = Meter.CreateCounter<long>("putsh.router.errors", "{request}", "Requests the router answered with an error of its own (404, 502, 503, 504) or aborted, by cause.");
         _registrations = Meter.CreateCounter<long>("putsh.router.registrations", "{registration}", "Connector socket registrations, accepted or refused (and why).");
         _deregistrations = Meter.CreateCounter<long>("putsh.router.deregistrations", "{deregistration}", "Connector deregistration requests, by outcome.");
+        _tcpConnections = Meter.CreateCounter<long>("putsh.router.tcp.connections", "{connection}", "Client connections to TCP routes (the tcp extension), by route and outcome.");
         Meter.CreateObservableUpDownCounter("putsh.router.v3.streams", () => Volatile.Read(ref _streams), "{stream}", "cranker_3.0 streams open now.");
         Meter.CreateObservableCounter("putsh.router.io", () => ObserveBytes(stats), "By", "Body bytes received from clients and sent to them, by route.");
         Meter.CreateObservableUpDownCounter("putsh.router.sockets", () => ObserveSockets(sockets), "{socket}", "Connector sockets open now, by route, protocol and state (idle or busy).");
@@ -120,6 +122,15 @@ internal sealed class RouterMetrics
         }
 
         _registrations.Add(1, tags);
+    }
+
+    /// <summary>A client connection to a TCP route ended: <c>relayed</c> (both directions closed cleanly), <c>failed</c>, or <c>no_connector</c>.</summary>
+    public void TcpConnection(string route, string outcome)
+    {
+        if (_tcpConnections.Enabled)
+        {
+            _tcpConnections.Add(1, new KeyValuePair<string, object?>("putsh.tcp.route", route), new KeyValuePair<string, object?>("putsh.tcp.outcome", outcome));
+        }
     }
 
     public void Deregistration(string outcome) => _deregistrations.Add(1, new KeyValuePair<string, object?>("putsh.registration.outcome", outcome));

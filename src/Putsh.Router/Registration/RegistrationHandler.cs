@@ -150,6 +150,7 @@ internal sealed class RegistrationHandler
             : 0;
         var headAcks = FlowWindowExtension.ParseHeadAcks(offered, flowWindow);
         var trailers = negotiation.Version == CrankerProtocol.V3 && _options.Trailers && TrailersExtension.IsNamed(offered);
+        var tcp = negotiation.Version == CrankerProtocol.V3 && TcpExtension.IsNamed(offered);
 
         var admitted = instanceId ?? "unknown-" + remote;
         if (_limits.TryAdmit(remote, route, admitted, out var first) is { } full)
@@ -170,8 +171,9 @@ internal sealed class RegistrationHandler
             FlowWindow = flowWindow,
             HeadAcks = headAcks,
             Trailers = trailers,
+            Tcp = tcp,
             FirstSocket = first,
-            ExtensionsAnswer = WsFrame.ExtensionsValue(webSockets, flowWindow, headAcks, trailers),
+            ExtensionsAnswer = WsFrame.ExtensionsValue(webSockets, flowWindow, headAcks, trailers, tcp),
         };
     }
 
@@ -223,7 +225,8 @@ internal sealed class RegistrationHandler
         if (negotiation.Version == CrankerProtocol.V3)
         {
             // v3 sockets live in per-domain pools (§3.4); v1 sockets ignore Domain (§1.5).
-            var pool = _table.GetOrAddV3(info.Domain, route);
+            // A socket of a TCP route (§12.9) serves connections from --tcp-listen ports, never HTTP requests.
+            var pool = decision.Tcp ? _table.GetOrAddTcp(route) : _table.GetOrAddV3(info.Domain, route);
             var settings = new V3SessionSettings
             {
                 FlowWindow = decision.FlowWindow > 0 ? decision.FlowWindow : V3Frame.HighWatermark,
@@ -233,7 +236,7 @@ internal sealed class RegistrationHandler
                 MaxMessage = _options.MaxConnectorMessageSize,
                 MaxStrays = _options.MaxStrayMessages,
             };
-            using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, settings, decision.WebSockets) { Activity = activity, PongTimeout = _options.EffectivePongTimeout };
+            using var routerSocket = new RouterSocketV3(socket, info, _time, _logger, settings, decision.WebSockets) { Activity = activity, PongTimeout = _options.EffectivePongTimeout, IsTcp = decision.Tcp };
             RouterLog.SocketRegistered(_logger, routerSocket.Id, instanceId, route);
             var run = routerSocket.RunAsync(aborted);
             var live = _live.Add(routerSocket);
@@ -379,6 +382,8 @@ internal sealed class RegistrationDecision
     public HeadAcks HeadAcks { get; init; }
 
     public bool Trailers { get; init; }
+
+    public bool Tcp { get; init; }
 
     public bool FirstSocket { get; init; }
 

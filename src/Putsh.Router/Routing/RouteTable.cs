@@ -12,6 +12,10 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, V1RoutePool> _v1 = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Domain, string Route), V3RoutePool> _v3 = new();
+    private readonly ConcurrentDictionary<string, V3RoutePool> _tcp = new(StringComparer.Ordinal);
+
+    /// <summary>The domain shown for the pools of TCP routes (the <c>tcp</c> extension), which no HTTP request resolves to.</summary>
+    public const string TcpDomain = "tcp";
 
     public TimeProvider Time => time;
 
@@ -21,7 +25,14 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
 
     public IEnumerable<V1RoutePool> V1Pools => _v1.Values;
 
-    public IEnumerable<V3RoutePool> V3Pools => _v3.Values;
+    /// <summary>Every cranker_3.0 pool: HTTP routes per domain, then TCP routes.</summary>
+    public IEnumerable<V3RoutePool> V3Pools => _v3.Values.Concat(_tcp.Values);
+
+    /// <summary>The pool of the TCP route <paramref name="route"/> (docs/protocol.md §12.9), made on first use.</summary>
+    public V3RoutePool GetOrAddTcp(string route) => _tcp.GetOrAdd(route, static r => new V3RoutePool(TcpDomain, r));
+
+    /// <summary>The pool of the TCP route <paramref name="route"/>, if a connector ever served it.</summary>
+    public V3RoutePool? Tcp(string route) => _tcp.TryGetValue(route, out var pool) ? pool : null;
 
     /// <summary>
     /// The cranker_1.0 pool serving <paramref name="decodedPath"/>: its route if known, else the catch-all if known,

@@ -16,6 +16,9 @@ internal sealed class RouterSocketV3(WebSocket socket, ConnectorInfo connector, 
     /// <summary>The connector negotiated the putsh <c>websocket</c> extension on this socket.</summary>
     public bool SupportsWebSockets { get; } = webSockets;
 
+    /// <summary>The socket serves a TCP route (the <c>tcp</c> extension, docs/protocol.md §12.9).</summary>
+    public bool IsTcp { get; init; }
+
     public string Id { get; } = Guid.NewGuid().ToString("N");
 
     /// <summary>False once the socket ended, or once it was taken out of rotation (deregistration).</summary>
