@@ -8,5 +8,15 @@ namespace Putsh.Benchmarks;
 /// </summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static async Task Main(string[] args)
+    {
+        if (args is ["balancing", ..])
+        {
+            // Not a BenchmarkDotNet benchmark: a load experiment through a real router and connectors (BalancingExperiment).
+            await BalancingExperiment.RunAsync(args);
+            return;
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }

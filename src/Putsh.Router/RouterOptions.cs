@@ -27,6 +27,14 @@ public sealed class RouterOptions
     /// </summary>
     public bool Trailers { get; set; } = true;
 
+    /// <summary>
+    /// How a cranker_3.0 route picks a socket for each request: <c>least-requests</c> (the default) takes the connector
+    /// instance with the fewest requests in flight on the route, then its socket with the fewest, equals in turn, so a
+    /// slow instance gets fewer requests; <c>round-robin</c> takes each socket in turn, as Cranker routers do.
+    /// cranker_1.0 sockets carry one request each and are always taken in turn.
+    /// </summary>
+    public string LoadBalancing { get; set; } = "least-requests";
+
     /// <summary>How long a request waits for a free connector socket before a 503 (mu's maxWait, §3.3). Default 5 s.</summary>
     public TimeSpan SocketAcquireTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -262,6 +270,11 @@ public sealed class RouterOptions
             {
                 throw new ArgumentException($"Unsupported router protocol '{p}': use cranker_1.0 and/or cranker_3.0.");
             }
+        }
+
+        if (LoadBalancing is not ("least-requests" or "round-robin"))
+        {
+            throw new ArgumentException($"LoadBalancing '{LoadBalancing}' is not least-requests or round-robin.");
         }
 
         if (RegistrationsPerSecondPerSource <= 0 || MaxSocketsPerSource <= 0 || MaxSocketsPerConnector <= 0 || MaxSocketsPerRoute <= 0)

@@ -21,7 +21,7 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
 
     public V1RoutePool GetOrAddV1(string route) => _v1.GetOrAdd(route, static (r, t) => new V1RoutePool(r, t), time);
 
-    public V3RoutePool GetOrAddV3(string domain, string route) => _v3.GetOrAdd((domain, route), static k => new V3RoutePool(k.Domain, k.Route));
+    public V3RoutePool GetOrAddV3(string domain, string route) => _v3.GetOrAdd((domain, route), static (k, leastRequests) => new V3RoutePool(k.Domain, k.Route, leastRequests), options.LoadBalancing != "round-robin");
 
     public IEnumerable<V1RoutePool> V1Pools => _v1.Values;
 
@@ -29,7 +29,7 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
     public IEnumerable<V3RoutePool> V3Pools => _v3.Values.Concat(_tcp.Values);
 
     /// <summary>The pool of the TCP route <paramref name="route"/> (docs/protocol.md §12.9), made on first use.</summary>
-    public V3RoutePool GetOrAddTcp(string route) => _tcp.GetOrAdd(route, static r => new V3RoutePool(TcpDomain, r));
+    public V3RoutePool GetOrAddTcp(string route) => _tcp.GetOrAdd(route, static (r, leastRequests) => new V3RoutePool(TcpDomain, r, leastRequests), options.LoadBalancing != "round-robin");
 
     /// <summary>The pool of the TCP route <paramref name="route"/>, if a connector ever served it.</summary>
     public V3RoutePool? Tcp(string route) => _tcp.TryGetValue(route, out var pool) ? pool : null;

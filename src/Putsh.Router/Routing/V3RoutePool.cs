@@ -2,9 +2,16 @@ using Putsh.Router.Sockets;
 
 namespace Putsh.Router.Routing;
 
-/// <summary>The open cranker_3.0 sockets of one route in one domain (§3.4), taken in turn (round-robin).</summary>
-internal sealed class V3RoutePool(string domain, string route)
+/// <summary>
+/// The open cranker_3.0 sockets of one route in one domain (§3.4). A request takes the least busy one (the connector
+/// instance with the fewest requests in flight here, then its socket with the fewest), ties going in turn, or, with
+/// <see cref="LeastRequests"/> off, simply the next in turn (round-robin, as Cranker routers do).
+/// </summary>
+internal sealed class V3RoutePool(string domain, string route, bool leastRequests = true)
 {
+    // Above this many sockets the loads of one choice are counted in rented arrays rather than on the stack.
+    private const int StackSockets = 256;
+
     private readonly Lock _lock = new();
     private readonly List<RouterSocketV3> _sockets = [];
     private int _next;
@@ -12,6 +19,9 @@ internal sealed class V3RoutePool(string domain, string route)
     public string Domain { get; } = domain;
 
     public string Route { get; } = route;
+
+    /// <summary>Least outstanding requests (the default); false is round-robin.</summary>
+    public bool LeastRequests { get; } = leastRequests;
 
     public int Count
     {
@@ -33,11 +43,13 @@ internal sealed class V3RoutePool(string domain, string route)
         }
     }
 
+    /// <summary>Adds a socket next to the other sockets of its connector instance, so that each instance's sockets are one run.</summary>
     public void Add(RouterSocketV3 socket)
     {
         lock (_lock)
         {
-            _sockets.Add(socket);
+            var last = _sockets.FindLastIndex(s => s.Connector.InstanceId == socket.Connector.InstanceId);
+            _sockets.Insert(last < 0 ? _sockets.Count : last + 1, socket);
         }
     }
 
@@ -78,6 +90,11 @@ internal sealed class V3RoutePool(string domain, string route)
     {
         lock (_lock)
         {
+            if (LeastRequests && _sockets.Count > 1)
+            {
+                return LeastBusy(webSocket, avoidInstance);
+            }
+
             RouterSocketV3? fallback = null;
             for (var tried = 0; tried < _sockets.Count; tried++)
             {
@@ -94,6 +111,74 @@ internal sealed class V3RoutePool(string domain, string route)
             }
 
             return fallback;
+        }
+    }
+
+    private static bool Usable(RouterSocketV3 socket, bool webSocket) =>
+        socket.IsUsable && socket.HasRoom && socket.IsResponsive && (!webSocket || socket.SupportsWebSockets);
+
+    /// <summary>
+    /// The usable socket of the connector instance with the fewest requests in flight on this route (summed over its
+    /// sockets), and of that instance's sockets the one with the fewest; among equals the first from a starting point
+    /// that moves on by one each time, so that an idle pool is used in turn. Two passes over the sockets, no allocation.
+    /// </summary>
+    private RouterSocketV3? LeastBusy(bool webSocket, string? avoidInstance)
+    {
+        var count = _sockets.Count;
+        int[]? rented = null;
+        var scratch = count <= StackSockets ? stackalloc int[2 * StackSockets] : (rented = System.Buffers.ArrayPool<int>.Shared.Rent(2 * count));
+        var load = scratch[..count];
+        var instanceLoad = scratch.Slice(count, count);
+        try
+        {
+            // Each instance's sockets are one run (Add): its total goes on every socket of the run.
+            for (var runStart = 0; runStart < count;)
+            {
+                var instance = _sockets[runStart].Connector.InstanceId;
+                var runEnd = runStart;
+                var total = 0;
+                while (runEnd < count && _sockets[runEnd].Connector.InstanceId == instance)
+                {
+                    load[runEnd] = _sockets[runEnd].InFlight;
+                    total += load[runEnd];
+                    runEnd++;
+                }
+
+                instanceLoad[runStart..runEnd].Fill(total);
+                runStart = runEnd;
+            }
+
+            var start = (int)((uint)_next++ % (uint)count);
+            var best = -1;
+            var bestAvoided = false;
+            for (var j = 0; j < count; j++)
+            {
+                var i = start + j < count ? start + j : start + j - count;
+                var socket = _sockets[i];
+                if (!Usable(socket, webSocket))
+                {
+                    continue;
+                }
+
+                // Another instance than the one to avoid first; then the idler instance; then the idler socket.
+                var avoided = avoidInstance is not null && socket.Connector.InstanceId == avoidInstance;
+                if (best < 0
+                    || (avoided != bestAvoided ? !avoided
+                        : instanceLoad[i] != instanceLoad[best] ? instanceLoad[i] < instanceLoad[best] : load[i] < load[best]))
+                {
+                    best = i;
+                    bestAvoided = avoided;
+                }
+            }
+
+            return best < 0 ? null : _sockets[best];
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<int>.Shared.Return(rented);
+            }
         }
     }
 }

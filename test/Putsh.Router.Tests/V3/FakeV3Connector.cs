@@ -168,6 +168,9 @@ internal sealed class FakeV3Connector : IAsyncDisposable
     /// <summary>Takes a message only if one already arrived.</summary>
     public bool TryReceive(out WireMessage? message) => _messages.Reader.TryRead(out message);
 
+    /// <summary>A message has arrived and not been taken yet.</summary>
+    public bool HasPending => _messages.Reader.TryPeek(out _);
+
     /// <summary>Waits for the close frame the router sends or echoes.</summary>
     public async Task ExpectCloseAsync()
     {
