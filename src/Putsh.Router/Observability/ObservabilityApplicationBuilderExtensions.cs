@@ -16,6 +16,7 @@ public static class PutshStateApiExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         var api = app.ApplicationServices.GetRequiredService<StateApi>();
+        var dark = app.ApplicationServices.GetRequiredService<Putsh.Router.Routing.RouteTable>().Dark;
         return app.Use(async (context, next) =>
         {
             var path = context.Request.Path.Value ?? "";
@@ -26,11 +27,16 @@ public static class PutshStateApiExtensions
             }
 
             context.Response.Headers.CacheControl = "no-store";
+            if (path.StartsWith(DarkModeApi.Prefix, StringComparison.Ordinal))
+            {
+                await DarkModeApi.HandleAsync(context, path, dark);
+                return;
+            }
             if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
             {
                 context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
                 context.Response.Headers.Allow = "GET, HEAD";
-                await context.Response.WriteAsJsonAsync(new StateError("The state API is read-only: GET only."), StateJsonContext.Default.StateError);
+                await context.Response.WriteAsJsonAsync(new StateError("The state API is read-only: GET only (but for /api/dark-mode)."), StateJsonContext.Default.StateError);
                 return;
             }
 

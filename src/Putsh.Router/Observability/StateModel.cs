@@ -76,9 +76,13 @@ public sealed record SocketState(string Id, string Route, string Protocol, strin
 /// <param name="Error">What went wrong, in a sentence.</param>
 public sealed record StateError(string Error);
 
+/// <summary><c>/api/dark-mode</c>: the connector instances and routes taken out of rotation, by name.</summary>
+internal sealed record DarkModeState(IReadOnlyList<string> Instances, IReadOnlyList<string> Routes);
+
 /// <summary>System.Text.Json metadata for the state API, generated at build time (trimming and Native AOT safe).</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = false)]
 [JsonSerializable(typeof(RoutesState))]
 [JsonSerializable(typeof(ConnectorState))]
 [JsonSerializable(typeof(StateError))]
+[JsonSerializable(typeof(DarkModeState))]
 internal sealed partial class StateJsonContext : JsonSerializerContext;

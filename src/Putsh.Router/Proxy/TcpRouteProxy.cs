@@ -30,7 +30,7 @@ internal sealed class TcpRouteProxy(RouteTable table, Microsoft.Extensions.Optio
             throw new InvalidOperationException("A TCP route needs Kestrel's socket transport (IConnectionSocketFeature).");
         }
 
-        var socket = table.Tcp(route)?.Next();
+        var socket = table.Dark.IsDarkRoute(route) ? null : table.Tcp(route)?.Next();
         var stream = socket is null ? null : new TcpStream(socket, options);
         if (socket is null || !socket.TryOpen(stream!, out var id))
         {

@@ -19,9 +19,12 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
 
     public TimeProvider Time => time;
 
+    /// <summary>Instances and routes out of rotation by an operator's word.</summary>
+    public DarkMode Dark { get; } = new();
+
     public V1RoutePool GetOrAddV1(string route) => _v1.GetOrAdd(route, static (r, t) => new V1RoutePool(r, t), time);
 
-    public V3RoutePool GetOrAddV3(string domain, string route) => _v3.GetOrAdd((domain, route), static (k, leastRequests) => new V3RoutePool(k.Domain, k.Route, leastRequests), options.LoadBalancing != "round-robin");
+    public V3RoutePool GetOrAddV3(string domain, string route) => _v3.GetOrAdd((domain, route), static (k, table) => new V3RoutePool(k.Domain, k.Route, table.LeastRequests, table.Dark), this);
 
     public IEnumerable<V1RoutePool> V1Pools => _v1.Values;
 
@@ -29,7 +32,9 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
     public IEnumerable<V3RoutePool> V3Pools => _v3.Values.Concat(_tcp.Values);
 
     /// <summary>The pool of the TCP route <paramref name="route"/> (docs/protocol.md §12.9), made on first use.</summary>
-    public V3RoutePool GetOrAddTcp(string route) => _tcp.GetOrAdd(route, static (r, leastRequests) => new V3RoutePool(TcpDomain, r, leastRequests), options.LoadBalancing != "round-robin");
+    public V3RoutePool GetOrAddTcp(string route) => _tcp.GetOrAdd(route, static (r, table) => new V3RoutePool(TcpDomain, r, table.LeastRequests, table.Dark), this);
+
+    private bool LeastRequests => options.LoadBalancing != "round-robin";
 
     /// <summary>The pool of the TCP route <paramref name="route"/>, if a connector ever served it.</summary>
     public V3RoutePool? Tcp(string route) => _tcp.TryGetValue(route, out var pool) ? pool : null;
@@ -52,6 +57,13 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
     /// <c>avoidInstance</c> (a retry), that connector instance's cranker_3.0 sockets are taken only when no other can serve.
     /// </remarks>
     public RouteChoice Choose(string domain, string decodedPath, bool webSocket = false, string? avoidInstance = null)
+    {
+        var choice = ChooseAny(domain, decodedPath, webSocket, avoidInstance);
+        // A dark route (DarkMode) keeps its sockets but takes no request: 503, as a route whose sockets are all busy.
+        return choice.Route is { } route && Dark.IsDarkRoute(route) ? new RouteChoice(route, null, null) : choice;
+    }
+
+    private RouteChoice ChooseAny(string domain, string decodedPath, bool webSocket, string? avoidInstance)
     {
         if (domain != CrankerProtocol.CatchAll)
         {

@@ -7,7 +7,7 @@ namespace Putsh.Router.Routing;
 /// instance with the fewest requests in flight here, then its socket with the fewest), ties going in turn, or, with
 /// <see cref="LeastRequests"/> off, simply the next in turn (round-robin, as Cranker routers do).
 /// </summary>
-internal sealed class V3RoutePool(string domain, string route, bool leastRequests = true)
+internal sealed class V3RoutePool(string domain, string route, bool leastRequests = true, DarkMode? dark = null)
 {
     // Above this many sockets the loads of one choice are counted in rented arrays rather than on the stack.
     private const int StackSockets = 256;
@@ -99,7 +99,7 @@ internal sealed class V3RoutePool(string domain, string route, bool leastRequest
             for (var tried = 0; tried < _sockets.Count; tried++)
             {
                 var socket = _sockets[(int)((uint)_next++ % (uint)_sockets.Count)];
-                if (socket.IsUsable && socket.HasRoom && socket.IsResponsive && (!webSocket || socket.SupportsWebSockets))
+                if (Usable(socket, webSocket) && !IsDark(socket))
                 {
                     if (avoidInstance is null || socket.Connector.InstanceId != avoidInstance)
                     {
@@ -116,6 +116,9 @@ internal sealed class V3RoutePool(string domain, string route, bool leastRequest
 
     private static bool Usable(RouterSocketV3 socket, bool webSocket) =>
         socket.IsUsable && socket.HasRoom && socket.IsResponsive && (!webSocket || socket.SupportsWebSockets);
+
+    /// <summary>Out of rotation by an operator's word (<see cref="DarkMode"/>).</summary>
+    private bool IsDark(RouterSocketV3 socket) => dark is not null && dark.IsDarkInstance(socket.Connector.InstanceId);
 
     /// <summary>
     /// The usable socket of the connector instance with the fewest requests in flight on this route (summed over its
@@ -155,7 +158,7 @@ internal sealed class V3RoutePool(string domain, string route, bool leastRequest
             {
                 var i = start + j < count ? start + j : start + j - count;
                 var socket = _sockets[i];
-                if (!Usable(socket, webSocket))
+                if (!Usable(socket, webSocket) || IsDark(socket))
                 {
                     continue;
                 }
