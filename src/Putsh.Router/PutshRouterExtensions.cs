@@ -63,7 +63,7 @@ namespace Microsoft.Extensions.DependencyInjection
             services.AddOptions<RouterOptions>().ValidateOnStart();
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RouterOptions>, RouterOptionsStartValidator>());
             services.TryAddSingleton(TimeProvider.System);
-            services.TryAddSingleton(sp => new RouteTable(sp.GetRequiredService<IOptions<RouterOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
+            services.TryAddSingleton(sp => new RouteTable(sp.GetRequiredService<IOptions<RouterOptions>>().Value, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>().CreateLogger("Putsh.Router")));
             services.TryAddSingleton<RegistrationGuard>();
             services.TryAddSingleton<RegistrationHandler>();
             services.TryAddSingleton<CrankerProxy>();

@@ -72,6 +72,12 @@ internal static partial class RouterLog
     [LoggerMessage(1024, LogLevel.Debug, "TCP route '{Route}': the connection from {Client} ended abnormally: {Reason}.")]
     public static partial void TcpFailed(ILogger logger, string route, string client, string reason);
 
+    [LoggerMessage(1025, LogLevel.Warning, "Connector {InstanceId}: {Failures} requests failed in a row; out of rotation for {Period} (passive health).")]
+    public static partial void InstanceOutOfRotation(ILogger logger, string instanceId, int failures, TimeSpan period);
+
+    [LoggerMessage(1026, LogLevel.Information, "Connector {InstanceId} answered again; back in rotation (passive health).")]
+    public static partial void InstanceBackInRotation(ILogger logger, string instanceId);
+
     /// <summary>The category of the access log (<see cref="RouterOptions.AccessLog"/>), so that it can be filtered or routed on its own.</summary>
     public const string AccessCategory = "Putsh.Router.Access";
 

@@ -35,6 +35,17 @@ public sealed class RouterOptions
     /// </summary>
     public string LoadBalancing { get; set; } = "least-requests";
 
+    /// <summary>
+    /// Passive health: after this many failed requests in a row (a 502, 503 or 504 answer, a reset, a lost socket, a
+    /// timeout) a connector instance is taken out of rotation for <see cref="PassiveHealthReactivation"/>, then probed
+    /// back in by its next request. cranker_3.0 only. Default 5; 0 turns it off.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int PassiveHealthFailures { get; set; } = 5;
+
+    /// <summary>How long an instance that failed <see cref="PassiveHealthFailures"/> times stays out before it is probed; doubled for each failed probe, up to 16 times. Default 10 s.</summary>
+    public TimeSpan PassiveHealthReactivation { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How long a request waits for a free connector socket before a 503 (mu's maxWait, §3.3). Default 5 s.</summary>
     public TimeSpan SocketAcquireTimeout { get; set; } = TimeSpan.FromSeconds(5);
 

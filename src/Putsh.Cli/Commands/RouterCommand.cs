@@ -158,6 +158,8 @@ internal static class RouterCommand
             .Add("MaxStrayMessages", "messages a cranker_3.0 socket may send for streams the router does not have (plus 64 per stream ended) before it is closed with 1002")
             .Add("WebSockets", "carry client WebSockets to cranker_3.0 connectors that support it (putsh extension)")
             .Add("LoadBalancing", "how a cranker_3.0 route picks a socket: least-requests (the connector instance, then socket, with the fewest requests in flight) or round-robin")
+            .Add("PassiveHealthFailures", "failed requests in a row (502/503/504, reset, lost socket, timeout) that take a connector instance out of rotation; 0 turns passive health off")
+            .Add("PassiveHealthReactivation", "how long such an instance stays out before its next request probes it (doubled per failed probe, up to 16 times)")
             .Add("Trailers", "carry te: trailers and trailers both ways (gRPC) with cranker_3.0 connectors that support it (putsh extension)")
             .Add("MaxFlowWindow", "largest per-stream flow-control window in bytes agreed with putsh connectors (flow-window extension, with no-head-ack where offered); 0 keeps Cranker's 64 KiB and head acknowledgements")
             .Add("IoBlockSize", "bytes in each buffer Kestrel reads sockets into (4096-1048576), so the most one read returns; 0 keeps Kestrel's 4 KiB pool")

@@ -113,6 +113,7 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
 
                 if (result == ExchangeResult.Done)
                 {
+                    RecordHealth(v3.Connector.InstanceId, exchange.ErrorType, context.Response.StatusCode);
                     return new ProxyResult(choice.Route, V3, exchange.ErrorType) { Instance = v3.Connector.InstanceId, BytesReceived = exchange.BytesReceived, BytesSent = exchange.BytesSent };
                 }
 
@@ -192,6 +193,21 @@ internal sealed class CrankerProxy(RouteTable table, IOptions<RouterOptions> opt
         // 00-<32 hex trace id>-<16 hex parent id>-<flags> (W3C Trace Context §3.2).
         var parent = context.Request.Headers.TraceParent.ToString();
         return parent.Length >= 55 && parent[2] == '-' && parent[35] == '-' ? parent.Substring(3, 32) : "-";
+    }
+
+    /// <summary>
+    /// Feeds passive health (<see cref="PassiveHealth"/>): a request the connector or its backend failed (a reset, a
+    /// lost socket, a broken protocol, a timeout, or a 502, 503 or 504 from the backend) counts against its instance;
+    /// one the client gave up on counts neither way.
+    /// </summary>
+    private void RecordHealth(string instanceId, string? errorType, int status)
+    {
+        if (errorType is "client_gone" or "aborted")
+        {
+            return;
+        }
+
+        table.Health.Record(instanceId, failed: errorType is not null || status is 502 or 503 or 504);
     }
 
     private static bool IsIdempotent(string method) =>

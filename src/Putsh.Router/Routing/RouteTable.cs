@@ -8,7 +8,7 @@ namespace Putsh.Router.Routing;
 internal readonly record struct RouteChoice(string Route, RouterSocketV3? V3, V1RoutePool? V1);
 
 /// <summary>All routes the router knows, and how a request picks one (§3.1, §3.2).</summary>
-internal sealed class RouteTable(RouterOptions options, TimeProvider time)
+internal sealed class RouteTable(RouterOptions options, TimeProvider time, Microsoft.Extensions.Logging.ILogger? logger = null)
 {
     private readonly ConcurrentDictionary<string, V1RoutePool> _v1 = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Domain, string Route), V3RoutePool> _v3 = new();
@@ -22,9 +22,12 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
     /// <summary>Instances and routes out of rotation by an operator's word.</summary>
     public DarkMode Dark { get; } = new();
 
+    /// <summary>Connector instances out of rotation because their requests fail (passive health).</summary>
+    public PassiveHealth Health { get; } = new(options, time, logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+
     public V1RoutePool GetOrAddV1(string route) => _v1.GetOrAdd(route, static (r, t) => new V1RoutePool(r, t), time);
 
-    public V3RoutePool GetOrAddV3(string domain, string route) => _v3.GetOrAdd((domain, route), static (k, table) => new V3RoutePool(k.Domain, k.Route, table.LeastRequests, table.Dark), this);
+    public V3RoutePool GetOrAddV3(string domain, string route) => _v3.GetOrAdd((domain, route), static (k, table) => new V3RoutePool(k.Domain, k.Route, table.LeastRequests, table.Dark, table.Health), this);
 
     public IEnumerable<V1RoutePool> V1Pools => _v1.Values;
 
@@ -32,7 +35,7 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time)
     public IEnumerable<V3RoutePool> V3Pools => _v3.Values.Concat(_tcp.Values);
 
     /// <summary>The pool of the TCP route <paramref name="route"/> (docs/protocol.md §12.9), made on first use.</summary>
-    public V3RoutePool GetOrAddTcp(string route) => _tcp.GetOrAdd(route, static (r, table) => new V3RoutePool(TcpDomain, r, table.LeastRequests, table.Dark), this);
+    public V3RoutePool GetOrAddTcp(string route) => _tcp.GetOrAdd(route, static (r, table) => new V3RoutePool(TcpDomain, r, table.LeastRequests, table.Dark, table.Health), this);
 
     private bool LeastRequests => options.LoadBalancing != "round-robin";
 

@@ -7,7 +7,7 @@ namespace Putsh.Router.Routing;
 /// instance with the fewest requests in flight here, then its socket with the fewest), ties going in turn, or, with
 /// <see cref="LeastRequests"/> off, simply the next in turn (round-robin, as Cranker routers do).
 /// </summary>
-internal sealed class V3RoutePool(string domain, string route, bool leastRequests = true, DarkMode? dark = null)
+internal sealed class V3RoutePool(string domain, string route, bool leastRequests = true, DarkMode? dark = null, PassiveHealth? health = null)
 {
     // Above this many sockets the loads of one choice are counted in rented arrays rather than on the stack.
     private const int StackSockets = 256;
@@ -101,7 +101,7 @@ internal sealed class V3RoutePool(string domain, string route, bool leastRequest
                 var socket = _sockets[(int)((uint)_next++ % (uint)_sockets.Count)];
                 if (Usable(socket, webSocket) && !IsDark(socket))
                 {
-                    if (avoidInstance is null || socket.Connector.InstanceId != avoidInstance)
+                    if ((avoidInstance is null || socket.Connector.InstanceId != avoidInstance) && !IsOut(socket))
                     {
                         return socket;
                     }
@@ -119,6 +119,9 @@ internal sealed class V3RoutePool(string domain, string route, bool leastRequest
 
     /// <summary>Out of rotation by an operator's word (<see cref="DarkMode"/>).</summary>
     private bool IsDark(RouterSocketV3 socket) => dark is not null && dark.IsDarkInstance(socket.Connector.InstanceId);
+
+    /// <summary>Out of rotation for failing (<see cref="PassiveHealth"/>): taken only when nothing better is usable.</summary>
+    private bool IsOut(RouterSocketV3 socket) => health is not null && health.IsOut(socket.Connector.InstanceId);
 
     /// <summary>
     /// The usable socket of the connector instance with the fewest requests in flight on this route (summed over its
@@ -163,8 +166,8 @@ internal sealed class V3RoutePool(string domain, string route, bool leastRequest
                     continue;
                 }
 
-                // Another instance than the one to avoid first; then the idler instance; then the idler socket.
-                var avoided = avoidInstance is not null && socket.Connector.InstanceId == avoidInstance;
+                // Another instance than the one to avoid, and one in rotation, first; then the idler instance; then the idler socket.
+                var avoided = (avoidInstance is not null && socket.Connector.InstanceId == avoidInstance) || IsOut(socket);
                 if (best < 0
                     || (avoided != bestAvoided ? !avoided
                         : instanceLoad[i] != instanceLoad[best] ? instanceLoad[i] < instanceLoad[best] : load[i] < load[best]))
