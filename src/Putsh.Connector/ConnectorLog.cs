@@ -50,6 +50,12 @@ internal static partial class ConnectorLog
     [LoggerMessage(2015, LogLevel.Warning, "Stop timed out with {InFlight} requests still in flight; their sockets were closed.")]
     public static partial void StopTimedOut(ILogger logger, int inFlight);
 
+    [LoggerMessage(2018, LogLevel.Warning, "The target failed its health check {Path} twice in a row ({Detail}): deregistering from every router until it passes.")]
+    public static partial void TargetUnhealthy(ILogger logger, string path, string detail);
+
+    [LoggerMessage(2019, LogLevel.Information, "The target passed its health check {Path}: registering again.")]
+    public static partial void TargetHealthy(ILogger logger, string path);
+
     [LoggerMessage(2016, LogLevel.Warning, "TCP route '{Route}': could not connect to {Target}: {Error}.")]
     public static partial void TcpTargetFailed(ILogger logger, string route, string target, string error);
 

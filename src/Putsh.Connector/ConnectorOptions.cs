@@ -131,6 +131,18 @@ public sealed class ConnectorOptions
     /// </summary>
     public string TargetProtocol { get; set; } = "auto";
 
+    /// <summary>
+    /// Active health: a path on the target (<c>/healthz</c>) that the connector asks with a GET every
+    /// <see cref="TargetHealthInterval"/>. After two answers in a row that are not 2xx (or no answer within the
+    /// interval) it deregisters from every router and closes its sockets (dark mode), so that the routers send its
+    /// route's requests to other instances, or answer 503, instead of passing on the backend's 502s; on the first good
+    /// answer it registers again. Null (the default) checks nothing. HTTP routes only.
+    /// </summary>
+    public string? TargetHealth { get; set; }
+
+    /// <summary>How often <see cref="TargetHealth"/> is asked, and how long an answer may take. Default 5 s.</summary>
+    public TimeSpan TargetHealthInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Time allowed to connect to the backend. Default 10 s.</summary>
     public TimeSpan TargetConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -232,6 +244,16 @@ public sealed class ConnectorOptions
         if (ServesHttp && Handler is null && (!Uri.TryCreate(Target, UriKind.Absolute, out var t) || (t.Scheme != "http" && t.Scheme != "https")))
         {
             Fail($"Target '{Target}' is not an http:// or https:// address.");
+        }
+
+        if (TargetHealth is not null && (!TargetHealth.StartsWith('/') || Handler is not null || !ServesHttp))
+        {
+            Fail($"TargetHealth '{TargetHealth}' must be a path on the target starting with '/' (and needs an HTTP --target).");
+        }
+
+        if (TargetHealthInterval <= TimeSpan.Zero)
+        {
+            Fail("TargetHealthInterval must be positive.");
         }
 
         if (TargetProtocol is not ("auto" or "http1" or "http2"))

@@ -35,6 +35,9 @@ public sealed class CrankerConnector : IAsyncDisposable
     private readonly TcpService[] _tcp;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _refreshLoop = Task.CompletedTask;
+    private Task _healthLoop = Task.CompletedTask;
+    private volatile bool _dark;
+    private int _healthChecks;
     private int _started;
 
     /// <summary>Creates a connector; nothing is dialled until <see cref="StartAsync"/>.</summary>
@@ -115,6 +118,10 @@ public sealed class CrankerConnector : IAsyncDisposable
 
         await RefreshAsync(cancellationToken).ConfigureAwait(false);
         _refreshLoop = RefreshLoopAsync(_stop.Token);
+        if (_options.TargetHealth is not null)
+        {
+            _healthLoop = HealthLoopAsync(_stop.Token);
+        }
     }
 
     /// <summary>
@@ -152,6 +159,7 @@ public sealed class CrankerConnector : IAsyncDisposable
 
         await _stop.CancelAsync().ConfigureAwait(false);
         await _refreshLoop.ConfigureAwait(false);
+        await _healthLoop.ConfigureAwait(false);
         RouterRegistration[] all;
         lock (_lock)
         {
@@ -218,7 +226,7 @@ public sealed class CrankerConnector : IAsyncDisposable
         List<RouterRegistration> removed = [];
         lock (_lock)
         {
-            if (_stop.IsCancellationRequested)
+            if (_stop.IsCancellationRequested || _dark)
             {
                 return;
             }
@@ -263,6 +271,58 @@ public sealed class CrankerConnector : IAsyncDisposable
         }
 
         OnChanged();
+    }
+
+    /// <summary>True while the target fails its health checks and the connector is deregistered (<see cref="ConnectorOptions.TargetHealth"/>).</summary>
+    public bool IsDark => _dark;
+
+    /// <summary>Health checks finished so far, for tests that drive the clock.</summary>
+    internal int HealthChecks => Volatile.Read(ref _healthChecks);
+
+    /// <summary>Asks the target's health path every interval; two failures in a row go dark, one success comes back.</summary>
+    private async Task HealthLoopAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_options.TargetHealthInterval, _time);
+        var failures = 0;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var (healthy, detail) = await _target.CheckHealthAsync(_options.TargetHealth!, _options.TargetHealthInterval, _time, cancellationToken).ConfigureAwait(false);
+                failures = healthy ? 0 : failures + 1;
+                if (!healthy && failures == 2 && !_dark)
+                {
+                    ConnectorLog.TargetUnhealthy(_logger, _options.TargetHealth!, detail);
+                    await GoDarkAsync().ConfigureAwait(false);
+                }
+                else if (healthy && _dark)
+                {
+                    ConnectorLog.TargetHealthy(_logger, _options.TargetHealth!);
+                    _dark = false;
+                    await RefreshAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                Interlocked.Increment(ref _healthChecks);
+                OnChanged();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Dark mode: every registration deregisters and closes its sockets once their requests are done; none is made until the target is healthy.</summary>
+    private async Task GoDarkAsync()
+    {
+        RouterRegistration[] all;
+        lock (_lock)
+        {
+            _dark = true;
+            all = [.. _registrations.Values];
+            _registrations.Clear();
+        }
+
+        await Task.WhenAll(all.Select(StopRemovedAsync)).ConfigureAwait(false);
     }
 
     private void Add(string key, RouterRegistration registration)
@@ -313,6 +373,7 @@ public sealed class CrankerConnector : IAsyncDisposable
         {
             await _stop.CancelAsync().ConfigureAwait(false);
             await _refreshLoop.ConfigureAwait(false);
+            await _healthLoop.ConfigureAwait(false);
         }
 
         lock (_lock)

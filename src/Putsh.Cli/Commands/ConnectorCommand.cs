@@ -33,6 +33,8 @@ internal static class ConnectorCommand
             .Add("SilenceTimeout", "drop and replace a socket whose pings go unanswered this long")
             .Add("ConnectTimeout", "time allowed to open one socket to a router")
             .Add("TargetProtocol", "HTTP version to the target: auto (HTTP/2 by ALPN on https, else HTTP/1.1), http1, or http2 (h2c prior knowledge on http://, as gRPC needs)")
+            .Add("TargetHealth", "path on the target polled with GET (e.g. /healthz): after two failed checks the connector deregisters (dark mode) until one passes")
+            .Add("TargetHealthInterval", "how often --target-health is polled, and how long a check may take")
             .Add("TargetConnectTimeout", "time allowed to connect to the target for one request (502 after it)")
             .Add("ReconnectInitialDelay", "first wait before reconnecting to a router, doubled (with jitter) up to --reconnect-max-delay")
             .Add("ReconnectMaxDelay", "longest wait between reconnection attempts (exponential, with jitter, from --reconnect-initial-delay)")

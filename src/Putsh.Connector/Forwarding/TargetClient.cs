@@ -152,6 +152,24 @@ internal sealed class TargetClient : IDisposable
         });
     }
 
+    /// <summary>One active health check (<see cref="ConnectorOptions.TargetHealth"/>): a GET of <paramref name="path"/> that must answer 2xx within <paramref name="timeout"/>.</summary>
+    public async Task<(bool Healthy, string Detail)> CheckHealthAsync(string path, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    {
+        using var limit = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, limit.Token);
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_targetBase + path)) { Version = _version, VersionPolicy = _versionPolicy };
+            using var response = await _invoker.SendAsync(request, linked.Token).ConfigureAwait(false);
+            var status = (int)response.StatusCode;
+            return (status is >= 200 and < 300, "status " + status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (false, limit.IsCancellationRequested ? $"no answer within {timeout}" : ex.Message);
+        }
+    }
+
     public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
         _invoker.SendAsync(request, cancellationToken);
 
