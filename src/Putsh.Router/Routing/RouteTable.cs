@@ -27,7 +27,7 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time, Micro
 
     public V1RoutePool GetOrAddV1(string route) => _v1.GetOrAdd(route, static (r, t) => new V1RoutePool(r, t), time);
 
-    public V3RoutePool GetOrAddV3(string domain, string route) => _v3.GetOrAdd((domain, route), static (k, table) => new V3RoutePool(k.Domain, k.Route, table.LeastRequests, table.Dark, table.Health), this);
+    public V3RoutePool GetOrAddV3(string domain, string route) => _v3.GetOrAdd((domain, route), static (k, table) => new V3RoutePool(k.Domain, k.Route, table.LeastRequests, table.Dark, table.Health, table.Time), this);
 
     public IEnumerable<V1RoutePool> V1Pools => _v1.Values;
 
@@ -77,7 +77,8 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time, Micro
             }
         }
 
-        var specific = ResolveKey(decodedPath, r => HasV3(CrankerProtocol.CatchAll, r) || LiveV1(r) is not null);
+        var specific = ResolveKey(decodedPath, r => HasV3(CrankerProtocol.CatchAll, r) || LiveV1(r) is not null)
+            ?? ResolveKey(decodedPath, r => RememberedV3(CrankerProtocol.CatchAll, r));
         foreach (var route in specific is null ? [CrankerProtocol.CatchAll] : new[] { specific, CrankerProtocol.CatchAll })
         {
             var v3 = _v3.TryGetValue((CrankerProtocol.CatchAll, route), out var pool) ? pool.Next(webSocket, avoidInstance) : null;
@@ -102,7 +103,7 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time, Micro
                 return new RouteChoice(route, v3, v3 is null ? v1 : null);
             }
 
-            if (HasV3(CrankerProtocol.CatchAll, route))
+            if (RememberedV3(CrankerProtocol.CatchAll, route))
             {
                 // Sockets, but none to take a request now (all draining, or their connectors silent): 503, not 404.
                 return new RouteChoice(route, null, null);
@@ -111,6 +112,8 @@ internal sealed class RouteTable(RouterOptions options, TimeProvider time, Micro
 
         return default;
     }
+
+    private bool RememberedV3(string domain, string route) => _v3.TryGetValue((domain, route), out var pool) && pool.IsRemembered(options.RoutesKeepTime);
 
     private bool HasV3(string domain, string route) => _v3.TryGetValue((domain, route), out var pool) && pool.Count > 0;
 

@@ -7,8 +7,11 @@ namespace Putsh.Router.Routing;
 /// instance with the fewest requests in flight here, then its socket with the fewest), ties going in turn, or, with
 /// <see cref="LeastRequests"/> off, simply the next in turn (round-robin, as Cranker routers do).
 /// </summary>
-internal sealed class V3RoutePool(string domain, string route, bool leastRequests = true, DarkMode? dark = null, PassiveHealth? health = null)
+internal sealed class V3RoutePool(string domain, string route, bool leastRequests = true, DarkMode? dark = null, PassiveHealth? health = null, TimeProvider? time = null)
 {
+    // When the pool last lost its last socket (a timestamp of time), or 0 while it has sockets or never had any.
+    private long _emptySince;
+
     // Above this many sockets the loads of one choice are counted in rented arrays rather than on the stack.
     private const int StackSockets = 256;
 
@@ -57,7 +60,29 @@ internal sealed class V3RoutePool(string domain, string route, bool leastRequest
     {
         lock (_lock)
         {
-            _sockets.Remove(socket);
+            MarkIfEmpty(_sockets.Remove(socket) ? 1 : 0);
+        }
+    }
+
+    /// <summary>Under the lock: notes the moment the pool lost its last socket, when <paramref name="removed"/> sockets just went.</summary>
+    private void MarkIfEmpty(int removed)
+    {
+        if (removed > 0 && _sockets.Count == 0 && time is not null)
+        {
+            _emptySince = time.GetTimestamp();
+        }
+    }
+
+    /// <summary>
+    /// True while the pool has sockets, and for <paramref name="keepTime"/> after it lost the last one
+    /// (<see cref="RouterOptions.RoutesKeepTime"/>): its route is then answered 503, not 404, as a route whose
+    /// connectors are restarting or went dark is not a route that never was.
+    /// </summary>
+    public bool IsRemembered(TimeSpan keepTime)
+    {
+        lock (_lock)
+        {
+            return _sockets.Count > 0 || (_emptySince != 0 && time is not null && time.GetElapsedTime(_emptySince) < keepTime);
         }
     }
 
@@ -67,6 +92,7 @@ internal sealed class V3RoutePool(string domain, string route, bool leastRequest
         {
             var removed = _sockets.Where(s => s.Connector.InstanceId == connectorInstanceId).ToList();
             _sockets.RemoveAll(s => s.Connector.InstanceId == connectorInstanceId);
+            MarkIfEmpty(removed.Count);
             return removed;
         }
     }
