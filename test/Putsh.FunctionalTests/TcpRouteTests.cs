@@ -266,6 +266,44 @@ public sealed class TcpRouteTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("hi", Encoding.ASCII.GetString(buffer));
     }
 
+    [Fact]
+    public async Task A_TCP_route_is_authenticated_by_client_certificate_as_an_HTTP_route_is()
+    {
+        using var pki = new TestCertificates();
+        var (cert, key) = pki.Server("router");
+        var echo = pki.Client("echo-connector", "echo-connector", dnsNames: [Route]);
+        var other = pki.Client("other-connector", "other-connector", dnsNames: ["other"]);
+        _target = TcpServer.Start(async s => await s.SendAsync("hi"u8.ToArray(), SocketFlags.None));
+        _router = await CliTestRouter.StartOnFreePortAsync(port =>
+        {
+            _tcp = new IPEndPoint(IPAddress.Loopback, port);
+            var settings = new RouterSettings { Listen = ["http://127.0.0.1:0"], Register = ["https://127.0.0.1:0"], TlsCert = cert, TlsKey = key, TcpListen = [$"127.0.0.1:{port}={Route}"] };
+            settings.Options.RegistrationClientCa = pki.CaFile;
+            settings.Options.RegistrationClientCertRoutes = true;
+            return settings;
+        }, output);
+
+        void Tcp(ConnectorOptions o, (string CertFile, string KeyFile) identity)
+        {
+            o.Target = "";
+            o.TrustedCaFile = pki.CaFile;
+            o.ClientCertificateFile = identity.CertFile;
+            o.ClientKeyFile = identity.KeyFile;
+            o.TcpRoute.Add(Route);
+            o.TcpTarget.Add(_target!.EndPoint.ToString());
+        }
+
+        // A certificate that names another route is refused; one that names this route serves it.
+        await using var refused = await TestConnector.StartAsync([_router.RegisterUri], "", new Uri("http://unused.invalid"), output, o => Tcp(o, other), sockets: 1, waitForSockets: false);
+        await Eventually.True(() => refused.Routers[0].LastError?.Contains("403", StringComparison.Ordinal) == true, "the connector whose certificate does not name the route to be refused");
+        await using var admitted = await TestConnector.StartAsync([_router.RegisterUri], "", new Uri("http://unused.invalid"), output, o => Tcp(o, echo), sockets: 1);
+
+        using var client = await ConnectAsync();
+        var buffer = new byte[2];
+        Assert.Equal(2, await client.ReceiveAsync(buffer, SocketFlags.None, TestTimeouts.Token()));
+        Assert.Equal("hi", Encoding.ASCII.GetString(buffer));
+    }
+
     [SkippableFact]
     public async Task Redis_works_through_the_tunnel_driven_by_redis_cli()
     {
